@@ -1,0 +1,1 @@
+"""Shared kit for every eldercare process: envelope, Kafka, DB, settings, HTTP, metrics."""

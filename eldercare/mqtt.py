@@ -1,0 +1,189 @@
+"""An asyncio face on paho-mqtt (v2 API, MQTT v5).
+
+paho runs its network loop in its own thread; its callbacks only hand work to the
+event loop (as Home Assistant's MQTT client does), and publish acks are awaited
+on the loop with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """mqtt://host:port or mqtts://host:port."""
+    parsed = urlparse(url)
+    tls = parsed.scheme == "mqtts"
+    return MqttEndpoint(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
+
+
+class MqttSession:
+    """One MQTT v5 client session on the event loop: subscribe, ack manually, publish with acks."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        client_id: str,
+        subscriptions: list[str] | None = None,
+        on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
+        persistent: bool = True,
+        session_expiry_s: int = 7 * 24 * 3600,
+        receive_maximum: int = 1000,
+        username: str | None = None,
+        password: str | None = None,
+        manual_ack: bool = True,
+        keepalive: int = 30,
+    ) -> None:
+        self.endpoint = parse_mqtt_url(url)
+        self.client_id = client_id
+        self._subscriptions = subscriptions or []
+        self._on_message = on_message
+        self._persistent = persistent
+        self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
+        self._keepalive = keepalive
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending_publishes: dict[int, asyncio.Future[None]] = {}
+        self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.connections = 0
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        if self.endpoint.tls:
+            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._handle_connect
+        self.client.on_disconnect = self._handle_disconnect
+        self.client.on_message = self._handle_message
+        self.client.on_subscribe = self._handle_subscribe
+        self.client.on_publish = self._handle_publish
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (retrying in the background) and start paho's network thread."""
+        self._loop = asyncio.get_running_loop()
+        properties = Properties(PacketTypes.CONNECT)
+        if self._persistent:
+            properties.SessionExpiryInterval = self._session_expiry_s
+        properties.ReceiveMaximum = self._receive_maximum
+        self.client.connect_async(
+            self.endpoint.host, self.endpoint.port, keepalive=self._keepalive,
+            clean_start=not self._persistent, properties=properties,
+        )
+        self.client.loop_start()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until connected and, when there are subscriptions, subscribed."""
+        await asyncio.wait_for(self.connected.wait(), timeout)
+        if self._subscriptions:
+            await asyncio.wait_for(self.subscribed.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Disconnect cleanly; the broker keeps a persistent session for the next start."""
+        self.client.disconnect()
+        await asyncio.to_thread(self.client.loop_stop)
+        for future in self._pending_publishes.values():
+            if not future.done():
+                future.set_exception(ConnectionError("MQTT session stopped"))
+
+    # ---- operations ---------------------------------------------------------------------------
+
+    def ack(self, message: mqtt.MQTTMessage) -> None:
+        """Acknowledge a received QoS 1 message (only once its effect is durable)."""
+        if message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, timeout: float = 10.0) -> None:
+        """Publish and wait for the broker's PUBACK (QoS 1) or the write (QoS 0)."""
+        assert self._loop is not None, "start() first"
+        future: asyncio.Future[None] = self._loop.create_future()
+        info = self.client.publish(topic, payload, qos=qos)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
+        if qos == 0:
+            return
+        self._pending_publishes[info.mid] = future
+        if info.is_published():
+            self._resolve_publish(info.mid)
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending_publishes.pop(info.mid, None)
+
+    # ---- paho callbacks (network thread): hand over to the loop and return --------------------
+
+    def _handle_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT %s: connection refused: %s", self.client_id, reason)
+            return
+        self.connections += 1
+        if self._subscriptions:
+            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._subscriptions])
+        self._call(self.connected.set)
+
+    def _handle_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        log.warning("MQTT %s disconnected: %s", self.client_id, reason)
+        self._call(self.connected.clear)
+        self._call(self.subscribed.clear)
+
+    def _handle_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("MQTT %s: subscription refused: %s", self.client_id, failed)
+            return
+        self._call(self.subscribed.set)
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._on_message is not None:
+            self._call(self._on_message, message)
+
+    def _handle_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+    ) -> None:
+        self._call(self._resolve_publish, mid)
+
+    def _resolve_publish(self, mid: int) -> None:
+        future = self._pending_publishes.get(mid)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, *args)

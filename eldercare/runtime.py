@@ -1,0 +1,135 @@
+"""What every service process has at run time: database, Kafka producer, consumers, outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from eldercare import db
+from eldercare.http import ReadinessCheck, install_error_handlers, ops_router
+from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, create_producer, ensure_topics
+from eldercare.logs import setup_logging
+from eldercare.settings import BaseProcessSettings, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def start_with_retry(name: str, start: Callable[[], object], *, attempts: int = 60) -> None:
+    """Start a client whose broker may still be coming up, with backoff."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            result = start()
+            if asyncio.iscoroutine(result):
+                await result
+            return
+        except (KafkaError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s not reachable yet (%s); retrying in %.1fs", name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+class ServiceRuntime:
+    """Owns a service's engine, sessions, producer, consumers and outbox relay."""
+
+    def __init__(self, settings: ServiceSettings, *, migrations_dir: Path) -> None:
+        self.settings = settings
+        self.database_url = settings.resolved_database_url()
+        self.migrations_dir = migrations_dir
+        self.engine: AsyncEngine = db.create_engine(self.database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(self.engine)
+        # Kafka clients bind to the running event loop, so start() creates them.
+        self._producer: AIOKafkaProducer | None = None
+        self.dead_letters = DeadLetterPublisher(self._get_producer, settings.service_name)
+        self.outbox = db.OutboxRelay(sessions=self.sessions, producer=self._get_producer, name=settings.service_name)
+        self.consumers: list[ConsumerLoop] = []
+
+    def _get_producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "runtime not started"
+        return self._producer
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._get_producer()
+
+    def add_consumer(self, **kwargs: object) -> ConsumerLoop:
+        """Register a consumer loop started with the service."""
+        loop = ConsumerLoop(settings=self.settings, dead_letters=self.dead_letters, **kwargs)  # type: ignore[arg-type]
+        self.consumers.append(loop)
+        return loop
+
+    async def check_database(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def check_kafka(self) -> None:
+        await self.producer.client.fetch_all_metadata()
+
+    def readiness_checks(self) -> Iterable[tuple[str, ReadinessCheck]]:
+        yield "database", self.check_database
+        yield "kafka", self.check_kafka
+
+    async def start(self) -> None:
+        log.info("database %s", safe_url(self.database_url))
+        await db.ensure_database(self.database_url)
+        await db.run_migrations(self.engine, self.migrations_dir)
+        self._producer = create_producer(self.settings, fast_lane=True)
+        await start_with_retry("kafka", self._producer.start)
+        await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
+        await self.outbox.start()
+        for consumer in self.consumers:
+            await start_with_retry(f"consumer {consumer.name}", consumer.start)
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.outbox.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.engine.dispose()
+
+
+def build_app(
+    *, title: str, settings: ServiceSettings, runtime: ServiceRuntime, description: str = ""
+) -> FastAPI:
+    """A FastAPI app with the ops endpoints, error handlers and the runtime's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("%s ready on http://%s:%s", title, settings.http_host, settings.http_port)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.principals = settings.principals
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime.readiness_checks))
+    install_error_handlers(app)
+    return app
+
+
+def serve(app: FastAPI, settings: BaseProcessSettings, port: int, process: str) -> None:
+    """Run the app under uvicorn with the project's logging."""
+    setup_logging(settings.log_level, process)
+    uvicorn.run(app, host=settings.http_host, port=port, log_config=None, access_log=False, lifespan="on")

@@ -1,0 +1,144 @@
+"""Typed settings shared by every process; each service subclasses `ServiceSettings`.
+
+Nothing else in the code base reads `os.environ`: processes build their settings
+once at start-up, and a bad value stops the process with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Documented in the README; `make run` uses it when ELDERCARE_API_TOKENS is unset.
+DEV_API_TOKENS = "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops"
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    OPS = "ops"
+
+
+@dataclass(frozen=True)
+class ApiPrincipal:
+    """Who is calling the API: the role from the token and a name for the audit trail."""
+
+    role: Role
+    name: str
+
+
+def parse_api_tokens(spec: str) -> dict[str, ApiPrincipal]:
+    """Parse `token:role[:name],...` into a token -> principal map."""
+    principals: dict[str, ApiPrincipal] = {}
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"API token entry must be token:role[:name], got {item.split(':')[0][:4]}…")
+        token, role_name = parts[0], parts[1]
+        try:
+            role = Role(role_name)
+        except ValueError:
+            allowed = ", ".join(r.value for r in Role)
+            raise ValueError(f"unknown role {role_name!r} (allowed: {allowed})") from None
+        if len(token) < 8:
+            raise ValueError("API tokens must be at least 8 characters")
+        name = parts[2] if len(parts) == 3 else f"{role.value}-{hashlib.sha256(token.encode()).hexdigest()[:6]}"
+        principals[token] = ApiPrincipal(role=role, name=name)
+    if not principals:
+        raise ValueError("ELDERCARE_API_TOKENS holds no token")
+    return principals
+
+
+def tcp_port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class BaseProcessSettings(BaseSettings):
+    """Settings every process has: environment, brokers, logging, HTTP listener."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "test", "production"] = Field(
+        "dev", validation_alias=AliasChoices("ELDERCARE_ENV", "env")
+    )
+    log_level: str = Field("INFO", validation_alias=AliasChoices("ELDERCARE_LOG_LEVEL", "log_level"))
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap")
+    )
+    # Apache Kafka supports the idempotent producer; the local Tansu broker does not.
+    kafka_enable_idempotence: bool = Field(
+        False, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE", "kafka_enable_idempotence")
+    )
+    kafka_topic_partitions: int = Field(
+        6, ge=1, le=256, validation_alias=AliasChoices("KAFKA_TOPIC_PARTITIONS", "kafka_topic_partitions")
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR", "kafka_replication_factor")
+    )
+    mqtt_url: str = Field("mqtt://127.0.0.1:1883", validation_alias=AliasChoices("MQTT_URL", "mqtt_url"))
+    http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("HTTP_HOST", "http_host"))
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError("MQTT_URL must look like mqtt://host:port or mqtts://host:port")
+        return value
+
+
+class ServiceSettings(BaseProcessSettings):
+    """Settings of a process with an API, a database and Kafka."""
+
+    service_name: str = "service"
+    http_port: int = 8000
+    api_tokens: str = Field(
+        DEV_API_TOKENS, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens")
+    )
+    database_url: str | None = None
+    var_dir: Path = Field(REPO_ROOT / "var", validation_alias=AliasChoices("ELDERCARE_VAR_DIR", "var_dir"))
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
+        principals = parse_api_tokens(self.api_tokens)
+        dev_tokens = set(parse_api_tokens(DEV_API_TOKENS))
+        if self.env == "production" and dev_tokens & set(principals):
+            raise ValueError(
+                "ELDERCARE_ENV=production refuses the development API tokens; "
+                "set ELDERCARE_API_TOKENS to secrets of your own"
+            )
+        return self
+
+    @cached_property
+    def principals(self) -> dict[str, ApiPrincipal]:
+        return parse_api_tokens(self.api_tokens)
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, else local PostgreSQL when it answers, else a SQLite file under var/."""
+        if self.database_url:
+            return self.database_url
+        database = f"eldercare_{self.service_name}"
+        if tcp_port_open("127.0.0.1", 5432):
+            return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.var_dir / (database + '.db')}"

@@ -1,0 +1,194 @@
+"""The gateway process: device MQTT messages in, canonical events on Kafka out.
+
+Two MQTT sessions form the fast lane: one subscribes only to alarm kinds, the other
+to everything else, so an SOS never queues behind location reports at the broker,
+in paho's socket, or in our producer (each lane has its own Kafka producer). A
+message is acknowledged to the broker only after Kafka acknowledged the write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import paho.mqtt.client as mqtt
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from eldercare.envelope import utcnow
+from eldercare.http import install_error_handlers, ops_router
+from eldercare.kafka import DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
+from eldercare.mqtt import MqttSession
+from eldercare.runtime import start_with_retry
+from eldercare.topics import ALARMS, TELEMETRY
+from gateway import metrics
+from gateway.config import GatewaySettings
+from gateway.payloads import ALARM_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
+
+log = logging.getLogger(__name__)
+
+DEVICE_TREE = "eldercare/v1/devices"
+
+
+def alarm_lane_owns(topic: str) -> bool:
+    """True for topics the alarm session subscribes to (the bulk session's '#' sees them too)."""
+    levels = topic.split("/")
+    return len(levels) == 5 and topic.startswith(DEVICE_TREE + "/") and levels[4] in ALARM_KINDS
+
+
+class Gateway:
+    """Forwards device messages from MQTT to Kafka, with a lane of its own for alarms."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        # Kafka clients bind to the running event loop, so start() creates them.
+        self._alarm_producer: AIOKafkaProducer | None = None
+        self._bulk_producer: AIOKafkaProducer | None = None
+        self.dead_letters = DeadLetterPublisher(lambda: self.bulk_producer, "gateway")
+        share = f"$share/{settings.share_group}"
+        self.alarm_session = MqttSession(
+            url=settings.mqtt_url,
+            client_id=f"eldercare-gw-{settings.instance_id}-alarms",
+            subscriptions=[f"{share}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)],
+            on_message=lambda message: self._dispatch(message, lane="alarm"),
+            receive_maximum=settings.alarm_receive_maximum,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+        )
+        # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
+        self.bulk_session = MqttSession(
+            url=settings.mqtt_url,
+            client_id=f"eldercare-gw-{settings.instance_id}-bulk",
+            subscriptions=[f"{share}/{DEVICE_TREE}/#"],
+            on_message=lambda message: self._dispatch(message, lane="bulk"),
+            receive_maximum=settings.telemetry_receive_maximum,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def alarm_producer(self) -> AIOKafkaProducer:
+        assert self._alarm_producer is not None, "start() first"
+        return self._alarm_producer
+
+    @property
+    def bulk_producer(self) -> AIOKafkaProducer:
+        assert self._bulk_producer is not None, "start() first"
+        return self._bulk_producer
+
+    async def start(self) -> None:
+        self._alarm_producer = create_producer(self.settings, fast_lane=True)
+        self._bulk_producer = create_producer(self.settings, fast_lane=False)
+        for name, session in (("alarms", self.alarm_session), ("bulk", self.bulk_session)):
+            metrics.MQTT_CONNECTED.labels(name).set_function(session.connected.is_set)
+        await start_with_retry("kafka (alarm lane)", self.alarm_producer.start)
+        await start_with_retry("kafka (bulk lane)", self.bulk_producer.start)
+        await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
+        await self.alarm_session.start()
+        await self.bulk_session.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        # Stop taking messages first; what is still in flight is not acked and will be redelivered.
+        await self.alarm_session.stop()
+        await self.bulk_session.stop()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        for producer in (self._alarm_producer, self._bulk_producer):
+            if producer is not None:
+                await producer.stop()
+
+    def _dispatch(self, message: mqtt.MQTTMessage, *, lane: str) -> None:
+        """Runs on the event loop for every MQTT message; starts its forwarding."""
+        task = asyncio.create_task(self._forward(message, lane=lane))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forward(self, message: mqtt.MQTTMessage, *, lane: str) -> None:
+        session = self.alarm_session if lane == "alarm" else self.bulk_session
+        started = time.perf_counter()
+        metrics.IN_FLIGHT.labels(lane).inc()
+        try:
+            if lane == "bulk" and alarm_lane_owns(message.topic):
+                session.ack(message)  # the alarm session got its own copy
+                return
+            outcome = parse_device_message(message.topic, message.payload, utcnow())
+            if isinstance(outcome, Ignored):
+                pass
+            elif isinstance(outcome, Rejection):
+                metrics.RECEIVED.labels("invalid").inc()
+                await self._reject(message, outcome)
+            else:
+                metrics.RECEIVED.labels(outcome.kind).inc()
+                await self._produce(outcome, lane=lane)
+                if outcome.salvaged is not None:
+                    metrics.SALVAGED.labels(outcome.kind).inc()
+                    await self._reject(message, outcome.salvaged, salvaged=True)
+                metrics.PRODUCE_SECONDS.labels(lane).observe(time.perf_counter() - started)
+            session.ack(message)
+        except asyncio.CancelledError:
+            # Shutting down: not acked, so the broker redelivers it to the next session.
+            raise
+        except Exception:
+            # Unexpected: leave it unacked (redelivered on reconnect) rather than lose it.
+            log.exception("could not forward a message on %s lane", lane)
+        finally:
+            metrics.IN_FLIGHT.labels(lane).dec()
+
+    async def _produce(self, message: DeviceMessage, *, lane: str) -> None:
+        producer = self.alarm_producer if lane == "alarm" else self.bulk_producer
+        topic = ALARMS if message.is_alarm else TELEMETRY
+        await send_with_retry(
+            producer, topic, message.envelope.SerializeToString(), key=message.device_id.encode(),
+            stop=self._stopping,
+        )
+        metrics.PRODUCED.labels(message.kind).inc()
+
+    async def _reject(self, message: mqtt.MQTTMessage, rejection: Rejection, *, salvaged: bool = False) -> None:
+        metrics.REJECTED.labels(rejection.reason).inc()
+        detail = ("alarm raised anyway; " if salvaged else "") + rejection.detail
+        log.info("dead-lettered a message (%s): %s", rejection.reason, detail[:200])
+        await self.dead_letters.publish(
+            reason=rejection.reason, detail=detail, source=message.topic[:300], raw=bytes(message.payload),
+        )
+
+    async def check_mqtt(self) -> None:
+        for name, session in (("alarms", self.alarm_session), ("bulk", self.bulk_session)):
+            if not session.connected.is_set():
+                raise ConnectionError(f"MQTT session {name} is not connected")
+
+    async def check_kafka(self) -> None:
+        await self.alarm_producer.client.fetch_all_metadata()
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """The gateway's HTTP face: health, readiness and metrics."""
+    settings = settings or GatewaySettings()
+    gateway = Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            await gateway.alarm_session.wait_ready(timeout=30)
+            await gateway.bulk_session.wait_ready(timeout=30)
+        except TimeoutError:
+            log.warning("MQTT broker at %s not reachable yet; still trying", settings.mqtt_url)
+        log.info("gateway ready on http://%s:%s", settings.http_host, settings.http_port)
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(title="Eldercare gateway", version="1.0.0", lifespan=lifespan)
+    app.state.gateway = gateway
+    app.include_router(ops_router(lambda: [("mqtt", gateway.check_mqtt), ("kafka", gateway.check_kafka)]))
+    install_error_handlers(app)
+    return app

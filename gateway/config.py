@@ -1,0 +1,30 @@
+"""Gateway settings."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import AliasChoices, Field
+
+from eldercare.settings import BaseProcessSettings
+
+
+class GatewaySettings(BaseProcessSettings):
+    http_port: int = Field(8004, validation_alias=AliasChoices("GATEWAY_PORT", "http_port"))
+    # Unique per gateway process: it names the persistent MQTT sessions.
+    instance_id: str = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0],
+        validation_alias=AliasChoices("GATEWAY_INSTANCE_ID", "instance_id"),
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+    )
+    share_group: str = Field("gateway", validation_alias=AliasChoices("GATEWAY_SHARE_GROUP", "share_group"))
+    mqtt_username: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_USERNAME", "mqtt_username"))
+    mqtt_password: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_PASSWORD", "mqtt_password"))
+    # How many unacknowledged messages the broker may have in flight to each session.
+    alarm_receive_maximum: int = Field(
+        200, ge=1, le=65535, validation_alias=AliasChoices("GATEWAY_ALARM_RECEIVE_MAXIMUM", "alarm_receive_maximum")
+    )
+    telemetry_receive_maximum: int = Field(
+        2000, ge=1, le=65535,
+        validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
+    )

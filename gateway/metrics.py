@@ -1,0 +1,21 @@
+"""Gateway metrics (labels: kind, reason, lane, session — never a device id)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from eldercare.metrics import LATENCY_BUCKETS
+
+RECEIVED = Counter("gateway_messages_received_total", "MQTT messages received", ["kind"])
+PRODUCED = Counter("gateway_messages_produced_total", "Events acknowledged by Kafka", ["kind"])
+REJECTED = Counter("gateway_messages_rejected_total", "Messages dead-lettered instead of forwarded", ["reason"])
+SALVAGED = Counter(
+    "gateway_alarms_salvaged_total",
+    "SOS/fall alarms raised from a payload that broke the contract (also dead-lettered)",
+    ["kind"],
+)
+PRODUCE_SECONDS = Histogram(
+    "gateway_produce_seconds", "MQTT receipt to Kafka acknowledgement", ["lane"], buckets=LATENCY_BUCKETS
+)
+MQTT_CONNECTED = Gauge("gateway_mqtt_connected", "1 while the session is connected to the broker", ["session"])
+IN_FLIGHT = Gauge("gateway_in_flight_messages", "Messages received but not yet acknowledged", ["lane"])

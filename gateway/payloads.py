@@ -1,0 +1,336 @@
+"""Device payload contract (DESIGN §3.1): validation per kind and mapping to the canonical envelope.
+
+Everything here is pure (no I/O) so it can be unit-tested and fuzzed exhaustively.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from eldercare.envelope import device_event_id, to_timestamp
+from eldercare.v1 import events_pb2 as pb
+
+TOPIC_PREFIX = "eldercare/v1/devices/"
+MAX_PAYLOAD_BYTES = 16 * 1024
+DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ALARM_KINDS = frozenset({"sos", "fall", "alarm"})
+TELEMETRY_KINDS = frozenset({"location", "vitals", "heartbeat"})
+DEVICE_KINDS = ALARM_KINDS | TELEMETRY_KINDS
+# Kinds whose alarm is raised even when the payload is broken: a person pressed a button.
+LIFE_SAFETY_KINDS = frozenset({"sos", "fall"})
+# Topics under the device tree that devices do not publish events on.
+PLATFORM_KINDS = frozenset({"commands", "ack"})
+# Plausible device clock range: wider than any real clock error, narrower than garbage.
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+KNOWN_ALARM_TYPES = {
+    "low_battery": pb.DEVICE_ALARM_TYPE_LOW_BATTERY,
+    "device_removed": pb.DEVICE_ALARM_TYPE_DEVICE_REMOVED,
+    "power_off": pb.DEVICE_ALARM_TYPE_POWER_OFF,
+    "tamper": pb.DEVICE_ALARM_TYPE_TAMPER,
+}
+_SOURCES = {"gps": pb.LOCATION_SOURCE_GPS, "lbs": pb.LOCATION_SOURCE_LBS, "wifi": pb.LOCATION_SOURCE_WIFI}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, int | float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _device_time(value: Any) -> datetime:
+    if isinstance(value, bool):
+        raise ValueError("must be an RFC 3339 string or epoch milliseconds")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        moment = value
+    elif isinstance(value, int):
+        try:
+            moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("epoch milliseconds out of range") from None
+    elif isinstance(value, str):
+        if len(value) > 40:
+            raise ValueError("timestamp string too long")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an RFC 3339 timestamp") from None
+        if moment.tzinfo is None:
+            raise ValueError("RFC 3339 timestamp needs a UTC offset (e.g. Z or +08:00)")
+    else:
+        raise ValueError("must be an RFC 3339 string or epoch milliseconds")
+    if not _EARLIEST <= moment < _LATEST:
+        raise ValueError("timestamp outside 2000-01-01..2100-01-01")
+    return moment.astimezone(UTC)
+
+
+Number = Annotated[float, BeforeValidator(_finite)]
+DeviceTime = Annotated[datetime, BeforeValidator(_device_time)]
+
+
+class LocationFix(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    lat: Annotated[Number, Field(ge=-90, le=90)]
+    lon: Annotated[Number, Field(ge=-180, le=180)]
+    accuracy_m: Annotated[Number, Field(ge=0, le=100_000)] | None = None
+    source: Literal["gps", "lbs", "wifi"] | None = None
+    speed_kmh: Annotated[Number, Field(ge=0, le=1000)] | None = None
+
+
+class DevicePayload(BaseModel):
+    """Fields common to every kind."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: Annotated[str, Field(min_length=1, max_length=64)]
+    ts: DeviceTime
+    battery: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    location: LocationFix | None = None
+
+
+class SosPayload(DevicePayload):
+    pass
+
+
+class FallPayload(DevicePayload):
+    confidence: Annotated[Number, Field(ge=0, le=1)] | None = None
+    impact_g: Annotated[Number, Field(ge=0, le=100)] | None = None
+
+
+class LocationPayload(DevicePayload):
+    lat: Annotated[Number, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[Number, Field(ge=-180, le=180)] | None = None
+    accuracy_m: Annotated[Number, Field(ge=0, le=100_000)] | None = None
+    source: Literal["gps", "lbs", "wifi"] | None = None
+    speed_kmh: Annotated[Number, Field(ge=0, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_fix(self) -> LocationPayload:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together")
+        if self.lat is None and self.location is None:
+            raise ValueError("location needs lat and lon, at top level or in 'location'")
+        return self
+
+    def fix(self) -> LocationFix:
+        """The position, top-level fields winning over the nested object."""
+        if self.lat is not None and self.lon is not None:
+            return LocationFix(
+                lat=self.lat, lon=self.lon, accuracy_m=self.accuracy_m, source=self.source, speed_kmh=self.speed_kmh
+            )
+        assert self.location is not None
+        return self.location
+
+
+class VitalsPayload(DevicePayload):
+    heart_rate: Annotated[Number, Field(ge=0, le=350)] | None = None
+    spo2: Annotated[Number, Field(ge=0, le=100)] | None = None
+    systolic: Annotated[Number, Field(ge=0, le=400)] | None = None
+    diastolic: Annotated[Number, Field(ge=0, le=300)] | None = None
+    body_temp: Annotated[Number, Field(ge=20, le=46)] | None = None
+    steps: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_reading(self) -> VitalsPayload:
+        readings = (self.heart_rate, self.spo2, self.systolic, self.diastolic, self.body_temp, self.steps)
+        if all(value is None for value in readings):
+            raise ValueError("vitals need at least one of heart_rate, spo2, systolic, diastolic, body_temp, steps")
+        return self
+
+
+class HeartbeatPayload(DevicePayload):
+    signal: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+
+
+class AlarmPayload(DevicePayload):
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+PAYLOAD_MODELS: dict[str, type[DevicePayload]] = {
+    "sos": SosPayload,
+    "fall": FallPayload,
+    "location": LocationPayload,
+    "vitals": VitalsPayload,
+    "heartbeat": HeartbeatPayload,
+    "alarm": AlarmPayload,
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a message was refused (or, for a salvaged alarm, what was wrong with it)."""
+
+    reason: str  # bounded set, used as a metric label
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeviceMessage:
+    """A message that becomes a Kafka event, with any problem found along the way."""
+
+    device_id: str
+    kind: str
+    envelope: pb.Envelope
+    # Set when a life-safety alarm was raised from a broken payload: it is also dead-lettered.
+    salvaged: Rejection | None = None
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.kind in ALARM_KINDS
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message on the device tree that is not device input (our own downlink commands)."""
+
+    kind: str
+
+
+def parse_topic(topic: str) -> tuple[str, str] | Rejection:
+    """`eldercare/v1/devices/{id}/{kind}` -> (id, kind), or why not."""
+    if not topic.startswith(TOPIC_PREFIX):
+        return Rejection("invalid_topic", "topic is not under eldercare/v1/devices/")
+    parts = topic[len(TOPIC_PREFIX):].split("/")
+    if len(parts) != 2:
+        return Rejection("invalid_topic", "topic must be eldercare/v1/devices/{device_id}/{kind}")
+    device_id, kind = parts
+    if not DEVICE_ID_PATTERN.fullmatch(device_id):
+        return Rejection("invalid_device_id", "device id must match [A-Za-z0-9_-]{1,64}")
+    return device_id, kind
+
+
+def _describe(error: ValidationError) -> Rejection:
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "payload"
+    reason = "missing_field" if first["type"] == "missing" else "invalid_field"
+    message = first["msg"].removeprefix("Value error, ")
+    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return Rejection(reason, f"{where}: {message}{extra}")
+
+
+def _decode_object(payload: bytes) -> dict[str, Any] | Rejection:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Rejection("payload_too_large", f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejection("invalid_utf8", "payload is not UTF-8")
+        return Rejection("invalid_json", f"payload is not JSON: {exc}"[:300])
+    if not isinstance(document, dict):
+        return Rejection("not_an_object", f"payload must be a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: datetime) -> pb.Envelope:
+    envelope = pb.Envelope(
+        event_id=device_event_id(device_id, model.event_id),
+        kind=pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}"),
+        device_id=device_id,
+        device_event_id=model.event_id,
+        occurred_at=to_timestamp(model.ts),
+        received_at=to_timestamp(received_at),
+        producer="gateway",
+    )
+    if model.battery is not None:
+        envelope.battery = model.battery
+    fix = model.fix() if isinstance(model, LocationPayload) else model.location
+    if fix is not None:
+        envelope.location.CopyFrom(_location(fix))
+    if isinstance(model, SosPayload):
+        envelope.sos.SetInParent()
+    elif isinstance(model, FallPayload):
+        envelope.fall.SetInParent()
+        if model.confidence is not None:
+            envelope.fall.confidence = model.confidence
+        if model.impact_g is not None:
+            envelope.fall.impact_g = model.impact_g
+    elif isinstance(model, LocationPayload):
+        envelope.location_report.SetInParent()
+    elif isinstance(model, VitalsPayload):
+        envelope.vitals.SetInParent()
+        for name in ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps"):
+            value = getattr(model, name)
+            if value is not None:
+                setattr(envelope.vitals, name, value)
+    elif isinstance(model, HeartbeatPayload):
+        envelope.heartbeat.SetInParent()
+        if model.signal is not None:
+            envelope.heartbeat.signal = model.signal
+    elif isinstance(model, AlarmPayload):
+        alarm_type = KNOWN_ALARM_TYPES.get(model.type, pb.DEVICE_ALARM_TYPE_OTHER)
+        envelope.alarm.CopyFrom(pb.DeviceAlarm(type=alarm_type, raw_type=model.type))
+    return envelope
+
+
+def _location(fix: LocationFix) -> pb.Location:
+    location = pb.Location(lat=fix.lat, lon=fix.lon, source=_SOURCES.get(fix.source or "", 0))
+    if fix.accuracy_m is not None:
+        location.accuracy_m = fix.accuracy_m
+    if fix.speed_kmh is not None:
+        location.speed_kmh = fix.speed_kmh
+    return location
+
+
+def _salvage(device_id: str, kind: str, payload: bytes, document: dict[str, Any] | None, received_at: datetime) -> pb.Envelope:
+    """Build the alarm from whatever of a broken life-safety payload is usable."""
+    fields: dict[str, Any] = {}
+    raw_id = (document or {}).get("event_id")
+    # Without a usable id, the payload's hash keeps identical resends idempotent.
+    fields["event_id"] = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 64 else (
+        "sha256-" + hashlib.sha256(payload).hexdigest()[:32]
+    )
+    try:
+        fields["ts"] = _device_time((document or {}).get("ts"))
+    except ValueError:
+        fields["ts"] = received_at
+    model_type = PAYLOAD_MODELS[kind]
+    for name in model_type.model_fields:
+        if name in fields or document is None or name not in document:
+            continue
+        try:
+            model_type.model_validate({**fields, name: document[name]})
+        except ValidationError:
+            continue  # drop just the broken optional field
+        fields[name] = document[name]
+    return _envelope(device_id, kind, model_type.model_validate(fields), received_at)
+
+
+def parse_device_message(topic: str, payload: bytes, received_at: datetime) -> DeviceMessage | Rejection | Ignored:
+    """Validate one MQTT message against the device contract and build its envelope."""
+    parsed = parse_topic(topic)
+    if isinstance(parsed, Rejection):
+        return parsed
+    device_id, kind = parsed
+    if kind in PLATFORM_KINDS:
+        return Ignored(kind)
+    if kind not in DEVICE_KINDS:
+        return Rejection("unknown_kind", f"kind {kind[:32]!r} is not one of {', '.join(sorted(DEVICE_KINDS))}")
+    document = _decode_object(payload)
+    problem: Rejection | None = document if isinstance(document, Rejection) else None
+    if problem is None:
+        assert isinstance(document, dict)
+        try:
+            model = PAYLOAD_MODELS[kind].model_validate(document)
+        except ValidationError as error:
+            problem = _describe(error)
+        else:
+            return DeviceMessage(device_id, kind, _envelope(device_id, kind, model, received_at))
+    if kind in LIFE_SAFETY_KINDS:
+        salvaged = _salvage(device_id, kind, payload, document if isinstance(document, dict) else None, received_at)
+        return DeviceMessage(device_id, kind, salvaged, salvaged=problem)
+    return problem

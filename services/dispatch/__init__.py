@@ -1,0 +1,1 @@
+"""Dispatch: turns alarms into prioritised incidents that dispatchers work through an API."""

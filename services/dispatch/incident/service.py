@@ -1,0 +1,274 @@
+"""Incident rules, shared by the HTTP views and the Kafka handlers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eldercare.db import add_to_outbox
+from eldercare.envelope import from_timestamp, kind_name, new_event_id, to_timestamp, utcnow
+from eldercare.topics import INCIDENTS
+from eldercare.v1 import events_pb2 as pb
+from services.dispatch.incident.models import (
+    ACTIVE_STATUSES,
+    Incident,
+    IncidentEntry,
+    IncidentStatus,
+    Outcome,
+)
+
+SYSTEM_ACTOR = "system"
+
+# Initial priority by alarm (1 is the most urgent). The care-record issue refines it from the elder.
+ALARM_PRIORITY: dict[str, int] = {"sos": 1, "fall": 1, "device_removed": 3}
+
+# Which states each action may start from, and where it leads.
+TRANSITIONS: dict[str, tuple[frozenset[IncidentStatus], IncidentStatus]] = {
+    "acknowledge": (frozenset({IncidentStatus.OPEN}), IncidentStatus.ACKNOWLEDGED),
+    "dispatch": (frozenset({IncidentStatus.ACKNOWLEDGED}), IncidentStatus.DISPATCHED),
+    "on_scene": (frozenset({IncidentStatus.DISPATCHED}), IncidentStatus.ON_SCENE),
+    "resolve": (
+        frozenset({IncidentStatus.ACKNOWLEDGED, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE}),
+        IncidentStatus.RESOLVED,
+    ),
+    "cancel": (frozenset(ACTIVE_STATUSES), IncidentStatus.CANCELLED),
+}
+
+
+class IncidentNotFound(LookupError):
+    """No incident has that id."""
+
+
+@dataclass
+class IllegalTransition(Exception):
+    """The incident's state does not allow the action."""
+
+    action: str
+    status: str
+    allowed_from: Iterable[str]
+
+    def __str__(self) -> str:
+        allowed = ", ".join(sorted(self.allowed_from))
+        return f"cannot {self.action} an incident that is {self.status} (allowed from: {allowed})"
+
+
+def priority_label(priority: int) -> str:
+    return f"P{priority}"
+
+
+def incident_kind_for_alarm(envelope: pb.Envelope) -> str | None:
+    """The incident kind an alarm opens, or None when the alarm opens no incident."""
+    body = envelope.WhichOneof("body")
+    if body in ("sos", "fall"):
+        return body
+    if body == "alarm" and envelope.alarm.type == pb.DEVICE_ALARM_TYPE_DEVICE_REMOVED:
+        return "device_removed"
+    return None
+
+
+async def _append_entry(
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    action: str,
+    actor: str,
+    at: datetime,
+    from_status: str | None,
+    detail: dict[str, Any] | None = None,
+) -> IncidentEntry:
+    """Write a timeline entry and queue its lifecycle event on the outbox, in the caller's transaction."""
+    detail_json = orjson.dumps(detail or {}).decode()
+    entry = IncidentEntry(
+        incident_id=incident.id, at=at, action=action, actor=actor,
+        from_status=from_status, to_status=incident.status, detail=detail_json,
+    )
+    session.add(entry)
+    event = pb.Envelope(
+        event_id=new_event_id(),
+        kind=pb.EVENT_KIND_INCIDENT,
+        device_id=incident.device_id,
+        occurred_at=to_timestamp(at),
+        received_at=to_timestamp(at),
+        producer="dispatch",
+        incident=pb.IncidentEvent(
+            incident_id=incident.id, action=action, status=incident.status,
+            previous_status=from_status or "", priority=priority_label(incident.priority),
+            incident_kind=incident.kind, actor=actor, device_id=incident.device_id,
+            elder_id=incident.elder_id or "", detail_json=detail_json,
+        ),
+    )
+    add_to_outbox(session, topic=INCIDENTS, key=incident.id.encode(), value=event.SerializeToString())
+    return entry
+
+
+def _alarm_detail(envelope: pb.Envelope) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "event_id": envelope.event_id,
+        "device_event_id": envelope.device_event_id,
+        "kind": kind_name(envelope.kind),
+        "occurred_at": from_timestamp(envelope.occurred_at).isoformat(),
+    }
+    if envelope.HasField("battery"):
+        detail["battery"] = envelope.battery
+    if envelope.HasField("location"):
+        detail["location"] = {"lat": envelope.location.lat, "lon": envelope.location.lon}
+    if envelope.WhichOneof("body") == "fall":
+        if envelope.fall.HasField("confidence"):
+            detail["confidence"] = envelope.fall.confidence
+        if envelope.fall.HasField("impact_g"):
+            detail["impact_g"] = envelope.fall.impact_g
+    if envelope.WhichOneof("body") == "alarm":
+        detail["alarm_type"] = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
+    return detail
+
+
+def _apply_location(incident: Incident, envelope: pb.Envelope) -> None:
+    if envelope.HasField("location"):
+        location = envelope.location
+        incident.lat, incident.lon = location.lat, location.lon
+        incident.accuracy_m = location.accuracy_m if location.HasField("accuracy_m") else None
+        source = pb.LocationSource.Name(location.source).removeprefix("LOCATION_SOURCE_").lower()
+        incident.location_source = None if source == "unspecified" else source
+    if envelope.HasField("battery"):
+        incident.battery = envelope.battery
+
+
+async def record_alarm(
+    session: AsyncSession, *, envelope: pb.Envelope, attach_window: timedelta
+) -> tuple[Incident, bool] | None:
+    """Open an incident for an alarm, or attach it to the device's active one; None if it opens none.
+
+    Returns (incident, opened). Idempotency is the caller's inbox row, in the same transaction.
+    """
+    kind = incident_kind_for_alarm(envelope)
+    if kind is None:
+        return None
+    now = utcnow()
+    detail = _alarm_detail(envelope)
+    recent = await session.scalar(
+        select(Incident)
+        .where(
+            Incident.device_id == envelope.device_id,
+            Incident.status.in_([s.value for s in ACTIVE_STATUSES]),  # type: ignore[attr-defined]
+            Incident.last_alarm_at >= now - attach_window,
+        )
+        .order_by(Incident.opened_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+        .with_for_update()
+    )
+    if recent is not None:
+        recent.alarm_count += 1
+        recent.last_alarm_at = now
+        recent.updated_at = now
+        recent.priority = min(recent.priority, ALARM_PRIORITY[kind])
+        _apply_location(recent, envelope)
+        await _append_entry(
+            session, recent, action="alarm_attached", actor=SYSTEM_ACTOR, at=now,
+            from_status=recent.status, detail=detail,
+        )
+        return recent, False
+
+    incident = Incident(
+        id=str(uuid.uuid4()),
+        status=IncidentStatus.OPEN.value,
+        priority=ALARM_PRIORITY[kind],
+        kind=kind,
+        device_id=envelope.device_id,
+        elder_id=None,
+        source_event_id=envelope.event_id,
+        occurred_at=from_timestamp(envelope.occurred_at),
+        opened_at=now,
+        updated_at=now,
+        last_alarm_at=now,
+        alarm_count=1,
+    )
+    _apply_location(incident, envelope)
+    session.add(incident)
+    await _append_entry(session, incident, action="opened", actor=SYSTEM_ACTOR, at=now, from_status=None, detail=detail)
+    return incident, True
+
+
+async def list_incidents(
+    session: AsyncSession, *, statuses: Iterable[IncidentStatus], limit: int, offset: int
+) -> tuple[list[Incident], int]:
+    """The work queue: most urgent first, then oldest; with the total count for paging."""
+    wanted = [s.value for s in statuses]
+    condition = Incident.status.in_(wanted)  # type: ignore[attr-defined]
+    total = await session.scalar(select(func.count()).select_from(Incident).where(condition))
+    rows = await session.scalars(
+        select(Incident)
+        .where(condition)
+        .order_by(Incident.priority, Incident.opened_at, Incident.id)  # type: ignore[arg-type]
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+async def get_incident(session: AsyncSession, *, incident_id: str, for_update: bool = False) -> Incident:
+    """One incident; IncidentNotFound when the id is unknown."""
+    statement = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        statement = statement.with_for_update()
+    incident = await session.scalar(statement)
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    return incident
+
+
+async def get_timeline(session: AsyncSession, *, incident_id: str) -> list[IncidentEntry]:
+    """The incident's entries in the order they happened."""
+    rows = await session.scalars(
+        select(IncidentEntry).where(IncidentEntry.incident_id == incident_id).order_by(IncidentEntry.id)  # type: ignore[arg-type]
+    )
+    return list(rows)
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    incident_id: str,
+    action: str,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+    outcome: Outcome | None = None,
+) -> Incident:
+    """Move an incident through its lifecycle; IllegalTransition when its state does not allow it."""
+    allowed_from, target = TRANSITIONS[action]
+    incident = await get_incident(session, incident_id=incident_id, for_update=True)
+    current = IncidentStatus(incident.status)
+    if current not in allowed_from:
+        raise IllegalTransition(action, current.value, [s.value for s in allowed_from])
+    now = utcnow()
+    incident.status = target.value
+    incident.updated_at = now
+    if target is IncidentStatus.ACKNOWLEDGED:
+        incident.acknowledged_at, incident.acknowledged_by = now, actor
+    if target in (IncidentStatus.RESOLVED, IncidentStatus.CANCELLED):
+        incident.closed_at, incident.closed_by = now, actor
+        incident.outcome = (outcome or Outcome.OTHER).value if target is IncidentStatus.RESOLVED else None
+    entry_detail = dict(detail or {})
+    if outcome is not None:
+        entry_detail["outcome"] = outcome.value
+    await _append_entry(
+        session, incident, action=action, actor=actor, at=now, from_status=current.value, detail=entry_detail
+    )
+    return incident
+
+
+async def add_note(session: AsyncSession, *, incident_id: str, actor: str, text: str) -> Incident:
+    """Append a dispatcher's note to the timeline (allowed in every state, closed ones included)."""
+    incident = await get_incident(session, incident_id=incident_id, for_update=True)
+    now = utcnow()
+    incident.updated_at = now
+    await _append_entry(
+        session, incident, action="note", actor=actor, at=now, from_status=incident.status, detail={"text": text}
+    )
+    return incident

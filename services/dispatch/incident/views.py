@@ -1,0 +1,180 @@
+"""Dispatcher API for incidents (DESIGN §3.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eldercare.http import require_roles
+from eldercare.settings import ApiPrincipal, Role
+from eldercare.deps import SessionDep, TransactionDep
+from services.dispatch.incident import service
+from services.dispatch.incident.models import (
+    ACTIVE_STATUSES,
+    AcknowledgeRequest,
+    CancelRequest,
+    Incident,
+    IncidentDetail,
+    IncidentRead,
+    IncidentStatus,
+    LocationRead,
+    NoteCreate,
+    ResolveRequest,
+    TimelineEntryRead,
+)
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+Reader = Annotated[
+    ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))
+]
+Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
+Supervisor = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+
+
+def to_read(incident: Incident) -> IncidentRead:
+    """The API shape of an incident row."""
+    return IncidentRead(
+        id=incident.id,
+        status=IncidentStatus(incident.status),
+        priority=service.priority_label(incident.priority),
+        kind=incident.kind,
+        device_id=incident.device_id,
+        elder_id=incident.elder_id,
+        occurred_at=incident.occurred_at,
+        opened_at=incident.opened_at,
+        updated_at=incident.updated_at,
+        alarm_count=incident.alarm_count,
+        location=_location(incident),
+        battery=incident.battery,
+        acknowledged_at=incident.acknowledged_at,
+        acknowledged_by=incident.acknowledged_by,
+        closed_at=incident.closed_at,
+        closed_by=incident.closed_by,
+        outcome=incident.outcome,  # type: ignore[arg-type]
+    )
+
+
+def _location(incident: Incident) -> LocationRead | None:
+    if incident.lat is None or incident.lon is None:
+        return None
+    return LocationRead(lat=incident.lat, lon=incident.lon, accuracy_m=incident.accuracy_m, source=incident.location_source)
+
+
+async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
+    entries = await service.get_timeline(session, incident_id=incident.id)
+    return IncidentDetail(
+        **to_read(incident).model_dump(),
+        timeline=[
+            TimelineEntryRead(
+                at=e.at, action=e.action, actor=e.actor, from_status=e.from_status,
+                to_status=e.to_status, detail=orjson.loads(e.detail),
+            )
+            for e in entries
+        ],
+        last_location=_location(incident),
+        elder=None,
+    )
+
+
+def _parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
+    if not raw:
+        return set(ACTIVE_STATUSES)
+    wanted: set[IncidentStatus] = set()
+    for value in (part.strip() for item in raw for part in item.split(",")):
+        if not value:
+            continue
+        if value == "all":
+            return set(IncidentStatus)
+        if value == "active":
+            wanted |= ACTIVE_STATUSES
+            continue
+        try:
+            wanted.add(IncidentStatus(value))
+        except ValueError:
+            allowed = ", ".join(["active", "all", *(s.value for s in IncidentStatus)])
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown status {value!r} (allowed: {allowed})") from None
+    return wanted
+
+
+@router.get("", response_model=list[IncidentRead])
+async def list_incidents(
+    session: SessionDep,
+    _: Reader,
+    response: Response,
+    status_filter: Annotated[
+        list[str] | None,
+        Query(alias="status", description="repeat or comma-separate; 'active' (default) or 'all'"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[IncidentRead]:
+    """Incidents, most urgent first (priority, then oldest). X-Total-Count gives the total."""
+    rows, total = await service.list_incidents(
+        session, statuses=_parse_statuses(status_filter), limit=limit, offset=offset
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return [to_read(row) for row in rows]
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail)
+async def get_incident(incident_id: str, session: SessionDep, _: Reader) -> IncidentDetail:
+    """One incident with its timeline, the elder's snapshot and last location."""
+    incident = await service.get_incident(session, incident_id=incident_id)
+    return await _detail(session, incident)
+
+
+async def _transition_and_show(
+    request: Request, session: AsyncSession, incident: Incident
+) -> IncidentDetail:
+    await session.commit()
+    request.app.state.runtime.outbox.notify()
+    return await _detail(session, incident)
+
+
+@router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
+async def acknowledge(
+    incident_id: str, request: Request, session: TransactionDep, principal: Dispatcher,
+    body: AcknowledgeRequest | None = None,
+) -> IncidentDetail:
+    """A dispatcher takes the incident (open → acknowledged)."""
+    detail = {"note": body.note} if body is not None and body.note else None
+    incident = await service.transition(
+        session, incident_id=incident_id, action="acknowledge", actor=principal.name, detail=detail
+    )
+    return await _transition_and_show(request, session, incident)
+
+
+@router.post("/{incident_id}/notes", response_model=IncidentDetail, status_code=status.HTTP_201_CREATED)
+async def add_note(
+    incident_id: str, body: NoteCreate, request: Request, session: TransactionDep, principal: Dispatcher
+) -> IncidentDetail:
+    """Add a note to the incident's timeline."""
+    incident = await service.add_note(session, incident_id=incident_id, actor=principal.name, text=body.text)
+    return await _transition_and_show(request, session, incident)
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentDetail)
+async def resolve(
+    incident_id: str, body: ResolveRequest, request: Request, session: TransactionDep, principal: Dispatcher
+) -> IncidentDetail:
+    """Close the incident with an outcome (from acknowledged, dispatched or on_scene)."""
+    incident = await service.transition(
+        session, incident_id=incident_id, action="resolve", actor=principal.name,
+        detail={"note": body.note} if body.note else None, outcome=body.outcome,
+    )
+    return await _transition_and_show(request, session, incident)
+
+
+@router.post("/{incident_id}/cancel", response_model=IncidentDetail)
+async def cancel(
+    incident_id: str, body: CancelRequest, request: Request, session: TransactionDep, principal: Supervisor
+) -> IncidentDetail:
+    """Cancel an active incident with a reason (supervisors); it is kept, never deleted."""
+    incident = await service.transition(
+        session, incident_id=incident_id, action="cancel", actor=principal.name, detail={"reason": body.reason}
+    )
+    return await _transition_and_show(request, session, incident)

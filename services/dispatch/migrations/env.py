@@ -1,0 +1,3 @@
+from eldercare.migrations_env import run
+
+run()

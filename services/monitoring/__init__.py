@@ -1,0 +1,1 @@
+"""Monitoring: device health, geofences, vitals and inactivity become alerts."""

@@ -46,11 +46,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
-    """A Field backed by a UTC datetime column."""
-    return Field(default=None if nullable else None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
 # BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrement works) on SQLite.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -98,8 +93,11 @@ async def ensure_database(url: str) -> None:
     name = parsed.database
     assert name, "database URL names no database"
     conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
-        password=parsed.password, database="postgres",
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
     )
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
@@ -139,8 +137,8 @@ def _lock_key(name: str) -> int:
 
 def insert_ignore_conflict(session: AsyncSession, table: Any) -> Any:
     """Dialect-specific INSERT that supports ON CONFLICT DO NOTHING."""
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
@@ -160,9 +158,7 @@ def add_to_outbox(session: AsyncSession, *, topic: str, key: bytes | None, value
 
 
 @contextlib.asynccontextmanager
-async def timed_transaction(
-    sessions: async_sessionmaker[AsyncSession], operation: str
-) -> AsyncIterator[AsyncSession]:
+async def timed_transaction(sessions: async_sessionmaker[AsyncSession], operation: str) -> AsyncIterator[AsyncSession]:
     """A session in a transaction that commits on success, with its latency measured."""
     started = time.perf_counter()
     async with sessions() as session, session.begin():
@@ -215,13 +211,17 @@ class OutboxRelay:
     async def relay_once(self, limit: int = 500) -> int:
         """Publish up to `limit` pending rows; returns how many were published."""
         async with self._sessions() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 locked = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
                 if not locked:
                     return 0
             rows = (
-                await session.execute(select(OutboxMessage).order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
-            ).scalars().all()
+                (
+                    await session.execute(select(OutboxMessage).order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
+                )
+                .scalars()
+                .all()
+            )
             if not rows:
                 metrics.OUTBOX_PENDING.set(0)
                 return 0

@@ -93,10 +93,15 @@ class ManagedProcess:
         self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.name}")
 
     async def _spawn(self) -> None:
-        output = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the child
+        output = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115, ASYNC230 - owned by the child
         self.process = await asyncio.create_subprocess_exec(
-            *self.argv, env=dict(self.env), stdout=output, stderr=output if output else None,
-            stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent, cwd=str(REPO_ROOT),
+            *self.argv,
+            env=dict(self.env),
+            stdout=output,
+            stderr=output if output else None,
+            stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            cwd=str(REPO_ROOT),
         )
         if output:
             output.close()
@@ -207,15 +212,25 @@ class Stack:
             self.notes.append(f"MQTT broker: using the one already on {mqtt_host}:{mqtt_port}")
         else:
             conf = write_mosquitto_config(
-                self.config.var_dir / f"mosquitto-{mqtt_port}.conf", host=mqtt_host, port=mqtt_port,
+                self.config.var_dir / f"mosquitto-{mqtt_port}.conf",
+                host=mqtt_host,
+                port=mqtt_port,
                 data_dir=self.config.var_dir / f"mosquitto-{mqtt_port}",
             )
-            process = ManagedProcess("mosquitto", [mosquitto_binary(), "-c", str(conf)], os.environ,
-                                     log_file=self._log_file("mosquitto"), restart=self.config.restart)
+            process = ManagedProcess(
+                "mosquitto",
+                [mosquitto_binary(), "-c", str(conf)],
+                os.environ,
+                log_file=self._log_file("mosquitto"),
+                restart=self.config.restart,
+            )
             await process.start()
             self.infra["mosquitto"] = process
             await _wait_port(mqtt_host, mqtt_port, "mosquitto")
-            self.notes.append(f"MQTT broker: started Mosquitto on {mqtt_host}:{mqtt_port} (anonymous devices allowed: development only)")
+            self.notes.append(
+                f"MQTT broker: started Mosquitto on {mqtt_host}:{mqtt_port} "
+                "(anonymous devices allowed: development only)"
+            )
         kafka_host, _, kafka_port_text = self.config.kafka_bootstrap.split(",")[0].rpartition(":")
         kafka_port = int(kafka_port_text)
         if tcp_port_open(kafka_host, kafka_port):
@@ -225,12 +240,16 @@ class Stack:
             process = ManagedProcess(
                 "tansu",
                 [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                os.environ, log_file=self._log_file("tansu"), restart=self.config.restart,
+                os.environ,
+                log_file=self._log_file("tansu"),
+                restart=self.config.restart,
             )
             await process.start()
             self.infra["tansu"] = process
             await _wait_port(kafka_host, kafka_port, "tansu")
-            self.notes.append(f"Kafka: started Tansu on {kafka_host}:{kafka_port} (memory only: events do not survive its restart)")
+            self.notes.append(
+                f"Kafka: started Tansu on {kafka_host}:{kafka_port} (memory only: events do not survive its restart)"
+            )
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -254,8 +273,11 @@ class Stack:
         if name == "gateway":
             env.setdefault("GATEWAY_INSTANCE_ID", f"local-{label}")
         return ManagedProcess(
-            label, [sys.executable, "-m", module], env,
-            health_url=f"http://127.0.0.1:{self.config.ports[name]}", log_file=self._log_file(label),
+            label,
+            [sys.executable, "-m", module],
+            env,
+            health_url=f"http://127.0.0.1:{self.config.ports[name]}",
+            log_file=self._log_file(label),
             restart=self.config.restart,
         )
 
@@ -303,7 +325,7 @@ def _banner(stack: Stack, settings: DevStackSettings) -> str:
         "Send a test SOS:",
         f"  mosquitto_pub -h {urlparse(stack.config.mqtt_url).hostname} -p {urlparse(stack.config.mqtt_url).port} -q 1 "
         "-t eldercare/v1/devices/860000000000001/sos "
-        "-m '{\"event_id\":\"e1\",\"ts\":\"2026-11-22T08:15:00Z\",\"battery\":64,\"location\":{\"lat\":31.95,\"lon\":118.75}}'",
+        '-m \'{"event_id":"e1","ts":"2026-11-22T08:15:00Z","battery":64,"location":{"lat":31.95,"lon":118.75}}\'',
         f"  curl -s -H 'Authorization: Bearer dev-dispatcher-token' http://127.0.0.1:{ports['dispatch']}/api/v1/incidents",
         "",
     ]

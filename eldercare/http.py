@@ -22,7 +22,9 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
 
 
-def principal_dependency(principals_of: Callable[[Request], dict[str, ApiPrincipal]]) -> Callable[..., Awaitable[ApiPrincipal]]:
+def principal_dependency(
+    principals_of: Callable[[Request], dict[str, ApiPrincipal]],
+) -> Callable[..., Awaitable[ApiPrincipal]]:
     """A dependency resolving the bearer token to a principal (401 when missing or unknown)."""
 
     async def current_principal(
@@ -103,7 +105,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "2"}
+        )
 
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DBAPIError, database_unavailable)

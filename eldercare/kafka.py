@@ -108,11 +108,18 @@ class DeadLetterPublisher:
     async def publish(self, *, reason: str, detail: str, source: str, raw: bytes, key: bytes | None = None) -> None:
         """Record one rejection; returns once Kafka has acknowledged it."""
         letter = pb.DeadLetter(
-            reason=reason, detail=detail[:2000], source=source, raw=raw, producer=self._name,
+            reason=reason,
+            detail=detail[:2000],
+            source=source,
+            raw=raw,
+            producer=self._name,
             rejected_at=to_timestamp(utcnow()),
         )
         await send_with_retry(
-            self._producer(), DEADLETTER, letter.SerializeToString(), key=key,
+            self._producer(),
+            DEADLETTER,
+            letter.SerializeToString(),
+            key=key,
             headers=[("reason", reason.encode())],
         )
         metrics.DEAD_LETTERS.labels(self._name, reason).inc()
@@ -240,14 +247,17 @@ class ConsumerLoop:
                 metrics.KAFKA_HANDLER_RETRIES.labels(self.name, record.topic).inc()
                 log.warning(
                     "%s: applying %s/%s/%s failed (%s); retrying in %.1fs",
-                    self.name, record.topic, record.partition, record.offset, self.last_error, delay,
+                    self.name,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    self.last_error,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(
-                time.perf_counter() - started
-            )
+            metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(time.perf_counter() - started)
             metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
             return
 

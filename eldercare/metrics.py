@@ -6,22 +6,24 @@ from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-KAFKA_PRODUCED = Counter(
-    "eldercare_kafka_produced_total", "Records acknowledged by Kafka", ["topic"]
-)
+KAFKA_PRODUCED = Counter("eldercare_kafka_produced_total", "Records acknowledged by Kafka", ["topic"])
 KAFKA_PRODUCE_ERRORS = Counter(
     "eldercare_kafka_produce_errors_total", "Produce attempts that failed and were retried", ["topic"]
 )
 KAFKA_PRODUCE_SECONDS = Histogram(
-    "eldercare_kafka_produce_seconds", "Time from send to broker acknowledgement", ["topic"],
+    "eldercare_kafka_produce_seconds",
+    "Time from send to broker acknowledgement",
+    ["topic"],
     buckets=LATENCY_BUCKETS,
 )
 KAFKA_CONSUMED = Counter(
     "eldercare_kafka_consumed_total", "Records handled by a consumer", ["consumer", "topic", "outcome"]
 )
 KAFKA_HANDLE_SECONDS = Histogram(
-    "eldercare_kafka_handle_seconds", "Time to apply one record, database transaction included",
-    ["consumer", "topic"], buckets=LATENCY_BUCKETS,
+    "eldercare_kafka_handle_seconds",
+    "Time to apply one record, database transaction included",
+    ["consumer", "topic"],
+    buckets=LATENCY_BUCKETS,
 )
 KAFKA_CONSUMER_LAG = Gauge(
     "eldercare_kafka_consumer_lag_records",
@@ -29,17 +31,18 @@ KAFKA_CONSUMER_LAG = Gauge(
     ["consumer", "topic", "partition"],
 )
 KAFKA_HANDLER_RETRIES = Counter(
-    "eldercare_kafka_handler_retries_total", "Records whose handling failed and was retried",
+    "eldercare_kafka_handler_retries_total",
+    "Records whose handling failed and was retried",
     ["consumer", "topic"],
 )
 DEAD_LETTERS = Counter(
     "eldercare_deadletters_total", "Records written to the dead-letter topic", ["producer", "reason"]
 )
-OUTBOX_RELAYED = Counter(
-    "eldercare_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"]
-)
+OUTBOX_RELAYED = Counter("eldercare_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"])
 OUTBOX_PENDING = Gauge("eldercare_outbox_pending_rows", "Outbox rows not yet published")
 DB_TRANSACTION_SECONDS = Histogram(
-    "eldercare_db_transaction_seconds", "Database transaction latency", ["operation"],
+    "eldercare_db_transaction_seconds",
+    "Database transaction latency",
+    ["operation"],
     buckets=LATENCY_BUCKETS,
 )

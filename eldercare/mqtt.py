@@ -98,8 +98,11 @@ class MqttSession:
             properties.SessionExpiryInterval = self._session_expiry_s
         properties.ReceiveMaximum = self._receive_maximum
         self.client.connect_async(
-            self.endpoint.host, self.endpoint.port, keepalive=self._keepalive,
-            clean_start=not self._persistent, properties=properties,
+            self.endpoint.host,
+            self.endpoint.port,
+            keepalive=self._keepalive,
+            clean_start=not self._persistent,
+            properties=properties,
         )
         self.client.loop_start()
 

@@ -107,9 +107,7 @@ class ServiceRuntime:
         await self.engine.dispose()
 
 
-def build_app(
-    *, title: str, settings: ServiceSettings, runtime: ServiceRuntime, description: str = ""
-) -> FastAPI:
+def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime, description: str = "") -> FastAPI:
     """A FastAPI app with the ops endpoints, error handlers and the runtime's lifespan."""
 
     @asynccontextmanager

@@ -21,7 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Documented in the README; `make run` uses it when ELDERCARE_API_TOKENS is unset.
-DEV_API_TOKENS = "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops"
+DEV_API_TOKENS = (
+    "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops"
+)
 
 
 class Role(StrEnum):
@@ -78,13 +80,9 @@ class BaseProcessSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
-    env: Literal["dev", "test", "production"] = Field(
-        "dev", validation_alias=AliasChoices("ELDERCARE_ENV", "env")
-    )
+    env: Literal["dev", "test", "production"] = Field("dev", validation_alias=AliasChoices("ELDERCARE_ENV", "env"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("ELDERCARE_LOG_LEVEL", "log_level"))
-    kafka_bootstrap: str = Field(
-        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap")
-    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap"))
     # Apache Kafka supports the idempotent producer; the local Tansu broker does not.
     kafka_enable_idempotence: bool = Field(
         False, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE", "kafka_enable_idempotence")
@@ -112,9 +110,7 @@ class ServiceSettings(BaseProcessSettings):
 
     service_name: str = "service"
     http_port: int = 8000
-    api_tokens: str = Field(
-        DEV_API_TOKENS, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens")
-    )
+    api_tokens: str = Field(DEV_API_TOKENS, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens"))
     database_url: str | None = None
     var_dir: Path = Field(REPO_ROOT / "var", validation_alias=AliasChoices("ELDERCARE_VAR_DIR", "var_dir"))
 

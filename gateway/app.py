@@ -119,7 +119,7 @@ class Gateway:
             if lane == "bulk" and alarm_lane_owns(message.topic):
                 session.ack(message)  # the alarm session got its own copy
                 return
-            outcome = parse_device_message(message.topic, message.payload, utcnow())
+            outcome = parse_device_message(message.topic, bytes(message.payload), utcnow())
             if isinstance(outcome, Ignored):
                 pass
             elif isinstance(outcome, Rejection):
@@ -146,7 +146,10 @@ class Gateway:
         producer = self.alarm_producer if lane == "alarm" else self.bulk_producer
         topic = ALARMS if message.is_alarm else TELEMETRY
         await send_with_retry(
-            producer, topic, message.envelope.SerializeToString(), key=message.device_id.encode(),
+            producer,
+            topic,
+            message.envelope.SerializeToString(),
+            key=message.device_id.encode(),
             stop=self._stopping,
         )
         metrics.PRODUCED.labels(message.kind).inc()
@@ -156,7 +159,10 @@ class Gateway:
         detail = ("alarm raised anyway; " if salvaged else "") + rejection.detail
         log.info("dead-lettered a message (%s): %s", rejection.reason, detail[:200])
         await self.dead_letters.publish(
-            reason=rejection.reason, detail=detail, source=message.topic[:300], raw=bytes(message.payload),
+            reason=rejection.reason,
+            detail=detail,
+            source=message.topic[:300],
+            raw=bytes(message.payload),
         )
 
     async def check_mqtt(self) -> None:

@@ -25,6 +25,8 @@ class GatewaySettings(BaseProcessSettings):
         200, ge=1, le=65535, validation_alias=AliasChoices("GATEWAY_ALARM_RECEIVE_MAXIMUM", "alarm_receive_maximum")
     )
     telemetry_receive_maximum: int = Field(
-        2000, ge=1, le=65535,
+        2000,
+        ge=1,
+        le=65535,
         validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
     )

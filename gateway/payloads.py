@@ -202,7 +202,7 @@ def parse_topic(topic: str) -> tuple[str, str] | Rejection:
     """`eldercare/v1/devices/{id}/{kind}` -> (id, kind), or why not."""
     if not topic.startswith(TOPIC_PREFIX):
         return Rejection("invalid_topic", "topic is not under eldercare/v1/devices/")
-    parts = topic[len(TOPIC_PREFIX):].split("/")
+    parts = topic[len(TOPIC_PREFIX) :].split("/")
     if len(parts) != 2:
         return Rejection("invalid_topic", "topic must be eldercare/v1/devices/{device_id}/{kind}")
     device_id, kind = parts
@@ -239,7 +239,7 @@ def _decode_object(payload: bytes) -> dict[str, Any] | Rejection:
 def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: datetime) -> pb.Envelope:
     envelope = pb.Envelope(
         event_id=device_event_id(device_id, model.event_id),
-        kind=pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}"),
+        kind=pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}"),  # type: ignore[arg-type]
         device_id=device_id,
         device_event_id=model.event_id,
         occurred_at=to_timestamp(model.ts),
@@ -278,7 +278,9 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
 
 
 def _location(fix: LocationFix) -> pb.Location:
-    location = pb.Location(lat=fix.lat, lon=fix.lon, source=_SOURCES.get(fix.source or "", 0))
+    location = pb.Location(
+        lat=fix.lat, lon=fix.lon, source=_SOURCES.get(fix.source or "", pb.LOCATION_SOURCE_UNSPECIFIED)
+    )
     if fix.accuracy_m is not None:
         location.accuracy_m = fix.accuracy_m
     if fix.speed_kmh is not None:
@@ -286,13 +288,17 @@ def _location(fix: LocationFix) -> pb.Location:
     return location
 
 
-def _salvage(device_id: str, kind: str, payload: bytes, document: dict[str, Any] | None, received_at: datetime) -> pb.Envelope:
+def _salvage(
+    device_id: str, kind: str, payload: bytes, document: dict[str, Any] | None, received_at: datetime
+) -> pb.Envelope:
     """Build the alarm from whatever of a broken life-safety payload is usable."""
     fields: dict[str, Any] = {}
     raw_id = (document or {}).get("event_id")
     # Without a usable id, the payload's hash keeps identical resends idempotent.
-    fields["event_id"] = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 64 else (
-        "sha256-" + hashlib.sha256(payload).hexdigest()[:32]
+    fields["event_id"] = (
+        raw_id
+        if isinstance(raw_id, str) and 0 < len(raw_id) <= 64
+        else ("sha256-" + hashlib.sha256(payload).hexdigest()[:32])
     )
     try:
         fields["ts"] = _device_time((document or {}).get("ts"))

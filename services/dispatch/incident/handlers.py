@@ -38,13 +38,18 @@ def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta):  # type
         if outcome is not None:
             incident, opened = outcome
             metrics.observe_alarm(
-                envelope, opened=opened, incident_kind=incident.kind,
+                envelope,
+                opened=opened,
+                incident_kind=incident.kind,
                 priority=service.priority_label(incident.priority),
             )
             log.info(
                 "%s incident %s (%s, %s) from alarm %s",
-                "opened" if opened else "attached to", incident.id, incident.kind,
-                service.priority_label(incident.priority), envelope.event_id,
+                "opened" if opened else "attached to",
+                incident.id,
+                incident.kind,
+                service.priority_label(incident.priority),
+                envelope.event_id,
             )
 
     return handle

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from eldercare.db import add_to_outbox
 from eldercare.envelope import from_timestamp, kind_name, new_event_id, to_timestamp, utcnow
@@ -86,8 +87,13 @@ async def _append_entry(
     """Write a timeline entry and queue its lifecycle event on the outbox, in the caller's transaction."""
     detail_json = orjson.dumps(detail or {}).decode()
     entry = IncidentEntry(
-        incident_id=incident.id, at=at, action=action, actor=actor,
-        from_status=from_status, to_status=incident.status, detail=detail_json,
+        incident_id=incident.id,
+        at=at,
+        action=action,
+        actor=actor,
+        from_status=from_status,
+        to_status=incident.status,
+        detail=detail_json,
     )
     session.add(entry)
     event = pb.Envelope(
@@ -98,10 +104,16 @@ async def _append_entry(
         received_at=to_timestamp(at),
         producer="dispatch",
         incident=pb.IncidentEvent(
-            incident_id=incident.id, action=action, status=incident.status,
-            previous_status=from_status or "", priority=priority_label(incident.priority),
-            incident_kind=incident.kind, actor=actor, device_id=incident.device_id,
-            elder_id=incident.elder_id or "", detail_json=detail_json,
+            incident_id=incident.id,
+            action=action,
+            status=incident.status,
+            previous_status=from_status or "",
+            priority=priority_label(incident.priority),
+            incident_kind=incident.kind,
+            actor=actor,
+            device_id=incident.device_id,
+            elder_id=incident.elder_id or "",
+            detail_json=detail_json,
         ),
     )
     add_to_outbox(session, topic=INCIDENTS, key=incident.id.encode(), value=event.SerializeToString())
@@ -155,11 +167,11 @@ async def record_alarm(
     recent = await session.scalar(
         select(Incident)
         .where(
-            Incident.device_id == envelope.device_id,
-            Incident.status.in_([s.value for s in ACTIVE_STATUSES]),  # type: ignore[attr-defined]
-            Incident.last_alarm_at >= now - attach_window,
+            col(Incident.device_id) == envelope.device_id,
+            col(Incident.status).in_([s.value for s in ACTIVE_STATUSES]),
+            col(Incident.last_alarm_at) >= now - attach_window,
         )
-        .order_by(Incident.opened_at.desc())  # type: ignore[attr-defined]
+        .order_by(col(Incident.opened_at).desc())
         .limit(1)
         .with_for_update()
     )
@@ -170,8 +182,13 @@ async def record_alarm(
         recent.priority = min(recent.priority, ALARM_PRIORITY[kind])
         _apply_location(recent, envelope)
         await _append_entry(
-            session, recent, action="alarm_attached", actor=SYSTEM_ACTOR, at=now,
-            from_status=recent.status, detail=detail,
+            session,
+            recent,
+            action="alarm_attached",
+            actor=SYSTEM_ACTOR,
+            at=now,
+            from_status=recent.status,
+            detail=detail,
         )
         return recent, False
 
@@ -200,7 +217,7 @@ async def list_incidents(
 ) -> tuple[list[Incident], int]:
     """The work queue: most urgent first, then oldest; with the total count for paging."""
     wanted = [s.value for s in statuses]
-    condition = Incident.status.in_(wanted)  # type: ignore[attr-defined]
+    condition = col(Incident.status).in_(wanted)
     total = await session.scalar(select(func.count()).select_from(Incident).where(condition))
     rows = await session.scalars(
         select(Incident)
@@ -214,7 +231,7 @@ async def list_incidents(
 
 async def get_incident(session: AsyncSession, *, incident_id: str, for_update: bool = False) -> Incident:
     """One incident; IncidentNotFound when the id is unknown."""
-    statement = select(Incident).where(Incident.id == incident_id)
+    statement = select(Incident).where(col(Incident.id) == incident_id)
     if for_update:
         statement = statement.with_for_update()
     incident = await session.scalar(statement)

@@ -8,9 +8,9 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eldercare.deps import SessionDep, TransactionDep
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
-from eldercare.deps import SessionDep, TransactionDep
 from services.dispatch.incident import service
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
@@ -28,9 +28,7 @@ from services.dispatch.incident.models import (
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
-Reader = Annotated[
-    ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))
-]
+Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
 Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 Supervisor = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 
@@ -61,7 +59,9 @@ def to_read(incident: Incident) -> IncidentRead:
 def _location(incident: Incident) -> LocationRead | None:
     if incident.lat is None or incident.lon is None:
         return None
-    return LocationRead(lat=incident.lat, lon=incident.lon, accuracy_m=incident.accuracy_m, source=incident.location_source)
+    return LocationRead(
+        lat=incident.lat, lon=incident.lon, accuracy_m=incident.accuracy_m, source=incident.location_source
+    )
 
 
 async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
@@ -70,8 +70,12 @@ async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
         **to_read(incident).model_dump(),
         timeline=[
             TimelineEntryRead(
-                at=e.at, action=e.action, actor=e.actor, from_status=e.from_status,
-                to_status=e.to_status, detail=orjson.loads(e.detail),
+                at=e.at,
+                action=e.action,
+                actor=e.actor,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                detail=orjson.loads(e.detail),
             )
             for e in entries
         ],
@@ -96,7 +100,9 @@ def _parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
             wanted.add(IncidentStatus(value))
         except ValueError:
             allowed = ", ".join(["active", "all", *(s.value for s in IncidentStatus)])
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown status {value!r} (allowed: {allowed})") from None
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown status {value!r} (allowed: {allowed})"
+            ) from None
     return wanted
 
 
@@ -127,9 +133,7 @@ async def get_incident(incident_id: str, session: SessionDep, _: Reader) -> Inci
     return await _detail(session, incident)
 
 
-async def _transition_and_show(
-    request: Request, session: AsyncSession, incident: Incident
-) -> IncidentDetail:
+async def _transition_and_show(request: Request, session: AsyncSession, incident: Incident) -> IncidentDetail:
     await session.commit()
     request.app.state.runtime.outbox.notify()
     return await _detail(session, incident)
@@ -137,7 +141,10 @@ async def _transition_and_show(
 
 @router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
 async def acknowledge(
-    incident_id: str, request: Request, session: TransactionDep, principal: Dispatcher,
+    incident_id: str,
+    request: Request,
+    session: TransactionDep,
+    principal: Dispatcher,
     body: AcknowledgeRequest | None = None,
 ) -> IncidentDetail:
     """A dispatcher takes the incident (open → acknowledged)."""
@@ -163,8 +170,12 @@ async def resolve(
 ) -> IncidentDetail:
     """Close the incident with an outcome (from acknowledged, dispatched or on_scene)."""
     incident = await service.transition(
-        session, incident_id=incident_id, action="resolve", actor=principal.name,
-        detail={"note": body.note} if body.note else None, outcome=body.outcome,
+        session,
+        incident_id=incident_id,
+        action="resolve",
+        actor=principal.name,
+        detail={"note": body.note} if body.note else None,
+        outcome=body.outcome,
     )
     return await _transition_and_show(request, session, incident)
 

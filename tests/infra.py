@@ -1,0 +1,182 @@
+"""Real infrastructure for the tests: Mosquitto, Tansu and PostgreSQL, each on a free port.
+
+Brokers are always our own (started with the project's config), so tests never
+depend on what a machine happens to run. PostgreSQL: the server named by
+TEST_POSTGRES_URL, else one answering on 127.0.0.1:5432, else a throwaway
+cluster made with Debian's initdb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+
+from eldercare.devstack import mosquitto_binary, tansu_binary, write_mosquitto_config
+from eldercare.settings import tcp_port_open
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not tcp_port_open("127.0.0.1", port):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not listen on {port}")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class BrokerProcess:
+    """A broker we started; `pause`/`resume` make it unreachable without losing its memory."""
+
+    def __init__(self, name: str, argv: list[str], port: int, log_path: Path) -> None:
+        self.name, self.argv, self.port, self.log_path = name, argv, port, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        wait_for_port(self.port, self.name, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def mosquitto(workdir: Path) -> Iterator[BrokerProcess]:
+    """Mosquitto with infra/mosquitto/dev.conf on a free port."""
+    port = free_port()
+    conf = write_mosquitto_config(
+        workdir / "mosquitto.conf", host="127.0.0.1", port=port, data_dir=workdir / "mqtt-data"
+    )
+    broker = BrokerProcess("mosquitto", [mosquitto_binary(), "-c", str(conf)], port, workdir / "mosquitto.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def tansu(workdir: Path) -> Iterator[BrokerProcess]:
+    """The Tansu Kafka-protocol broker (memory only) on a free port."""
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = BrokerProcess(
+        "tansu",
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        port,
+        workdir / "tansu.log",
+    )
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL (postgresql://user@host:port) for the tests to create databases on."""
+    configured = os.environ.get("TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    if tcp_port_open("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432"
+        return
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdb:
+        raise RuntimeError("no PostgreSQL: install Debian's postgresql package or set TEST_POSTGRES_URL")
+    bindir = Path(initdb[-1]).parent
+    datadir = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
+    port = free_port()
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(datadir, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    server = subprocess.Popen(
+        [
+            *run_as,
+            str(bindir / "postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(datadir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=300",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, "postgres", server, timeout=30)
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        _stop(server)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+class DatabaseFactory:
+    """Creates uniquely named databases for one test run and drops them afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.run_id = uuid.uuid4().hex[:8]
+        self.created: list[str] = []
+
+    def url(self, name: str) -> str:
+        """An asyncpg SQLAlchemy URL for a fresh database `name` of this run (created on first use by the service)."""
+        database = f"eldercare_test_{self.run_id}_{name}"
+        self.created.append(database)
+        return f"{self.server_url.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{database}"
+
+    async def drop_all(self) -> None:
+        connection = await asyncpg.connect(f"{self.server_url}/postgres")
+        try:
+            for database in self.created:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await connection.close()

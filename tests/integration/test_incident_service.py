@@ -1,0 +1,109 @@
+"""Incident rules applied in-process against real PostgreSQL, and the SQLite fallback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from eldercare import db
+from eldercare.envelope import device_event_id, to_timestamp, utcnow
+from eldercare.v1 import events_pb2 as pb
+from services.dispatch.app import MIGRATIONS
+from services.dispatch.incident import service
+from services.dispatch.incident.models import IncidentStatus, Outcome
+from tests.infra import DatabaseFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+WINDOW = timedelta(minutes=10)
+
+
+def alarm(device: str, event: str, body: str = "sos", alarm_type: int = 0) -> pb.Envelope:
+    envelope = pb.Envelope(
+        event_id=device_event_id(device, event),
+        device_id=device,
+        device_event_id=event,
+        kind=pb.EVENT_KIND_ALARM if body == "alarm" else pb.EventKind.Value(f"EVENT_KIND_{body.upper()}"),
+        occurred_at=to_timestamp(utcnow()),
+        received_at=to_timestamp(utcnow()),
+        producer="test",
+    )
+    if body == "alarm":
+        envelope.alarm.type = alarm_type  # type: ignore[assignment]
+    else:
+        getattr(envelope, body).SetInParent()
+    return envelope
+
+
+@pytest_asyncio.fixture(params=["postgresql", "sqlite"], loop_scope="session")
+async def sessions(
+    request: pytest.FixtureRequest, databases: DatabaseFactory, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    url = (
+        databases.url(f"svc_{uuid.uuid4().hex[:6]}")
+        if request.param == "postgresql"
+        else f"sqlite+aiosqlite:///{tmp_path}/d.db"
+    )
+    await db.ensure_database(url)
+    engine = db.create_engine(url)
+    await db.run_migrations(engine, MIGRATIONS)
+    await db.run_migrations(engine, MIGRATIONS)  # a second start is a no-op
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+async def apply(sessions: async_sessionmaker[AsyncSession], envelope: pb.Envelope) -> tuple[object, bool] | None:
+    async with sessions() as session, session.begin():
+        if not await db.claim_event(session, consumer="test", event_id=envelope.event_id):
+            return None
+        return await service.record_alarm(session, envelope=envelope, attach_window=WINDOW)
+
+
+async def test_inbox_makes_a_redelivered_alarm_a_no_op(sessions: async_sessionmaker[AsyncSession]) -> None:
+    first = await apply(sessions, alarm("d1", "e1"))
+    assert first is not None and first[1] is True
+    assert await apply(sessions, alarm("d1", "e1")) is None
+    async with sessions() as session:
+        rows, total = await service.list_incidents(session, statuses=set(IncidentStatus), limit=10, offset=0)
+        assert total == 1 and rows[0].alarm_count == 1
+        outbox = await session.scalar(select(func.count()).select_from(db.OutboxMessage))
+        assert outbox == 1  # one 'opened' lifecycle event waits for the relay
+
+
+async def test_attach_window_and_closed_incidents(sessions: async_sessionmaker[AsyncSession]) -> None:
+    opened = await apply(sessions, alarm("d2", "e1"))
+    attached = await apply(sessions, alarm("d2", "e2", body="fall"))
+    assert opened is not None and attached is not None
+    assert attached[1] is False and attached[0].id == opened[0].id  # type: ignore[attr-defined]
+    async with sessions() as session, session.begin():
+        incident_id = opened[0].id  # type: ignore[attr-defined]
+        await service.transition(session, incident_id=incident_id, action="acknowledge", actor="a")
+        await service.transition(session, incident_id=incident_id, action="resolve", actor="a", outcome=Outcome.HANDLED)
+    reopened = await apply(sessions, alarm("d2", "e3"))
+    assert reopened is not None and reopened[1] is True  # a closed incident never swallows a new alarm
+
+
+async def test_only_sos_fall_and_device_removed_open_incidents(sessions: async_sessionmaker[AsyncSession]) -> None:
+    assert await apply(sessions, alarm("d3", "low", body="alarm", alarm_type=pb.DEVICE_ALARM_TYPE_LOW_BATTERY)) is None
+    removed = await apply(sessions, alarm("d3", "rm", body="alarm", alarm_type=pb.DEVICE_ALARM_TYPE_DEVICE_REMOVED))
+    assert removed is not None and removed[0].priority == 3  # type: ignore[attr-defined]
+
+
+async def test_illegal_transitions_are_refused_and_leave_no_trace(sessions: async_sessionmaker[AsyncSession]) -> None:
+    opened = await apply(sessions, alarm("d4", "e1"))
+    assert opened is not None
+    incident_id = opened[0].id  # type: ignore[attr-defined]
+    with pytest.raises(service.IllegalTransition, match="cannot resolve an incident that is open"):
+        async with sessions() as session, session.begin():
+            await service.transition(session, incident_id=incident_id, action="resolve", actor="a")
+    with pytest.raises(service.IncidentNotFound):
+        async with sessions() as session, session.begin():
+            await service.transition(session, incident_id="missing", action="acknowledge", actor="a")
+    async with sessions() as session:
+        assert [e.action for e in await service.get_timeline(session, incident_id=incident_id)] == ["opened"]

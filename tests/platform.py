@@ -1,0 +1,163 @@
+"""The running platform as the integration tests see it: processes, an HTTP client, a device."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from eldercare.devstack import Stack, StackConfig
+from eldercare.mqtt import MqttSession
+from eldercare.v1 import events_pb2 as pb
+from tests import infra
+
+DISPATCHER = {"Authorization": "Bearer dev-dispatcher-token"}
+SUPERVISOR = {"Authorization": "Bearer dev-supervisor-token"}
+OPS = {"Authorization": "Bearer dev-ops-token"}
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll until `probe` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def new_device_id() -> str:
+    return "T" + uuid.uuid4().hex[:15]
+
+
+@dataclass
+class Platform:
+    stack: Stack
+    mqtt_url: str
+    kafka_bootstrap: str
+    ports: dict[str, int]
+    http: httpx.AsyncClient
+    devices: list[MqttSession] = field(default_factory=list)
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    async def device(self, device_id: str) -> MqttSession:
+        """An MQTT session acting as the device (QoS 1 publishes await the broker's PUBACK)."""
+        session = MqttSession(url=self.mqtt_url, client_id=f"dev-{device_id}", persistent=False, manual_ack=False)
+        await session.start()
+        await session.wait_ready()
+        self.devices.append(session)
+        return session
+
+    async def publish(self, device_id: str, kind: str, payload: dict[str, Any] | bytes) -> None:
+        device = await self.device(device_id)
+        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        await device.publish(f"eldercare/v1/devices/{device_id}/{kind}", raw, qos=1)
+
+    async def incidents_for(self, device_id: str, status: str = "all") -> list[dict[str, Any]]:
+        response = await self.http.get(
+            self.url("dispatch", "/api/v1/incidents"), params={"status": status, "limit": 500}, headers=DISPATCHER
+        )
+        response.raise_for_status()
+        return [i for i in response.json() if i["device_id"] == device_id]
+
+    async def incident(self, incident_id: str) -> dict[str, Any]:
+        response = await self.http.get(self.url("dispatch", f"/api/v1/incidents/{incident_id}"), headers=DISPATCHER)
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    async def read_topic(self, topic: str) -> list[Any]:
+        """Every record currently on a topic, read from the start without a consumer group."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            records: list[Any] = []
+            idle_rounds = 0
+            while idle_rounds < 3:
+                batch = await consumer.getmany(timeout_ms=200)
+                fetched = [r for rs in batch.values() for r in rs]
+                records.extend(fetched)
+                idle_rounds = 0 if fetched else idle_rounds + 1
+            return records
+        finally:
+            await consumer.stop()
+
+    async def dead_letters(self) -> list[pb.DeadLetter]:
+        from eldercare.topics import DEADLETTER
+
+        letters = []
+        for record in await self.read_topic(DEADLETTER):
+            letter = pb.DeadLetter()
+            letter.ParseFromString(record.value)
+            letters.append(letter)
+        return letters
+
+    async def stop(self) -> None:
+        for device in self.devices:
+            await device.stop()
+        await self.http.aclose()
+        await self.stack.stop()
+
+
+async def start_platform(
+    *,
+    workdir: Path,
+    mqtt_port: int,
+    kafka_port: int,
+    databases: infra.DatabaseFactory,
+    services: tuple[str, ...] = ("gateway", "dispatch", "care-record", "monitoring"),
+    env: dict[str, str] | None = None,
+) -> Platform:
+    """Start the platform's processes against the given brokers, each service with a fresh database."""
+    ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway")}
+    service_env = {
+        "ELDERCARE_ENV": "test",
+        "DISPATCH_DATABASE_URL": databases.url("dispatch"),
+        "CARE_RECORD_DATABASE_URL": databases.url("care_record"),
+        "MONITORING_DATABASE_URL": databases.url("monitoring"),
+        "KAFKA_TOPIC_PARTITIONS": "3",
+        **(env or {}),
+    }
+    config = StackConfig(
+        mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
+        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        ports=ports,
+        env=service_env,
+        var_dir=workdir / "var",
+        log_dir=workdir / "logs",
+        services=services,
+    )
+    stack = Stack(config)
+    try:
+        await stack.start_services(timeout=90)
+    except Exception:
+        await stack.stop()
+        raise
+    return Platform(
+        stack=stack,
+        mqtt_url=config.mqtt_url,
+        kafka_bootstrap=config.kafka_bootstrap,
+        ports=ports,
+        http=httpx.AsyncClient(timeout=10.0),
+    )

@@ -1,0 +1,72 @@
+"""Settings are validated at start-up; production refuses development secrets."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from eldercare.settings import DEV_API_TOKENS, Role, parse_api_tokens
+from gateway.config import GatewaySettings
+from services.dispatch.config import DispatchSettings
+
+
+def test_tokens_parse_into_roles_and_audit_names() -> None:
+    principals = parse_api_tokens("secret-one-123:dispatcher:alice, secret-two-456:ops")
+    assert principals["secret-one-123"].role is Role.DISPATCHER
+    assert principals["secret-one-123"].name == "alice"
+    assert principals["secret-two-456"].role is Role.OPS
+    assert principals["secret-two-456"].name.startswith("ops-")
+    assert "secret" not in principals["secret-two-456"].name  # the token never becomes an audit name
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "no token"),
+        ("abcdefgh123", "token:role"),
+        ("abcdefgh123:janitor", "unknown role"),
+        ("short:admin", "at least 8"),
+    ],
+)
+def test_bad_token_specs_are_refused_with_a_reason(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_api_tokens(spec)
+
+
+def test_production_refuses_the_development_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELDERCARE_ENV", "production")
+    monkeypatch.delenv("ELDERCARE_API_TOKENS", raising=False)
+    with pytest.raises(ValidationError, match="refuses the development API tokens"):
+        DispatchSettings()
+    monkeypatch.setenv("ELDERCARE_API_TOKENS", DEV_API_TOKENS.split(",")[0] + ",a-real-secret-42:admin")
+    with pytest.raises(ValidationError, match="refuses the development API tokens"):
+        DispatchSettings()
+    monkeypatch.setenv("ELDERCARE_API_TOKENS", "a-real-secret-42:admin")
+    assert DispatchSettings().env == "production"
+
+
+def test_development_uses_the_documented_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ELDERCARE_ENV", raising=False)
+    monkeypatch.delenv("ELDERCARE_API_TOKENS", raising=False)
+    settings = DispatchSettings()
+    assert settings.principals["dev-dispatcher-token"].role is Role.DISPATCHER
+    assert settings.http_port == 8001
+
+
+def test_addresses_come_from_the_documented_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MQTT_URL", "mqtts://broker.example:8883")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("DISPATCH_DATABASE_URL", "postgresql+asyncpg://u@db/dispatch")
+    settings = DispatchSettings()
+    assert settings.mqtt_url == "mqtts://broker.example:8883"
+    assert settings.kafka_bootstrap == "k1:9092,k2:9092"
+    assert settings.resolved_database_url() == "postgresql+asyncpg://u@db/dispatch"
+    monkeypatch.setenv("MQTT_URL", "http://nope")
+    with pytest.raises(ValidationError, match="MQTT_URL"):
+        GatewaySettings()
+
+
+def test_gateway_instance_id_must_be_a_safe_client_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_INSTANCE_ID", "gw/1#")
+    with pytest.raises(ValidationError):
+        GatewaySettings()

@@ -33,7 +33,7 @@ system-deps:
 	fi
 
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. proto/eldercare/v1/events.proto
+	$(PY) -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. proto/eldercare/v1/*.proto
 
 run: system-deps $(STAMP)
 	$(PY) -m eldercare.devstack

@@ -125,7 +125,7 @@ async def run_migrations(engine: AsyncEngine, migrations_dir: Path) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(str(migrations_dir))})
         config = _alembic_config(migrations_dir)
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # parallel branches are allowed; each applies once
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)

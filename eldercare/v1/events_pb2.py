@@ -22,40 +22,43 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from eldercare.v1 import alerts_pb2 as eldercare_dot_v1_dot_alerts__pb2
+from eldercare.v1 import commands_pb2 as eldercare_dot_v1_dot_commands__pb2
+from eldercare.v1 import elders_pb2 as eldercare_dot_v1_dot_elders__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/events.proto\x12\x0c\x65ldercare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x08Location\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lon\x18\x02 \x01(\x01\x12\x17\n\naccuracy_m\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12,\n\x06source\x18\x04 \x01(\x0e\x32\x1c.eldercare.v1.LocationSource\x12\x16\n\tspeed_kmh\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_accuracy_mB\x0c\n\n_speed_kmh\"\x05\n\x03Sos\"R\n\x04\x46\x61ll\x12\x17\n\nconfidence\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08impact_g\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_confidenceB\x0b\n\t_impact_g\"\x10\n\x0eLocationReport\"\xda\x01\n\x06Vitals\x12\x17\n\nheart_rate\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04spo2\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08systolic\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tdiastolic\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x16\n\tbody_temp\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x12\n\x05steps\x18\x06 \x01(\x03H\x05\x88\x01\x01\x42\r\n\x0b_heart_rateB\x07\n\x05_spo2B\x0b\n\t_systolicB\x0c\n\n_diastolicB\x0c\n\n_body_tempB\x08\n\x06_steps\"+\n\tHeartbeat\x12\x13\n\x06signal\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\t\n\x07_signal\"L\n\x0b\x44\x65viceAlarm\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x1d.eldercare.v1.DeviceAlarmType\x12\x10\n\x08raw_type\x18\x02 \x01(\t\"\xcf\x01\n\rIncidentEvent\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0fprevious_status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rincident_kind\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x11\n\tdevice_id\x18\x08 \x01(\t\x12\x10\n\x08\x65lder_id\x18\t \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\n \x01(\t\"\xfb\x04\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.eldercare.v1.EventKind\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65vice_event_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x07 \x01(\t\x12\x14\n\x07\x62\x61ttery\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12-\n\x08location\x18\t \x01(\x0b\x32\x16.eldercare.v1.LocationH\x02\x88\x01\x01\x12 \n\x03sos\x18\x14 \x01(\x0b\x32\x11.eldercare.v1.SosH\x00\x12\"\n\x04\x66\x61ll\x18\x15 \x01(\x0b\x32\x12.eldercare.v1.FallH\x00\x12\x37\n\x0flocation_report\x18\x16 \x01(\x0b\x32\x1c.eldercare.v1.LocationReportH\x00\x12&\n\x06vitals\x18\x17 \x01(\x0b\x32\x14.eldercare.v1.VitalsH\x00\x12,\n\theartbeat\x18\x18 \x01(\x0b\x32\x17.eldercare.v1.HeartbeatH\x00\x12*\n\x05\x61larm\x18\x19 \x01(\x0b\x32\x19.eldercare.v1.DeviceAlarmH\x00\x12/\n\x08incident\x18\x1a \x01(\x0b\x32\x1b.eldercare.v1.IncidentEventH\x00\x42\x06\n\x04\x62odyB\n\n\x08_batteryB\x0b\n\t_location\"\x8c\x01\n\nDeadLetter\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0b\n\x03raw\x18\x04 \x01(\x0c\x12\x10\n\x08producer\x18\x05 \x01(\t\x12/\n\x0brejected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8d\x02\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x45VENT_KIND_SOS\x10\x01\x12\x13\n\x0f\x45VENT_KIND_FALL\x10\x02\x12\x17\n\x13\x45VENT_KIND_LOCATION\x10\x03\x12\x15\n\x11\x45VENT_KIND_VITALS\x10\x04\x12\x18\n\x14\x45VENT_KIND_HEARTBEAT\x10\x05\x12\x14\n\x10\x45VENT_KIND_ALARM\x10\x06\x12\x17\n\x13\x45VENT_KIND_INCIDENT\x10\x07\x12\x14\n\x10\x45VENT_KIND_ELDER\x10\x08\x12\x16\n\x12\x45VENT_KIND_COMMAND\x10\t\x12\x14\n\x10\x45VENT_KIND_ALERT\x10\n*}\n\x0eLocationSource\x12\x1f\n\x1bLOCATION_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n\x13LOCATION_SOURCE_GPS\x10\x01\x12\x17\n\x13LOCATION_SOURCE_LBS\x10\x02\x12\x18\n\x14LOCATION_SOURCE_WIFI\x10\x03*\xd9\x01\n\x0f\x44\x65viceAlarmType\x12!\n\x1d\x44\x45VICE_ALARM_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45VICE_ALARM_TYPE_LOW_BATTERY\x10\x01\x12$\n DEVICE_ALARM_TYPE_DEVICE_REMOVED\x10\x02\x12\x1f\n\x1b\x44\x45VICE_ALARM_TYPE_POWER_OFF\x10\x03\x12\x1c\n\x18\x44\x45VICE_ALARM_TYPE_TAMPER\x10\x04\x12\x1b\n\x17\x44\x45VICE_ALARM_TYPE_OTHER\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/events.proto\x12\x0c\x65ldercare.v1\x1a\x19\x65ldercare/v1/alerts.proto\x1a\x1b\x65ldercare/v1/commands.proto\x1a\x19\x65ldercare/v1/elders.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x08Location\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lon\x18\x02 \x01(\x01\x12\x17\n\naccuracy_m\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12,\n\x06source\x18\x04 \x01(\x0e\x32\x1c.eldercare.v1.LocationSource\x12\x16\n\tspeed_kmh\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_accuracy_mB\x0c\n\n_speed_kmh\"\x05\n\x03Sos\"R\n\x04\x46\x61ll\x12\x17\n\nconfidence\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08impact_g\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_confidenceB\x0b\n\t_impact_g\"\x10\n\x0eLocationReport\"\xda\x01\n\x06Vitals\x12\x17\n\nheart_rate\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04spo2\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\x08systolic\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\tdiastolic\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x16\n\tbody_temp\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x12\n\x05steps\x18\x06 \x01(\x03H\x05\x88\x01\x01\x42\r\n\x0b_heart_rateB\x07\n\x05_spo2B\x0b\n\t_systolicB\x0c\n\n_diastolicB\x0c\n\n_body_tempB\x08\n\x06_steps\"+\n\tHeartbeat\x12\x13\n\x06signal\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\t\n\x07_signal\"L\n\x0b\x44\x65viceAlarm\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x1d.eldercare.v1.DeviceAlarmType\x12\x10\n\x08raw_type\x18\x02 \x01(\t\"\xcf\x01\n\rIncidentEvent\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0fprevious_status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rincident_kind\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x11\n\tdevice_id\x18\x08 \x01(\t\x12\x10\n\x08\x65lder_id\x18\t \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\n \x01(\t\"\xb0\x06\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.eldercare.v1.EventKind\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65vice_event_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x07 \x01(\t\x12\x14\n\x07\x62\x61ttery\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12-\n\x08location\x18\t \x01(\x0b\x32\x16.eldercare.v1.LocationH\x02\x88\x01\x01\x12 \n\x03sos\x18\x14 \x01(\x0b\x32\x11.eldercare.v1.SosH\x00\x12\"\n\x04\x66\x61ll\x18\x15 \x01(\x0b\x32\x12.eldercare.v1.FallH\x00\x12\x37\n\x0flocation_report\x18\x16 \x01(\x0b\x32\x1c.eldercare.v1.LocationReportH\x00\x12&\n\x06vitals\x18\x17 \x01(\x0b\x32\x14.eldercare.v1.VitalsH\x00\x12,\n\theartbeat\x18\x18 \x01(\x0b\x32\x17.eldercare.v1.HeartbeatH\x00\x12*\n\x05\x61larm\x18\x19 \x01(\x0b\x32\x19.eldercare.v1.DeviceAlarmH\x00\x12/\n\x08incident\x18\x1a \x01(\x0b\x32\x1b.eldercare.v1.IncidentEventH\x00\x12,\n\x05\x65lder\x18\x1b \x01(\x0b\x32\x1b.eldercare.v1.ElderSnapshotH\x00\x12$\n\x05\x61lert\x18\x1c \x01(\x0b\x32\x13.eldercare.v1.AlertH\x00\x12.\n\x07\x63ommand\x18\x1d \x01(\x0b\x32\x1b.eldercare.v1.DeviceCommandH\x00\x12/\n\x0b\x63ommand_ack\x18\x1e \x01(\x0b\x32\x18.eldercare.v1.CommandAckH\x00\x42\x06\n\x04\x62odyB\n\n\x08_batteryB\x0b\n\t_location\"\x8c\x01\n\nDeadLetter\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0b\n\x03raw\x18\x04 \x01(\x0c\x12\x10\n\x08producer\x18\x05 \x01(\t\x12/\n\x0brejected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa9\x02\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x45VENT_KIND_SOS\x10\x01\x12\x13\n\x0f\x45VENT_KIND_FALL\x10\x02\x12\x17\n\x13\x45VENT_KIND_LOCATION\x10\x03\x12\x15\n\x11\x45VENT_KIND_VITALS\x10\x04\x12\x18\n\x14\x45VENT_KIND_HEARTBEAT\x10\x05\x12\x14\n\x10\x45VENT_KIND_ALARM\x10\x06\x12\x17\n\x13\x45VENT_KIND_INCIDENT\x10\x07\x12\x14\n\x10\x45VENT_KIND_ELDER\x10\x08\x12\x16\n\x12\x45VENT_KIND_COMMAND\x10\t\x12\x14\n\x10\x45VENT_KIND_ALERT\x10\n\x12\x1a\n\x16\x45VENT_KIND_COMMAND_ACK\x10\x0b*}\n\x0eLocationSource\x12\x1f\n\x1bLOCATION_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n\x13LOCATION_SOURCE_GPS\x10\x01\x12\x17\n\x13LOCATION_SOURCE_LBS\x10\x02\x12\x18\n\x14LOCATION_SOURCE_WIFI\x10\x03*\xd9\x01\n\x0f\x44\x65viceAlarmType\x12!\n\x1d\x44\x45VICE_ALARM_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45VICE_ALARM_TYPE_LOW_BATTERY\x10\x01\x12$\n DEVICE_ALARM_TYPE_DEVICE_REMOVED\x10\x02\x12\x1f\n\x1b\x44\x45VICE_ALARM_TYPE_POWER_OFF\x10\x03\x12\x1c\n\x18\x44\x45VICE_ALARM_TYPE_TAMPER\x10\x04\x12\x1b\n\x17\x44\x45VICE_ALARM_TYPE_OTHER\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eldercare.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTKIND']._serialized_start=1684
-  _globals['_EVENTKIND']._serialized_end=1953
-  _globals['_LOCATIONSOURCE']._serialized_start=1955
-  _globals['_LOCATIONSOURCE']._serialized_end=2080
-  _globals['_DEVICEALARMTYPE']._serialized_start=2083
-  _globals['_DEVICEALARMTYPE']._serialized_end=2300
-  _globals['_LOCATION']._serialized_start=77
-  _globals['_LOCATION']._serialized_end=237
-  _globals['_SOS']._serialized_start=239
-  _globals['_SOS']._serialized_end=244
-  _globals['_FALL']._serialized_start=246
-  _globals['_FALL']._serialized_end=328
-  _globals['_LOCATIONREPORT']._serialized_start=330
-  _globals['_LOCATIONREPORT']._serialized_end=346
-  _globals['_VITALS']._serialized_start=349
-  _globals['_VITALS']._serialized_end=567
-  _globals['_HEARTBEAT']._serialized_start=569
-  _globals['_HEARTBEAT']._serialized_end=612
-  _globals['_DEVICEALARM']._serialized_start=614
-  _globals['_DEVICEALARM']._serialized_end=690
-  _globals['_INCIDENTEVENT']._serialized_start=693
-  _globals['_INCIDENTEVENT']._serialized_end=900
-  _globals['_ENVELOPE']._serialized_start=903
-  _globals['_ENVELOPE']._serialized_end=1538
-  _globals['_DEADLETTER']._serialized_start=1541
-  _globals['_DEADLETTER']._serialized_end=1681
+  _globals['_EVENTKIND']._serialized_start=1948
+  _globals['_EVENTKIND']._serialized_end=2245
+  _globals['_LOCATIONSOURCE']._serialized_start=2247
+  _globals['_LOCATIONSOURCE']._serialized_end=2372
+  _globals['_DEVICEALARMTYPE']._serialized_start=2375
+  _globals['_DEVICEALARMTYPE']._serialized_end=2592
+  _globals['_LOCATION']._serialized_start=160
+  _globals['_LOCATION']._serialized_end=320
+  _globals['_SOS']._serialized_start=322
+  _globals['_SOS']._serialized_end=327
+  _globals['_FALL']._serialized_start=329
+  _globals['_FALL']._serialized_end=411
+  _globals['_LOCATIONREPORT']._serialized_start=413
+  _globals['_LOCATIONREPORT']._serialized_end=429
+  _globals['_VITALS']._serialized_start=432
+  _globals['_VITALS']._serialized_end=650
+  _globals['_HEARTBEAT']._serialized_start=652
+  _globals['_HEARTBEAT']._serialized_end=695
+  _globals['_DEVICEALARM']._serialized_start=697
+  _globals['_DEVICEALARM']._serialized_end=773
+  _globals['_INCIDENTEVENT']._serialized_start=776
+  _globals['_INCIDENTEVENT']._serialized_end=983
+  _globals['_ENVELOPE']._serialized_start=986
+  _globals['_ENVELOPE']._serialized_end=1802
+  _globals['_DEADLETTER']._serialized_start=1805
+  _globals['_DEADLETTER']._serialized_end=1945
 # @@protoc_insertion_point(module_scope)

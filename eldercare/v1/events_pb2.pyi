@@ -1,5 +1,8 @@
 import datetime
 
+from eldercare.v1 import alerts_pb2 as _alerts_pb2
+from eldercare.v1 import commands_pb2 as _commands_pb2
+from eldercare.v1 import elders_pb2 as _elders_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -22,6 +25,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_ELDER: _ClassVar[EventKind]
     EVENT_KIND_COMMAND: _ClassVar[EventKind]
     EVENT_KIND_ALERT: _ClassVar[EventKind]
+    EVENT_KIND_COMMAND_ACK: _ClassVar[EventKind]
 
 class LocationSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -49,6 +53,7 @@ EVENT_KIND_INCIDENT: EventKind
 EVENT_KIND_ELDER: EventKind
 EVENT_KIND_COMMAND: EventKind
 EVENT_KIND_ALERT: EventKind
+EVENT_KIND_COMMAND_ACK: EventKind
 LOCATION_SOURCE_UNSPECIFIED: LocationSource
 LOCATION_SOURCE_GPS: LocationSource
 LOCATION_SOURCE_LBS: LocationSource
@@ -145,7 +150,7 @@ class IncidentEvent(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ..., action: _Optional[str] = ..., status: _Optional[str] = ..., previous_status: _Optional[str] = ..., priority: _Optional[str] = ..., incident_kind: _Optional[str] = ..., actor: _Optional[str] = ..., device_id: _Optional[str] = ..., elder_id: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident")
+    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident", "elder", "alert", "command", "command_ack")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +167,10 @@ class Envelope(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ALARM_FIELD_NUMBER: _ClassVar[int]
     INCIDENT_FIELD_NUMBER: _ClassVar[int]
+    ELDER_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ACK_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     kind: EventKind
     device_id: str
@@ -178,7 +187,11 @@ class Envelope(_message.Message):
     heartbeat: Heartbeat
     alarm: DeviceAlarm
     incident: IncidentEvent
-    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ...) -> None: ...
+    elder: _elders_pb2.ElderSnapshot
+    alert: _alerts_pb2.Alert
+    command: _commands_pb2.DeviceCommand
+    command_ack: _commands_pb2.CommandAck
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "source", "raw", "producer", "rejected_at")

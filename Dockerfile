@@ -1,0 +1,28 @@
+# One image for every process; docker-compose.yml picks the module per service:
+#   python -m gateway | services.dispatch | services.care_record | services.monitoring
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml requirements.lock ./
+COPY eldercare ./eldercare
+COPY gateway ./gateway
+COPY services ./services
+# Not editable: the runtime stage carries only the venv, no source tree.
+RUN pip install -c requirements.lock .
+
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HTTP_HOST=0.0.0.0 \
+    ELDERCARE_VAR_DIR=/app/var
+# The default var dir sits next to the installed package, which the app user cannot write.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin eldercare \
+    && mkdir -p /app/var && chown eldercare /app/var
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+USER 10001
+EXPOSE 8001 8002 8003 8004
+CMD ["python", "-m", "services.dispatch"]

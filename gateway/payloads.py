@@ -37,6 +37,7 @@ KNOWN_ALARM_TYPES = {
     "device_removed": pb.DEVICE_ALARM_TYPE_DEVICE_REMOVED,
     "power_off": pb.DEVICE_ALARM_TYPE_POWER_OFF,
     "tamper": pb.DEVICE_ALARM_TYPE_TAMPER,
+    "cancel": pb.DEVICE_ALARM_TYPE_CANCEL,
 }
 _SOURCES = {"gps": pb.LOCATION_SOURCE_GPS, "lbs": pb.LOCATION_SOURCE_LBS, "wifi": pb.LOCATION_SOURCE_WIFI}
 
@@ -156,6 +157,14 @@ class HeartbeatPayload(DevicePayload):
 
 class AlarmPayload(DevicePayload):
     type: Annotated[str, Field(min_length=1, max_length=64)]
+    # For `type: "cancel"` ("I'm OK"): the event_id of the fall being cancelled.
+    ref_event_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _cancel_names_its_alarm(self) -> AlarmPayload:
+        if self.type == "cancel" and self.ref_event_id is None:
+            raise ValueError("a cancel alarm needs ref_event_id, the event_id of the alarm it cancels")
+        return self
 
 
 PAYLOAD_MODELS: dict[str, type[DevicePayload]] = {
@@ -273,7 +282,9 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
             envelope.heartbeat.signal = model.signal
     elif isinstance(model, AlarmPayload):
         alarm_type = KNOWN_ALARM_TYPES.get(model.type, pb.DEVICE_ALARM_TYPE_OTHER)
-        envelope.alarm.CopyFrom(pb.DeviceAlarm(type=alarm_type, raw_type=model.type))
+        envelope.alarm.CopyFrom(
+            pb.DeviceAlarm(type=alarm_type, raw_type=model.type, ref_event_id=model.ref_event_id or "")
+        )
     return envelope
 
 

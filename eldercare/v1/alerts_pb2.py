@@ -22,15 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/alerts.proto\x12\x0c\x65ldercare.v1\"\'\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/alerts.proto\x12\x0c\x65ldercare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n\rAlertLocation\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lon\x18\x02 \x01(\x01\x12\x17\n\naccuracy_m\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06source\x18\x04 \x01(\tB\r\n\x0b_accuracy_m\"\xe6\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12-\n\x08severity\x18\x03 \x01(\x0e\x32\x1b.eldercare.v1.AlertSeverity\x12\x1a\n\x12suggested_priority\x18\x04 \x01(\t\x12\x11\n\tdevice_id\x18\x05 \x01(\t\x12\x10\n\x08\x65lder_id\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x07 \x01(\t\x12\x32\n\x08location\x18\x08 \x01(\x0b\x32\x1b.eldercare.v1.AlertLocationH\x00\x88\x01\x01\x12-\n\traised_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10source_event_ids\x18\n \x03(\t\x12\x19\n\x11resolves_alert_id\x18\x0b \x01(\t\x12\x13\n\x0bgeofence_id\x18\x0c \x01(\tB\x0b\n\t_location*\x94\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_HIGH\x10\x01\x12\x19\n\x15\x41LERT_SEVERITY_MEDIUM\x10\x02\x12\x16\n\x12\x41LERT_SEVERITY_LOW\x10\x03\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eldercare.v1.alerts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALERT']._serialized_start=43
-  _globals['_ALERT']._serialized_end=82
+  _globals['_ALERTSEVERITY']._serialized_start=537
+  _globals['_ALERTSEVERITY']._serialized_end=685
+  _globals['_ALERTLOCATION']._serialized_start=76
+  _globals['_ALERTLOCATION']._serialized_end=173
+  _globals['_ALERT']._serialized_start=176
+  _globals['_ALERT']._serialized_end=534
 # @@protoc_insertion_point(module_scope)

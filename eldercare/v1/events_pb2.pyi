@@ -42,6 +42,7 @@ class DeviceAlarmType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEVICE_ALARM_TYPE_POWER_OFF: _ClassVar[DeviceAlarmType]
     DEVICE_ALARM_TYPE_TAMPER: _ClassVar[DeviceAlarmType]
     DEVICE_ALARM_TYPE_OTHER: _ClassVar[DeviceAlarmType]
+    DEVICE_ALARM_TYPE_CANCEL: _ClassVar[DeviceAlarmType]
 EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_SOS: EventKind
 EVENT_KIND_FALL: EventKind
@@ -64,6 +65,7 @@ DEVICE_ALARM_TYPE_DEVICE_REMOVED: DeviceAlarmType
 DEVICE_ALARM_TYPE_POWER_OFF: DeviceAlarmType
 DEVICE_ALARM_TYPE_TAMPER: DeviceAlarmType
 DEVICE_ALARM_TYPE_OTHER: DeviceAlarmType
+DEVICE_ALARM_TYPE_CANCEL: DeviceAlarmType
 
 class Location(_message.Message):
     __slots__ = ("lat", "lon", "accuracy_m", "source", "speed_kmh")
@@ -118,12 +120,14 @@ class Heartbeat(_message.Message):
     def __init__(self, signal: _Optional[int] = ...) -> None: ...
 
 class DeviceAlarm(_message.Message):
-    __slots__ = ("type", "raw_type")
+    __slots__ = ("type", "raw_type", "ref_event_id")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     RAW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REF_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     type: DeviceAlarmType
     raw_type: str
-    def __init__(self, type: _Optional[_Union[DeviceAlarmType, str]] = ..., raw_type: _Optional[str] = ...) -> None: ...
+    ref_event_id: str
+    def __init__(self, type: _Optional[_Union[DeviceAlarmType, str]] = ..., raw_type: _Optional[str] = ..., ref_event_id: _Optional[str] = ...) -> None: ...
 
 class IncidentEvent(_message.Message):
     __slots__ = ("incident_id", "action", "status", "previous_status", "priority", "incident_kind", "actor", "device_id", "elder_id", "detail_json")

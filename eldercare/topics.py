@@ -10,6 +10,8 @@ ALERTS = "eldercare.alerts.v1"
 INCIDENTS = "eldercare.incidents.v1"
 ELDERS = "eldercare.elders.v1"
 COMMANDS = "eldercare.commands.v1"
+# Device acks of downlink commands: a topic of their own so dispatch need not read the telemetry flood.
+COMMAND_ACKS = "eldercare.command-acks.v1"
 DEADLETTER = "eldercare.deadletter.v1"
 
 
@@ -28,5 +30,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(INCIDENTS),
     TopicSpec(ELDERS, compacted=True),
     TopicSpec(COMMANDS),
+    TopicSpec(COMMAND_ACKS),
     TopicSpec(DEADLETTER, partitions=1),
 )

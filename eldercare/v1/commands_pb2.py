@@ -22,17 +22,18 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65ldercare/v1/commands.proto\x12\x0c\x65ldercare.v1\"1\n\rDeviceCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\" \n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65ldercare/v1/commands.proto\x12\x0c\x65ldercare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x01\n\rDeviceCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x13\n\x0bincident_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12-\n\tissued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63\x61llback_number\x18\x08 \x01(\t\"a\n\nCommandAck\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12,\n\x08\x61\x63ked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eldercare.v1.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEVICECOMMAND']._serialized_start=45
-  _globals['_DEVICECOMMAND']._serialized_end=94
-  _globals['_COMMANDACK']._serialized_start=96
-  _globals['_COMMANDACK']._serialized_end=128
+  _globals['_DEVICECOMMAND']._serialized_start=79
+  _globals['_DEVICECOMMAND']._serialized_end=271
+  _globals['_COMMANDACK']._serialized_start=273
+  _globals['_COMMANDACK']._serialized_end=370
 # @@protoc_insertion_point(module_scope)

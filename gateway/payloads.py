@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from eldercare.envelope import device_event_id, to_timestamp
 from eldercare.v1 import events_pb2 as pb
@@ -43,11 +44,20 @@ _SOURCES = {"gps": pb.LOCATION_SOURCE_GPS, "lbs": pb.LOCATION_SOURCE_LBS, "wifi"
 
 
 def _finite(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    if isinstance(value, int | float) and not math.isfinite(value):
+    # Strict: a number in a string is a wrong-typed field, as is a boolean.
+    if value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
+
+
+# RFC 3339 date-time (section 5.6), with the leap second and lower-case T/Z it allows.
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
 
 
 def _device_time(value: Any) -> datetime:
@@ -63,12 +73,20 @@ def _device_time(value: Any) -> datetime:
     elif isinstance(value, str):
         if len(value) > 40:
             raise ValueError("timestamp string too long")
+        match = _RFC3339.fullmatch(value)
+        if match is None:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?", value):
+                raise ValueError("RFC 3339 timestamp needs a UTC offset (e.g. Z or +08:00)")
+            raise ValueError("not an RFC 3339 timestamp (e.g. 2026-11-22T08:15:00Z)")
+        date, hour_minute, second, fraction, offset = match.groups()
+        # A leap second (:60) is valid RFC 3339; Python's datetime has no room for it.
+        second = "59" if second == "60" else second
+        fraction = (fraction or "")[:7]  # microseconds: the precision datetime keeps
+        offset = "+00:00" if offset in ("Z", "z") else offset
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(f"{date}T{hour_minute}:{second}{fraction}{offset}")
         except ValueError:
-            raise ValueError("not an RFC 3339 timestamp") from None
-        if moment.tzinfo is None:
-            raise ValueError("RFC 3339 timestamp needs a UTC offset (e.g. Z or +08:00)")
+            raise ValueError("not a valid date or time") from None
     else:
         raise ValueError("must be an RFC 3339 string or epoch milliseconds")
     if not _EARLIEST <= moment < _LATEST:
@@ -120,9 +138,9 @@ class LocationPayload(DevicePayload):
     @model_validator(mode="after")
     def _needs_a_fix(self) -> LocationPayload:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon go together")
+            raise PydanticCustomError("missing", "lat and lon go together")
         if self.lat is None and self.location is None:
-            raise ValueError("location needs lat and lon, at top level or in 'location'")
+            raise PydanticCustomError("missing", "location needs lat and lon, at top level or in 'location'")
         return self
 
     def fix(self) -> LocationFix:
@@ -215,6 +233,8 @@ def parse_topic(topic: str) -> tuple[str, str] | Rejection:
     if len(parts) != 2:
         return Rejection("invalid_topic", "topic must be eldercare/v1/devices/{device_id}/{kind}")
     device_id, kind = parts
+    if not kind:
+        return Rejection("invalid_topic", "topic has an empty kind level")
     if not DEVICE_ID_PATTERN.fullmatch(device_id):
         return Rejection("invalid_device_id", "device id must match [A-Za-z0-9_-]{1,64}")
     return device_id, kind

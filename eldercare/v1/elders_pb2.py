@@ -22,15 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/elders.proto\x12\x0c\x65ldercare.v1\"2\n\rElderSnapshot\x12\x10\n\x08\x65lder_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ldercare/v1/elders.proto\x12\x0c\x65ldercare.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x12\x41\x64ministrativeArea\x12\x10\n\x08province\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x10\n\x08\x64istrict\x18\x03 \x01(\t\x12\x0e\n\x06street\x18\x04 \x01(\t\x12\x11\n\tcommunity\x18\x05 \x01(\t\x12\x11\n\tarea_type\x18\x06 \x01(\t\"\xac\x01\n\x0c\x45lderContact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08relation\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x0f\n\x07has_key\x18\x04 \x01(\x08\x12\x18\n\x0b\x64istance_km\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03lat\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03lon\x18\x07 \x01(\x01H\x02\x88\x01\x01\x42\x0e\n\x0c_distance_kmB\x06\n\x04_latB\x06\n\x04_lon\"e\n\rDeviceBinding\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62inding_seq\x18\x02 \x01(\x03\x12,\n\x08\x62ound_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x05\n\rElderSnapshot\x12\x10\n\x08\x65lder_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0b\n\x03sex\x18\x06 \x01(\t\x12\x12\n\nbirth_date\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\x15\n\x08home_lat\x18\n \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08home_lon\x18\x0b \x01(\x01H\x01\x88\x01\x01\x12.\n\x04\x61rea\x18\x0c \x01(\x0b\x32 .eldercare.v1.AdministrativeArea\x12\x18\n\x10living_situation\x18\r \x01(\t\x12\x12\n\ncategories\x18\x0e \x03(\t\x12\x10\n\x08language\x18\x0f \x01(\t\x12\x1a\n\rability_level\x18\x10 \x01(\x05H\x02\x88\x01\x01\x12\x12\n\nconditions\x18\x11 \x03(\t\x12\x13\n\x0bmedications\x18\x12 \x03(\t\x12\x11\n\tallergies\x18\x13 \x03(\t\x12\x12\n\nblood_type\x18\x14 \x01(\t\x12\x16\n\x0eprimary_doctor\x18\x15 \x01(\t\x12\x1b\n\x13hospital_preference\x18\x16 \x01(\t\x12,\n\x08\x63ontacts\x18\x17 \x03(\x0b\x32\x1a.eldercare.v1.ElderContact\x12\x12\n\ndevice_ids\x18\x18 \x03(\t\x12-\n\x08\x62indings\x18\x19 \x03(\x0b\x32\x1b.eldercare.v1.DeviceBinding\x12\r\n\x05notes\x18\x1a \x01(\tB\x0b\n\t_home_latB\x0b\n\t_home_lonB\x10\n\x0e_ability_levelb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eldercare.v1.elders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ELDERSNAPSHOT']._serialized_start=43
-  _globals['_ELDERSNAPSHOT']._serialized_end=93
+  _globals['_ADMINISTRATIVEAREA']._serialized_start=76
+  _globals['_ADMINISTRATIVEAREA']._serialized_end=200
+  _globals['_ELDERCONTACT']._serialized_start=203
+  _globals['_ELDERCONTACT']._serialized_end=375
+  _globals['_DEVICEBINDING']._serialized_start=377
+  _globals['_DEVICEBINDING']._serialized_end=478
+  _globals['_ELDERSNAPSHOT']._serialized_start=481
+  _globals['_ELDERSNAPSHOT']._serialized_end=1166
 # @@protoc_insertion_point(module_scope)

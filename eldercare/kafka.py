@@ -135,6 +135,8 @@ class PoisonRecord(Exception):
 
 
 RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
+# Applies a partition's batch in one database transaction (inbox rows included).
+BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
 
 class ConsumerLoop:
@@ -143,6 +145,12 @@ class ConsumerLoop:
     The handler is expected to write its effect and its inbox row in one database
     transaction; a record that raised is retried with backoff (nothing is skipped),
     and a `PoisonRecord` goes to the dead-letter topic.
+
+    With a `batch_handler` (high-volume topics), each fetched partition batch is first
+    applied in one call, which should be one transaction; if that raises anything, the
+    batch is applied again record by record through `handler`, so a poison record is
+    isolated and dead-lettered and a transient failure is retried as usual. Offsets are
+    committed only after the batch or every record of it was applied, as in per-record mode.
     """
 
     def __init__(
@@ -155,10 +163,12 @@ class ConsumerLoop:
         dead_letters: DeadLetterPublisher,
         fetch_max_wait_ms: int = 10,
         max_records: int = 200,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.name = name
         self._topics = list(topics)
         self._handler = handler
+        self._batch_handler = batch_handler
         self._dead_letters = dead_letters
         self._settings = settings
         self._fetch_max_wait_ms = fetch_max_wait_ms
@@ -218,8 +228,9 @@ class ConsumerLoop:
                 continue
             self.healthy = True
             for partition, records in batches.items():
-                for record in records:
-                    await self._apply(record)
+                if self._batch_handler is None or len(records) == 1 or not await self._apply_batch(records):
+                    for record in records:
+                        await self._apply(record)
                 await self._commit(partition, records[-1].offset + 1)
                 self._report_lag(partition, records[-1].offset + 1)
 
@@ -260,6 +271,25 @@ class ConsumerLoop:
             metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(time.perf_counter() - started)
             metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
             return
+
+    async def _apply_batch(self, records: Sequence[ConsumerRecord]) -> bool:
+        """One attempt at the whole batch; False sends it down the record-by-record path."""
+        assert self._batch_handler is not None
+        started = time.perf_counter()
+        try:
+            await self._batch_handler(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.info("%s: batch of %d failed (%s); applying record by record", self.name, len(records), exc)
+            return False
+        per_record = (time.perf_counter() - started) / len(records)
+        topic = records[0].topic
+        for _ in records:
+            metrics.KAFKA_HANDLE_SECONDS.labels(self.name, topic).observe(per_record)
+        metrics.KAFKA_CONSUMED.labels(self.name, topic, "applied").inc(len(records))
+        return True
 
     async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
         delay = 0.1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from typing import Any
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -61,6 +62,9 @@ class ServiceRuntime:
         self.dead_letters = DeadLetterPublisher(self._get_producer, settings.service_name)
         self.outbox = db.OutboxRelay(sessions=self.sessions, producer=self._get_producer, name=settings.service_name)
         self.consumers: list[ConsumerLoop] = []
+        # Periodic jobs (sweeps, gauge refreshers) run as tasks between start() and stop().
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._background_tasks: list[asyncio.Task[None]] = []
 
     def _get_producer(self) -> AIOKafkaProducer:
         assert self._producer is not None, "runtime not started"
@@ -97,8 +101,12 @@ class ServiceRuntime:
         await self.outbox.start()
         for consumer in self.consumers:
             await start_with_retry(f"consumer {consumer.name}", consumer.start)
+        self._background_tasks = [asyncio.create_task(job(), name=job.__name__) for job in self.background]
 
     async def stop(self) -> None:
+        for task in self._background_tasks:
+            task.cancel()
+        await asyncio.gather(*self._background_tasks, return_exceptions=True)
         for consumer in self.consumers:
             await consumer.stop()
         await self.outbox.stop()

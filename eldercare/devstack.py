@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import getpass
 import logging
 import os
 import shutil
@@ -66,6 +67,9 @@ def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path) 
     data_dir.mkdir(parents=True, exist_ok=True)
     base = (REPO_ROOT / "infra" / "mosquitto" / "dev.conf").read_text()
     path.write_text(
+        # Stay the invoking user: started as root, Mosquitto would switch to 'mosquitto',
+        # which cannot read the run's files or write its persistence under var/.
+        f"user {getpass.getuser()}\n"
         f"listener {port} {host}\nprotocol mqtt\n"
         f"persistence true\npersistence_location {data_dir}/\nautosave_interval 5\n\n{base}"
     )

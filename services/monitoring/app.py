@@ -1,19 +1,55 @@
-"""The monitoring service. Its rules arrive with the monitoring issue; today it runs the shared kit."""
+"""The monitoring service: device events and elder snapshots in, alerts out, device/fence/vitals API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
+from eldercare.topics import ALARMS, ELDERS, TELEMETRY
 from services.monitoring.config import MonitoringSettings
+from services.monitoring.device import handlers
+from services.monitoring.device.service import DeviceNotFound
+from services.monitoring.geofence.service import GeofenceNotFound
+from services.monitoring.sweeper import Sweeper
+from services.monitoring.views import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
-    """Build the monitoring app."""
+    """Build the monitoring app, its consumers and its sweeper."""
     settings = settings or MonitoringSettings()
     runtime = ServiceRuntime(settings, migrations_dir=MIGRATIONS)
-    return build_app(title="Eldercare monitoring", settings=settings, runtime=runtime)
+    runtime.add_consumer(
+        name=handlers.TELEMETRY_CONSUMER,
+        topics=[TELEMETRY],
+        handler=handlers.device_record_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
+        batch_handler=handlers.device_batch_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
+        max_records=settings.telemetry_max_batch,
+        fetch_max_wait_ms=100,
+    )
+    runtime.add_consumer(
+        name=handlers.ALARM_CONSUMER,
+        topics=[ALARMS],
+        handler=handlers.device_record_handler(runtime, settings, handlers.ALARM_CONSUMER),
+    )
+    runtime.add_consumer(name=handlers.ELDER_CONSUMER, topics=[ELDERS], handler=handlers.elder_handler(runtime))
+    runtime.background.append(Sweeper(runtime, settings).run)
+    app = build_app(
+        title="Eldercare monitoring",
+        description="Device state, geofences, vitals, offline and inactivity detection; alerts to dispatch.",
+        settings=settings,
+        runtime=runtime,
+    )
+    app.include_router(router)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        what = "device" if isinstance(exc, DeviceNotFound) else "geofence"
+        return JSONResponse({"detail": f"no {what} with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
+
+    app.add_exception_handler(DeviceNotFound, not_found)
+    app.add_exception_handler(GeofenceNotFound, not_found)
+    return app

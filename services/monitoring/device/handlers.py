@@ -1,0 +1,136 @@
+"""Kafka handlers: device events (telemetry in batches, alarms one by one) and elder snapshots."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eldercare.db import claim_event, timed_transaction
+from eldercare.envelope import EnvelopeDecodeError, decode_envelope, from_timestamp, kind_name, utcnow
+from eldercare.kafka import PoisonRecord
+from eldercare.runtime import ServiceRuntime
+from eldercare.v1 import events_pb2 as pb
+from services.monitoring import metrics
+from services.monitoring.alert import service as alerts
+from services.monitoring.config import MonitoringSettings
+from services.monitoring.device import service
+from services.monitoring.elder import service as elders
+from services.monitoring.geofence import service as geofences
+from services.monitoring.vitals import service as vitals
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_CONSUMER = "monitoring-telemetry"
+ALARM_CONSUMER = "monitoring-alarms"
+ELDER_CONSUMER = "monitoring-elders"
+_DEVICE_BODIES = frozenset({"sos", "fall", "location_report", "vitals", "heartbeat", "alarm"})
+
+
+def _decode_device_event(record: ConsumerRecord) -> pb.Envelope:
+    try:
+        envelope = decode_envelope(record.value)
+    except EnvelopeDecodeError as exc:
+        raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+    if envelope.WhichOneof("body") not in _DEVICE_BODIES or not envelope.device_id:
+        raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} is not a device event")
+    return envelope
+
+
+async def apply_device_event(session: AsyncSession, *, envelope: pb.Envelope, settings: MonitoringSettings) -> None:
+    """Every rule a device event can trigger, in the caller's transaction."""
+    now = utcnow()
+    elder = await elders.elder_for_device(session, device_id=envelope.device_id)
+    elder_id = elder.elder_id if elder is not None else None
+    device = await service.touch(session, envelope=envelope, elder_id=elder_id, now=now, settings=settings)
+    await service.apply_battery(session, device=device, envelope=envelope, now=now, settings=settings)
+    service.note_activity(device, envelope=envelope, now=now, movement_m=settings.movement_m)
+    body = envelope.WhichOneof("body")
+    occurred = from_timestamp(envelope.occurred_at)
+    if body == "alarm":
+        await service.apply_device_alarm(session, device=device, envelope=envelope, now=now)
+    elif body == "vitals":
+        await vitals.record_vitals(
+            session,
+            envelope=envelope,
+            elder_id=elder_id,
+            at=occurred,
+            now=now,
+            sustained_readings=settings.vitals_sustained_readings,
+            sustained_seconds=settings.vitals_sustained_seconds,
+        )
+    fix = service.fix_of(envelope)
+    if fix is not None and elder is not None:
+        await geofences.evaluate_fix(
+            session,
+            device_id=envelope.device_id,
+            elder=elder,
+            fix=fix,
+            fix_at=occurred,
+            now=now,
+            source_event_id=envelope.event_id,
+            zone=settings.zone,
+            confirm_fixes=settings.geofence_confirm_fixes,
+            dwell_seconds=settings.geofence_dwell_seconds,
+            margin_m=settings.geofence_margin_m,
+        )
+    metrics.EVENTS_APPLIED.labels(body or "unknown").inc()
+
+
+def device_batch_handler(
+    runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str
+) -> Callable[[Sequence[ConsumerRecord]], Awaitable[None]]:
+    """One transaction for a whole partition batch, inbox rows included."""
+
+    async def handle(records: Sequence[ConsumerRecord]) -> None:
+        envelopes = [_decode_device_event(record) for record in records]
+        async with timed_transaction(runtime.sessions, "monitoring_device_batch") as session:
+            for envelope in envelopes:
+                if await claim_event(session, consumer=consumer, event_id=envelope.event_id):
+                    await apply_device_event(session, envelope=envelope, settings=settings)
+        metrics.TELEMETRY_BATCH_RECORDS.observe(len(envelopes))
+        if alerts.count_committed(session):
+            runtime.outbox.notify()
+
+    return handle
+
+
+def device_record_handler(
+    runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str
+) -> Callable[[ConsumerRecord], Awaitable[None]]:
+    """One record, one transaction (alarms; and the fallback that isolates a poison record in a batch)."""
+
+    async def handle(record: ConsumerRecord) -> None:
+        envelope = _decode_device_event(record)
+        async with timed_transaction(runtime.sessions, "monitoring_device_event") as session:
+            if not await claim_event(session, consumer=consumer, event_id=envelope.event_id):
+                return
+            await apply_device_event(session, envelope=envelope, settings=settings)
+        if alerts.count_committed(session):
+            runtime.outbox.notify()
+
+    return handle
+
+
+def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitable[None]]:
+    """Keep the elders read model in step with care-record's compacted snapshots."""
+
+    async def handle(record: ConsumerRecord) -> None:
+        if record.value is None:
+            if record.key:  # a compaction tombstone
+                async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
+                    await elders.remove_elder(session, elder_id=record.key.decode())
+            return
+        try:
+            envelope = decode_envelope(record.value)
+        except EnvelopeDecodeError as exc:
+            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
+            raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} on the elders topic")
+        async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
+            if await claim_event(session, consumer=ELDER_CONSUMER, event_id=envelope.event_id):
+                await elders.apply_snapshot(session, snapshot=envelope.elder)
+
+    return handle

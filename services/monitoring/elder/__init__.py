@@ -1,0 +1,1 @@
+"""The elders read model: who wears which device, who lives alone, who has dementia."""

@@ -1,0 +1,1 @@
+"""Vitals: readings, per-elder thresholds, sustained-abnormal detection, downsampled history."""

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
-from eldercare.topics import ALARMS
+from eldercare.topics import ALARMS, COMMAND_ACKS
+from services.dispatch.assignment.service import AssignmentConflict, AssignmentNotFound, Policy
+from services.dispatch.assignment.views import router as assignment_router
+from services.dispatch.command import handlers as command_handlers
+from services.dispatch.command.views import router as command_router
 from services.dispatch.config import DispatchSettings
+from services.dispatch.escalation.ticker import operations_timer
 from services.dispatch.incident import handlers
 from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
 from services.dispatch.incident.views import router as incident_router
+from services.dispatch.report.views import router as report_router
+from services.dispatch.responder.service import ResponderNotFound
+from services.dispatch.responder.views import router as responder_router
+from services.dispatch.stream.views import router as stream_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,13 +38,27 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         handler=handlers.alarm_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
         fetch_max_wait_ms=settings.alarm_fetch_max_wait_ms,
     )
+    runtime.add_consumer(
+        name=command_handlers.ACK_CONSUMER, topics=[COMMAND_ACKS], handler=command_handlers.ack_handler(runtime)
+    )
+    policy = Policy(
+        contact_close_km=settings.contact_close_km,
+        zone=ZoneInfo(settings.local_timezone),
+        assignment_timeout=timedelta(seconds=settings.assignment_timeout_seconds),
+        command_retry_seconds=settings.command_retry_seconds,
+    )
+    runtime.background.append(operations_timer(runtime, settings, policy))
     app = build_app(
         title="Eldercare dispatch",
         description="Incidents from wearable alarms, prioritised for call-centre dispatchers.",
         settings=settings,
         runtime=runtime,
     )
+    app.state.settings, app.state.dispatch_policy = settings, policy
+    app.include_router(stream_router)  # before /incidents/{incident_id}, which would swallow /stream
     app.include_router(incident_router)
+    for router in (assignment_router, command_router, responder_router, report_router):
+        app.include_router(router)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"no incident with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
@@ -43,8 +67,18 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
     app.add_exception_handler(IncidentNotFound, not_found)
+    app.add_exception_handler(ResponderNotFound, _missing("responder"))
+    app.add_exception_handler(AssignmentNotFound, _missing("assignment"))
+    app.add_exception_handler(AssignmentConflict, conflict)
     app.add_exception_handler(IllegalTransition, conflict)
     return app
+
+
+def _missing(what: str):  # type: ignore[no-untyped-def]
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"no {what} with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
+
+    return handler
 
 
 __all__ = ["HTTPException", "create_app"]

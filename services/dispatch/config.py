@@ -24,3 +24,71 @@ class DispatchSettings(ServiceSettings):
         le=500,
         validation_alias=AliasChoices("DISPATCH_ALARM_FETCH_MAX_WAIT_MS", "alarm_fetch_max_wait_ms"),
     )
+
+    # ---- dispatch operations (issue 5) ----
+    ack_deadline_p1_seconds: float = Field(
+        30, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P1_SECONDS", "ack_deadline_p1_seconds")
+    )
+    ack_deadline_p2_seconds: float = Field(
+        60, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P2_SECONDS", "ack_deadline_p2_seconds")
+    )
+    ack_deadline_p3_seconds: float = Field(
+        300, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P3_SECONDS", "ack_deadline_p3_seconds")
+    )
+    ack_deadline_p4_seconds: float = Field(
+        900, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P4_SECONDS", "ack_deadline_p4_seconds")
+    )
+    assignment_timeout_seconds: float = Field(
+        120,
+        gt=0,
+        validation_alias=AliasChoices("DISPATCH_ASSIGNMENT_TIMEOUT_SECONDS", "assignment_timeout_seconds"),
+        description="a notified responder who neither accepts nor declines within this is skipped (the cascade)",
+    )
+    timer_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("DISPATCH_TIMER_INTERVAL_SECONDS", "timer_interval_seconds"),
+        description="how often each replica looks for due escalations, assignment timeouts and command retries",
+    )
+    command_retry_seconds: float = Field(
+        10,
+        gt=0,
+        validation_alias=AliasChoices("DISPATCH_COMMAND_RETRY_SECONDS", "command_retry_seconds"),
+        description="first retry delay of an unacknowledged device command; doubles per attempt",
+    )
+    command_max_attempts: int = Field(
+        5, ge=1, le=50, validation_alias=AliasChoices("DISPATCH_COMMAND_MAX_ATTEMPTS", "command_max_attempts")
+    )
+    stream_poll_seconds: float = Field(
+        0.5, gt=0, le=10, validation_alias=AliasChoices("DISPATCH_STREAM_POLL_SECONDS", "stream_poll_seconds")
+    )
+    stream_heartbeat_seconds: float = Field(
+        15, gt=0, le=300, validation_alias=AliasChoices("DISPATCH_STREAM_HEARTBEAT_SECONDS", "stream_heartbeat_seconds")
+    )
+    stream_max_seconds: float = Field(
+        300,
+        gt=0,
+        validation_alias=AliasChoices("DISPATCH_STREAM_MAX_SECONDS", "stream_max_seconds"),
+        description="a stream ends after this long and the console reconnects with Last-Event-ID",
+    )
+    contact_close_km: float = Field(
+        3.0,
+        ge=0,
+        validation_alias=AliasChoices("DISPATCH_CONTACT_CLOSE_KM", "contact_close_km"),
+        description="the elder's own contacts rank first when at most this far away",
+    )
+    local_timezone: str = Field(
+        "Asia/Shanghai",
+        validation_alias=AliasChoices("DISPATCH_TIMEZONE", "local_timezone"),
+        description="time zone of responders' on-duty schedules",
+    )
+
+    def ack_deadline_seconds(self, priority: int) -> float:
+        """How long an incident of this priority may wait for a dispatcher before it escalates."""
+        deadlines = {
+            1: self.ack_deadline_p1_seconds,
+            2: self.ack_deadline_p2_seconds,
+            3: self.ack_deadline_p3_seconds,
+        }
+        return deadlines.get(priority, self.ack_deadline_p4_seconds)

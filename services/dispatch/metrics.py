@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from eldercare.envelope import from_timestamp
 from eldercare.metrics import LATENCY_BUCKETS
@@ -29,3 +29,15 @@ def observe_alarm(envelope: pb.Envelope, *, opened: bool, incident_kind: str, pr
         ALARMS_ATTACHED.labels(incident_kind).inc()
     received = from_timestamp(envelope.received_at).timestamp()
     ALARM_TO_INCIDENT_SECONDS.labels(incident_kind).observe(max(time.time() - received, 0.0))
+
+
+# ---- dispatch operations ----
+ESCALATIONS = Counter("dispatch_escalations_total", "Incidents escalated for want of acknowledgement", ["priority"])
+ASSIGNMENTS = Counter("dispatch_assignment_transitions_total", "Assignment state changes", ["state"])
+CASCADES = Counter("dispatch_cascades_total", "Moves to the next candidate", ["reason"])
+COMMANDS_SENT = Counter("dispatch_device_commands_sent_total", "Device command sends (retries included)", ["type"])
+COMMAND_ACKS = Counter("dispatch_device_command_acks_total", "Device command acks", ["outcome"])
+STREAM_CLIENTS = Gauge("dispatch_stream_clients", "Open live-stream connections")
+TIMER_SECONDS = Histogram(
+    "dispatch_timer_tick_seconds", "One pass over due escalations, timeouts and retries", buckets=LATENCY_BUCKETS
+)

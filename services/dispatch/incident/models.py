@@ -66,6 +66,8 @@ class Incident(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     closed_by: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
     outcome: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    # Where the elder lives (a street or township code), for the queue filter and the SLA report.
+    area: str | None = Field(default=None, sa_column=Column(String(64), nullable=True, index=True))
 
 
 class IncidentEntry(SQLModel, table=True):

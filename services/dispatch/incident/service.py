@@ -16,7 +16,9 @@ from sqlmodel import col
 from eldercare.db import add_to_outbox
 from eldercare.envelope import from_timestamp, kind_name, new_event_id, to_timestamp, utcnow
 from eldercare.topics import INCIDENTS
+from eldercare.v1 import alerts_pb2
 from eldercare.v1 import events_pb2 as pb
+from services.dispatch import metrics
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
     Incident,
@@ -120,6 +122,17 @@ async def _append_entry(
     return entry
 
 
+async def append_entry(
+    session: AsyncSession, incident: Incident, *, action: str, actor: str, detail: dict[str, Any] | None = None
+) -> IncidentEntry:
+    """Audit an action that leaves the incident's state as it is (assignments, escalations, commands)."""
+    now = utcnow()
+    incident.updated_at = now
+    return await _append_entry(
+        session, incident, action=action, actor=actor, at=now, from_status=incident.status, detail=detail
+    )
+
+
 def _alarm_detail(envelope: pb.Envelope) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "event_id": envelope.event_id,
@@ -213,15 +226,28 @@ async def record_alarm(
 
 
 async def list_incidents(
-    session: AsyncSession, *, statuses: Iterable[IncidentStatus], limit: int, offset: int
+    session: AsyncSession,
+    *,
+    statuses: Iterable[IncidentStatus],
+    limit: int,
+    offset: int,
+    areas: Iterable[str] = (),
+    priorities: Iterable[int] = (),
+    dispatcher: str | None = None,
 ) -> tuple[list[Incident], int]:
     """The work queue: most urgent first, then oldest; with the total count for paging."""
     wanted = [s.value for s in statuses]
-    condition = col(Incident.status).in_(wanted)
-    total = await session.scalar(select(func.count()).select_from(Incident).where(condition))
+    conditions: list[Any] = [col(Incident.status).in_(wanted)]
+    if areas:
+        conditions.append(col(Incident.area).in_(list(areas)))
+    if priorities:
+        conditions.append(col(Incident.priority).in_(list(priorities)))
+    if dispatcher is not None:
+        conditions.append(col(Incident.acknowledged_by) == dispatcher)
+    total = await session.scalar(select(func.count()).select_from(Incident).where(*conditions))
     rows = await session.scalars(
         select(Incident)
-        .where(condition)
+        .where(*conditions)
         .order_by(Incident.priority, Incident.opened_at, Incident.id)  # type: ignore[arg-type]
         .limit(limit)
         .offset(offset)
@@ -277,6 +303,7 @@ async def transition(
     await _append_entry(
         session, incident, action=action, actor=actor, at=now, from_status=current.value, detail=entry_detail
     )
+    metrics.observe_transition(incident, target.value, now)
     return incident
 
 
@@ -289,3 +316,157 @@ async def add_note(session: AsyncSession, *, incident_id: str, actor: str, text:
         session, incident, action="note", actor=actor, at=now, from_status=incident.status, detail={"text": text}
     )
     return incident
+
+
+# ---- monitoring alerts and device cancels (monitoring issue) -------------------------------
+
+FALL_CANCEL_REASON = "device cancel: false alarm"
+
+
+def _alert_priority(alert: alerts_pb2.Alert) -> int | None:
+    label = alert.suggested_priority
+    if len(label) == 2 and label[0] == "P" and label[1] in "1234":
+        return int(label[1])
+    return None
+
+
+async def record_alert(
+    session: AsyncSession, *, envelope: pb.Envelope, attach_window: timedelta
+) -> tuple[Incident, bool] | None:
+    """Open an incident for a monitoring alert with its suggested priority, or attach it to the
+    device's active incident of the same kind; None for informational alerts. Returns (incident, opened).
+    """
+    alert = envelope.alert
+    priority = _alert_priority(alert)
+    if priority is None:
+        return None
+    now = utcnow()
+    kind = alert.type[:32]
+    detail: dict[str, Any] = {
+        "alert_id": alert.alert_id,
+        "alert_type": alert.type,
+        "severity": alerts_pb2.AlertSeverity.Name(alert.severity).removeprefix("ALERT_SEVERITY_").lower(),
+        "raised_at": from_timestamp(alert.raised_at).isoformat(),
+        "monitoring": orjson.loads(alert.detail_json or "{}"),
+    }
+    if alert.geofence_id:
+        detail["geofence_id"] = alert.geofence_id
+    recent = await session.scalar(
+        select(Incident)
+        .where(
+            col(Incident.device_id) == alert.device_id,
+            col(Incident.kind) == kind,
+            col(Incident.status).in_([s.value for s in ACTIVE_STATUSES]),
+            col(Incident.last_alarm_at) >= now - attach_window,
+        )
+        .order_by(col(Incident.opened_at).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    incident = recent or Incident(
+        id=str(uuid.uuid4()),
+        status=IncidentStatus.OPEN.value,
+        priority=priority,
+        kind=kind,
+        device_id=alert.device_id,
+        elder_id=alert.elder_id or None,
+        source_event_id=envelope.event_id,
+        occurred_at=from_timestamp(alert.raised_at),
+        opened_at=now,
+        updated_at=now,
+        last_alarm_at=now,
+        alarm_count=1,
+    )
+    if alert.HasField("location"):
+        incident.lat, incident.lon = alert.location.lat, alert.location.lon
+        incident.accuracy_m = alert.location.accuracy_m if alert.location.HasField("accuracy_m") else None
+        incident.location_source = alert.location.source or None
+    if recent is not None:
+        recent.alarm_count += 1
+        recent.last_alarm_at = recent.updated_at = now
+        recent.priority = min(recent.priority, priority)
+        await _append_entry(
+            session, recent, action="alert_attached", actor="monitoring", at=now, from_status=recent.status, detail=detail
+        )
+        return recent, False
+    session.add(incident)
+    await _append_entry(session, incident, action="opened", actor="monitoring", at=now, from_status=None, detail=detail)
+    return incident, True
+
+
+async def note_alert_recovery(session: AsyncSession, *, envelope: pb.Envelope) -> Incident | None:
+    """Put a recovery (device back online, back inside the fence) on the timeline of the incident its alert opened."""
+    alert = envelope.alert
+    if not alert.resolves_alert_id:
+        return None
+    incident = await session.scalar(
+        select(Incident).where(col(Incident.source_event_id) == alert.resolves_alert_id).with_for_update()
+    )
+    if incident is None or IncidentStatus(incident.status) not in ACTIVE_STATUSES:
+        return None
+    now = utcnow()
+    incident.updated_at = now
+    await _append_entry(
+        session,
+        incident,
+        action="alert_recovered",
+        actor="monitoring",
+        at=now,
+        from_status=incident.status,
+        detail={"alert_id": alert.alert_id, "alert_type": alert.type, "resolves_alert_id": alert.resolves_alert_id},
+    )
+    return incident
+
+
+async def cancel_fall_from_device(
+    session: AsyncSession, *, envelope: pb.Envelope, fall_event_id: str, window: timedelta
+) -> tuple[Incident | None, str]:
+    """Apply a device's "I'm OK" to the incident its fall opened; returns (incident, outcome).
+
+    Within `window` of the fall (device clock) and while nobody has been sent, the incident
+    is cancelled with FALL_CANCEL_REASON (kept, never deleted); otherwise the cancel is
+    noted on the timeline and the incident stays for a dispatcher to close.
+    """
+    incident = await session.scalar(
+        select(Incident).where(col(Incident.source_event_id) == fall_event_id).with_for_update()
+    )
+    if incident is None:
+        return None, "no_incident"
+    cancelled_at = from_timestamp(envelope.occurred_at)
+    since_fall = (cancelled_at - incident.occurred_at).total_seconds()
+    detail: dict[str, Any] = {
+        "cancel_event_id": envelope.event_id,
+        "device_event_id": envelope.device_event_id,
+        "fall_event_id": fall_event_id,
+        "seconds_after_fall": round(since_fall, 1),
+    }
+    status_now = IncidentStatus(incident.status)
+    if status_now not in ACTIVE_STATUSES:
+        outcome = "already_closed"
+    elif incident.kind != "fall" or incident.alarm_count > 1:
+        outcome = "other_alarms_attached"
+    elif not 0 <= since_fall <= window.total_seconds():
+        outcome = "too_late"
+    elif status_now not in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
+        outcome = "responder_sent"
+    else:
+        await transition(
+            session,
+            incident_id=incident.id,
+            action="cancel",
+            actor="device",
+            detail={"reason": FALL_CANCEL_REASON, **detail},
+        )
+        return incident, "cancelled"
+    now = utcnow()
+    incident.updated_at = now
+    await _append_entry(
+        session,
+        incident,
+        action="device_cancel_ignored",
+        actor="device",
+        at=now,
+        from_status=incident.status,
+        detail={"why": outcome, **detail},
+    )
+    return incident, outcome

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eldercare.deps import SessionDep, TransactionDep
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.command import service as commands
+from services.dispatch.command.models import CommandType
 from services.dispatch.incident import service
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
@@ -117,10 +119,19 @@ async def list_incidents(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    area: Annotated[list[str] | None, Query(description="the elder's area; repeat for several")] = None,
+    priority: Annotated[list[str] | None, Query(pattern=r"^P[1-4]$", description="P1..P4; repeat for several")] = None,
+    dispatcher: Annotated[str | None, Query(max_length=128, description="who acknowledged it")] = None,
 ) -> list[IncidentRead]:
     """Incidents, most urgent first (priority, then oldest). X-Total-Count gives the total."""
     rows, total = await service.list_incidents(
-        session, statuses=_parse_statuses(status_filter), limit=limit, offset=offset
+        session,
+        statuses=_parse_statuses(status_filter),
+        limit=limit,
+        offset=offset,
+        areas=area or (),
+        priorities=[int(p[1]) for p in priority or ()],
+        dispatcher=dispatcher,
     )
     response.headers["X-Total-Count"] = str(total)
     return [to_read(row) for row in rows]
@@ -151,6 +162,14 @@ async def acknowledge(
     detail = {"note": body.note} if body is not None and body.note else None
     incident = await service.transition(
         session, incident_id=incident_id, action="acknowledge", actor=principal.name, detail=detail
+    )
+    await commands.issue_command(
+        session,
+        incident=incident,
+        type=CommandType.MESSAGE,
+        actor=principal.name,
+        first_retry_seconds=request.app.state.settings.command_retry_seconds,
+        text=commands.ACKNOWLEDGED_MESSAGE,
     )
     return await _transition_and_show(request, session, incident)
 

@@ -1,0 +1,1 @@
+"""Downlink commands to the elder's device, their acks and retries."""

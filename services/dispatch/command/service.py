@@ -1,0 +1,177 @@
+"""Device downlink: issue commands through the outbox, record acks, retry with backoff."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from eldercare.db import add_to_outbox
+from eldercare.envelope import new_event_id, to_timestamp, utcnow
+from eldercare.topics import COMMANDS
+from eldercare.v1 import commands_pb2
+from eldercare.v1 import events_pb2 as pb
+from services.dispatch import metrics
+from services.dispatch.command.models import CommandState, CommandType, DeviceCommandRecord
+from services.dispatch.incident import service as incidents
+from services.dispatch.incident.models import Incident
+
+ACKNOWLEDGED_MESSAGE = "已收到您的求助，正在为您安排 / we have your call, help is being arranged"
+EN_ROUTE_MESSAGE = "救援人员已出发 / help is on the way"
+RETRY_ACTOR = "system:command-retry"
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def backoff(first_retry_seconds: float, attempts: int) -> timedelta:
+    """Delay before the next send after `attempts` sends: doubles each time, capped."""
+    return min(timedelta(seconds=first_retry_seconds * 2 ** (attempts - 1)), MAX_BACKOFF)
+
+
+def _enqueue(session: AsyncSession, command: DeviceCommandRecord, *, now: datetime) -> None:
+    envelope = pb.Envelope(
+        event_id=new_event_id(),
+        kind=pb.EVENT_KIND_COMMAND,
+        device_id=command.device_id,
+        occurred_at=to_timestamp(now),
+        received_at=to_timestamp(now),
+        producer="dispatch",
+        command=commands_pb2.DeviceCommand(
+            command_id=command.id,
+            type=command.type,
+            device_id=command.device_id,
+            incident_id=command.incident_id or "",
+            text=command.text or "",
+            attempt=command.attempts,
+            issued_at=to_timestamp(command.created_at),
+            callback_number=command.callback_number or "",
+        ),
+    )
+    add_to_outbox(session, topic=COMMANDS, key=command.device_id.encode(), value=envelope.SerializeToString())
+    metrics.COMMANDS_SENT.labels(command.type).inc()
+
+
+async def issue_command(
+    session: AsyncSession,
+    *,
+    incident: Incident,
+    type: CommandType,
+    actor: str,
+    first_retry_seconds: float,
+    text: str | None = None,
+    callback_number: str | None = None,
+) -> DeviceCommandRecord:
+    """Send a command to the incident's device (through the outbox) and audit it on the incident."""
+    now = utcnow()
+    command = DeviceCommandRecord(
+        id=str(uuid.uuid4()),
+        incident_id=incident.id,
+        device_id=incident.device_id,
+        type=type.value,
+        text=text,
+        callback_number=callback_number,
+        state=CommandState.SENT.value,
+        attempts=1,
+        next_attempt_at=now + backoff(first_retry_seconds, 1),
+        last_sent_at=now,
+        created_at=now,
+        created_by=actor,
+    )
+    session.add(command)
+    _enqueue(session, command, now=now)
+    await incidents.append_entry(
+        session,
+        incident,
+        action="command_sent",
+        actor=actor,
+        detail={"command_id": command.id, "type": command.type, "attempt": 1, "text": text},
+    )
+    return command
+
+
+async def retry_due(
+    session: AsyncSession, *, now: datetime, first_retry_seconds: float, max_attempts: int, limit: int = 100
+) -> int:
+    """Resend unacknowledged commands whose retry is due, or give up after the last attempt."""
+    due = (
+        await session.scalars(
+            select(DeviceCommandRecord)
+            .where(
+                col(DeviceCommandRecord.state) == CommandState.SENT.value,
+                col(DeviceCommandRecord.next_attempt_at) <= now,
+            )
+            .order_by(col(DeviceCommandRecord.next_attempt_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for command in due:
+        incident = (
+            await incidents.get_incident(session, incident_id=command.incident_id) if command.incident_id else None
+        )
+        if command.attempts >= max_attempts:
+            command.state = CommandState.UNACKNOWLEDGED.value
+            command.next_attempt_at = None
+            metrics.COMMAND_ACKS.labels("gave_up").inc()
+            if incident is not None:
+                await incidents.append_entry(
+                    session,
+                    incident,
+                    action="command_unacknowledged",
+                    actor=RETRY_ACTOR,
+                    detail={"command_id": command.id, "type": command.type, "attempts": command.attempts},
+                )
+            continue
+        command.attempts += 1
+        command.last_sent_at = now
+        command.next_attempt_at = now + backoff(first_retry_seconds, command.attempts)
+        _enqueue(session, command, now=now)
+        if incident is not None:
+            await incidents.append_entry(
+                session,
+                incident,
+                action="command_retried",
+                actor=RETRY_ACTOR,
+                detail={"command_id": command.id, "type": command.type, "attempt": command.attempts},
+            )
+    return len(due)
+
+
+async def record_ack(session: AsyncSession, *, envelope: pb.Envelope) -> DeviceCommandRecord | None:
+    """Mark a command acknowledged by its device; None when it is unknown or from another device."""
+    ack = envelope.command_ack
+    command = await session.scalar(
+        select(DeviceCommandRecord).where(col(DeviceCommandRecord.id) == ack.command_id).with_for_update()
+    )
+    if command is None or command.device_id != envelope.device_id:
+        metrics.COMMAND_ACKS.labels("unknown").inc()
+        return None
+    if command.state == CommandState.ACKED.value:
+        metrics.COMMAND_ACKS.labels("repeat").inc()
+        return command
+    command.state = CommandState.ACKED.value
+    command.acked_at = utcnow()
+    command.next_attempt_at = None
+    metrics.COMMAND_ACKS.labels("acked").inc()
+    if command.incident_id:
+        incident = await incidents.get_incident(session, incident_id=command.incident_id)
+        await incidents.append_entry(
+            session,
+            incident,
+            action="command_acked",
+            actor=f"device:{command.device_id}",
+            detail={"command_id": command.id, "type": command.type, "attempts": command.attempts},
+        )
+    return command
+
+
+async def list_commands(session: AsyncSession, *, incident_id: str) -> list[DeviceCommandRecord]:
+    """The incident's commands, oldest first."""
+    rows = await session.scalars(
+        select(DeviceCommandRecord)
+        .where(col(DeviceCommandRecord.incident_id) == incident_id)
+        .order_by(col(DeviceCommandRecord.created_at), col(DeviceCommandRecord.id))
+    )
+    return list(rows)

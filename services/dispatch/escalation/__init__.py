@@ -1,0 +1,1 @@
+"""Acknowledgement deadlines and escalation, with timers in the database."""

@@ -1,0 +1,1 @@
+"""Service-level reports computed from the incident history."""

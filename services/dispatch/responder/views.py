@@ -1,0 +1,57 @@
+"""Responder registry API (DESIGN §3.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from eldercare.deps import SessionDep, TransactionDep
+from eldercare.http import require_roles
+from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.responder import service
+from services.dispatch.responder.models import ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
+
+router = APIRouter(prefix="/api/v1/responders", tags=["responders"])
+
+Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
+Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
+
+
+@router.get("", response_model=list[ResponderRead])
+async def list_responders(
+    session: SessionDep,
+    _: Reader,
+    kind: ResponderKind | None = None,
+    area: str | None = None,
+    available: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ResponderRead]:
+    """Registered responders, optionally by kind, area and availability."""
+    rows = await service.list_responders(session, kind=kind, area=area, available=available, limit=limit, offset=offset)
+    return [service.to_read(row) for row in rows]
+
+
+@router.post("", response_model=ResponderRead, status_code=status.HTTP_201_CREATED)
+async def create_responder(body: ResponderCreate, session: TransactionDep, _: Dispatcher) -> ResponderRead:
+    """Register a responder."""
+    responder = await service.create_responder(session, data=body)
+    await session.commit()
+    return service.to_read(responder)
+
+
+@router.get("/{responder_id}", response_model=ResponderRead)
+async def get_responder(responder_id: str, session: SessionDep, _: Reader) -> ResponderRead:
+    """One responder."""
+    return service.to_read(await service.get_responder(session, responder_id=responder_id))
+
+
+@router.patch("/{responder_id}", response_model=ResponderRead)
+async def update_responder(
+    responder_id: str, body: ResponderUpdate, session: TransactionDep, _: Dispatcher
+) -> ResponderRead:
+    """Change details, availability or the live position."""
+    responder = await service.update_responder(session, responder_id=responder_id, data=body)
+    await session.commit()
+    return service.to_read(responder)

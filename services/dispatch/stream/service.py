@@ -1,0 +1,130 @@
+"""Turning incident timeline entries into Server-Sent Events.
+
+The event id is the entry's primary key, so a console reconnecting with
+Last-Event-ID gets every entry after it straight from the database: nothing is
+kept in memory, and any replica can serve any console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from services.dispatch import metrics
+from services.dispatch.incident.models import Incident, IncidentEntry
+from services.dispatch.incident.service import priority_label
+
+# How long a hole in the id sequence may hold the stream back: a lower id can commit
+# after a higher one, and a rolled-back insert leaves a hole for good.
+GAP_GRACE_SECONDS = 2.0
+BATCH = 500
+
+
+def event_type(entry: IncidentEntry) -> str:
+    """The SSE event name a console subscribes to."""
+    if entry.action == "opened":
+        return "incident_opened"
+    if entry.action == "escalated":
+        return "escalation"
+    if entry.action.startswith(("assignment_", "responder_assigned", "cascade")):
+        return "assignment"
+    if entry.action.startswith("command_"):
+        return "command"
+    if entry.from_status != entry.to_status:
+        return "state_change"
+    return "timeline"
+
+
+def render(entry: IncidentEntry, incident: Incident | None) -> bytes:
+    """One SSE frame: id, event, and the entry as JSON data."""
+    data: dict[str, Any] = {
+        "id": entry.id,
+        "incident_id": entry.incident_id,
+        "at": entry.at.isoformat(),
+        "action": entry.action,
+        "actor": entry.actor,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "detail": orjson.loads(entry.detail),
+    }
+    if incident is not None:
+        data["incident"] = {
+            "status": incident.status,
+            "priority": priority_label(incident.priority),
+            "kind": incident.kind,
+            "area": incident.area,
+        }
+    if entry.action == "escalated":
+        data["audience"] = "supervisor"
+    payload = orjson.dumps(data).decode()
+    return f"id: {entry.id}\nevent: {event_type(entry)}\ndata: {payload}\n\n".encode()
+
+
+async def latest_entry_id(session: AsyncSession) -> int:
+    """The newest entry id (0 when there is none)."""
+    return int(await session.scalar(select(func.max(col(IncidentEntry.id)))) or 0)
+
+
+async def entries_after(
+    session: AsyncSession, *, after_id: int, limit: int = BATCH
+) -> list[tuple[IncidentEntry, Incident]]:
+    """Entries with an id above `after_id`, in id order, each with its incident's current row."""
+    rows = await session.execute(
+        select(IncidentEntry, Incident)
+        .join(Incident, col(Incident.id) == col(IncidentEntry.incident_id))
+        .where(col(IncidentEntry.id) > after_id)
+        .order_by(col(IncidentEntry.id))
+        .limit(limit)
+    )
+    return [(entry, incident) for entry, incident in rows.all()]
+
+
+async def sse_events(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    last_event_id: int | None,
+    poll_seconds: float,
+    heartbeat_seconds: float,
+    max_seconds: float,
+    disconnected: Callable[[], Any],
+) -> AsyncIterator[bytes]:
+    """Replay after `last_event_id` (or start from now), then follow new entries, with heartbeats."""
+    metrics.STREAM_CLIENTS.inc()
+    try:
+        if last_event_id is None:
+            async with sessions() as session:
+                cursor = await latest_entry_id(session)
+        else:
+            cursor = last_event_id
+        yield f"retry: 2000\n: stream from entry {cursor}\n\n".encode()
+        started = last_beat = time.monotonic()
+        gap_since: float | None = None
+        while time.monotonic() - started < max_seconds:
+            if await disconnected():
+                return
+            async with sessions() as session:
+                rows = await entries_after(session, after_id=cursor)
+            for entry, incident in rows:
+                assert entry.id is not None
+                if entry.id != cursor + 1:
+                    gap_since = gap_since if gap_since is not None else time.monotonic()
+                    if time.monotonic() - gap_since < GAP_GRACE_SECONDS:
+                        break  # wait for the missing id to commit (or to prove it never will)
+                gap_since = None
+                cursor = entry.id
+                last_beat = time.monotonic()
+                yield render(entry, incident)
+            if time.monotonic() - last_beat >= heartbeat_seconds:
+                last_beat = time.monotonic()
+                yield b": heartbeat\n\n"
+            if len(rows) < BATCH or gap_since is not None:
+                await asyncio.sleep(poll_seconds)
+    finally:
+        metrics.STREAM_CLIENTS.dec()

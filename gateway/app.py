@@ -23,9 +23,9 @@ from eldercare.http import install_error_handlers, ops_router
 from eldercare.kafka import DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
-from eldercare.topics import ALARMS, TELEMETRY
 from gateway import metrics
 from gateway.config import GatewaySettings
+from gateway.downlink import Downlink
 from gateway.payloads import ALARM_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Gateway:
 
     async def _produce(self, message: DeviceMessage, *, lane: str) -> None:
         producer = self.alarm_producer if lane == "alarm" else self.bulk_producer
-        topic = ALARMS if message.is_alarm else TELEMETRY
+        topic = message.topic  # alarms, telemetry or command acks
         await send_with_retry(
             producer,
             topic,
@@ -178,10 +178,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway's HTTP face: health, readiness and metrics."""
     settings = settings or GatewaySettings()
     gateway = Gateway(settings)
+    downlink = Downlink(settings, gateway.dead_letters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await downlink.start()
         try:
             await gateway.alarm_session.wait_ready(timeout=30)
             await gateway.bulk_session.wait_ready(timeout=30)
@@ -191,6 +193,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await downlink.stop()
             await gateway.stop()
 
     app = FastAPI(title="Eldercare gateway", version="1.0.0", lifespan=lifespan)

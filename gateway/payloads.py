@@ -17,6 +17,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, V
 from pydantic_core import PydanticCustomError
 
 from eldercare.envelope import device_event_id, to_timestamp
+from eldercare.topics import ALARMS, COMMAND_ACKS, TELEMETRY
+from eldercare.v1 import commands_pb2
 from eldercare.v1 import events_pb2 as pb
 
 TOPIC_PREFIX = "eldercare/v1/devices/"
@@ -28,7 +30,9 @@ DEVICE_KINDS = ALARM_KINDS | TELEMETRY_KINDS
 # Kinds whose alarm is raised even when the payload is broken: a person pressed a button.
 LIFE_SAFETY_KINDS = frozenset({"sos", "fall"})
 # Topics under the device tree that devices do not publish events on.
-PLATFORM_KINDS = frozenset({"commands", "ack"})
+PLATFORM_KINDS = frozenset({"commands"})
+# A device acknowledging a downlink command (DESIGN §3.2); relayed to dispatch on its own topic.
+ACK_KIND = "ack"
 # Plausible device clock range: wider than any real clock error, narrower than garbage.
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -217,6 +221,46 @@ class DeviceMessage:
     def is_alarm(self) -> bool:
         return self.kind in ALARM_KINDS
 
+    @property
+    def topic(self) -> str:
+        """The Kafka topic this message goes to."""
+        if self.kind == ACK_KIND:
+            return COMMAND_ACKS
+        return ALARMS if self.is_alarm else TELEMETRY
+
+
+class AckPayload(BaseModel):
+    """`{"command_id": …}`, optionally with the device's own event id and time."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command_id: Annotated[str, Field(min_length=1, max_length=64)]
+    event_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    ts: DeviceTime | None = None
+
+
+def _ack(device_id: str, payload: bytes, received_at: datetime) -> DeviceMessage | Rejection:
+    document = _decode_object(payload)
+    if isinstance(document, Rejection):
+        return document
+    try:
+        ack = AckPayload.model_validate(document)
+    except ValidationError as error:
+        return _describe(error)
+    acked_at = to_timestamp(ack.ts or received_at)
+    envelope = pb.Envelope(
+        # One ack per (device, command): a resent ack deduplicates downstream.
+        event_id=device_event_id(device_id, f"ack\x1f{ack.command_id}"),
+        kind=pb.EVENT_KIND_COMMAND_ACK,
+        device_id=device_id,
+        device_event_id=ack.event_id or "",
+        occurred_at=acked_at,
+        received_at=to_timestamp(received_at),
+        producer="gateway",
+        command_ack=commands_pb2.CommandAck(command_id=ack.command_id, device_id=device_id, acked_at=acked_at),
+    )
+    return DeviceMessage(device_id, ACK_KIND, envelope)
+
 
 @dataclass(frozen=True)
 class Ignored:
@@ -355,6 +399,8 @@ def parse_device_message(topic: str, payload: bytes, received_at: datetime) -> D
     device_id, kind = parsed
     if kind in PLATFORM_KINDS:
         return Ignored(kind)
+    if kind == ACK_KIND:
+        return _ack(device_id, payload, received_at)
     if kind not in DEVICE_KINDS:
         return Rejection("unknown_kind", f"kind {kind[:32]!r} is not one of {', '.join(sorted(DEVICE_KINDS))}")
     document = _decode_object(payload)

@@ -10,7 +10,9 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
-from eldercare.topics import ALARMS, COMMAND_ACKS
+from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS
+from services.dispatch.alert import handlers as alert_handlers
+from services.dispatch.alert.gauges import incident_gauges
 from services.dispatch.assignment.service import AssignmentConflict, AssignmentNotFound, Policy
 from services.dispatch.assignment.views import router as assignment_router
 from services.dispatch.command import handlers as command_handlers
@@ -38,6 +40,18 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         handler=handlers.alarm_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
         fetch_max_wait_ms=settings.alarm_fetch_max_wait_ms,
     )
+    runtime.add_consumer(
+        name=alert_handlers.ALERT_CONSUMER,
+        topics=[ALERTS],
+        handler=alert_handlers.alert_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
+    )
+    runtime.add_consumer(
+        name=alert_handlers.CANCEL_CONSUMER,
+        topics=[ALARMS],
+        handler=alert_handlers.cancel_handler(runtime, give_up_after=timedelta(minutes=2)),
+        fetch_max_wait_ms=settings.alarm_fetch_max_wait_ms,
+    )
+    runtime.background.append(incident_gauges(runtime))
     runtime.add_consumer(
         name=command_handlers.ACK_CONSUMER, topics=[COMMAND_ACKS], handler=command_handlers.ack_handler(runtime)
     )

@@ -41,3 +41,37 @@ STREAM_CLIENTS = Gauge("dispatch_stream_clients", "Open live-stream connections"
 TIMER_SECONDS = Histogram(
     "dispatch_timer_tick_seconds", "One pass over due escalations, timeouts and retries", buckets=LATENCY_BUCKETS
 )
+
+
+# ---- incident SLA (monitoring/observability issue) ----
+SLA_BUCKETS = (5, 10, 15, 30, 45, 60, 90, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+INCIDENTS_OPEN = Gauge("dispatch_incidents_open", "Active incidents by priority and state", ["priority", "status"])
+OLDEST_UNACKNOWLEDGED_SECONDS = Gauge(
+    "dispatch_oldest_unacknowledged_incident_seconds",
+    "Age of the oldest incident still open (not acknowledged), by priority; 0 when there is none",
+    ["priority"],
+)
+TIME_TO_ACK_SECONDS = Histogram(
+    "dispatch_time_to_acknowledge_seconds", "Incident opened to acknowledged", ["priority"], buckets=SLA_BUCKETS
+)
+TIME_TO_RESOLVE_SECONDS = Histogram(
+    "dispatch_time_to_resolve_seconds",
+    "Incident opened to resolved or cancelled",
+    ["priority", "status"],
+    buckets=SLA_BUCKETS,
+)
+ALERTS_RECEIVED = Counter("dispatch_alerts_received_total", "Monitoring alerts consumed", ["type", "outcome"])
+DEVICE_CANCELS = Counter("dispatch_device_cancels_total", "Device 'I'm OK' cancels of a fall", ["outcome"])
+
+
+def observe_transition(incident: object, status: str, at: object) -> None:
+    """Time-to-acknowledge and time-to-close, by priority (called by incident.service.transition)."""
+    opened_at = getattr(incident, "opened_at", None)
+    priority = f"P{getattr(incident, 'priority', 0)}"
+    if opened_at is None:
+        return
+    elapsed = max((at - opened_at).total_seconds(), 0.0)  # type: ignore[operator]
+    if status == "acknowledged":
+        TIME_TO_ACK_SECONDS.labels(priority).observe(elapsed)
+    elif status in ("resolved", "cancelled"):
+        TIME_TO_RESOLVE_SECONDS.labels(priority, status).observe(elapsed)

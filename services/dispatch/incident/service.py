@@ -386,7 +386,13 @@ async def record_alert(
         recent.last_alarm_at = recent.updated_at = now
         recent.priority = min(recent.priority, priority)
         await _append_entry(
-            session, recent, action="alert_attached", actor="monitoring", at=now, from_status=recent.status, detail=detail
+            session,
+            recent,
+            action="alert_attached",
+            actor="monitoring",
+            at=now,
+            from_status=recent.status,
+            detail=detail,
         )
         return recent, False
     session.add(incident)

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := mosquitto mosquitto-clients postgresql docker-compose
 
-.PHONY: run test test-fast lint proto proto-check system-deps venv clean seed
+.PHONY: run test test-fast lint proto proto-check system-deps venv clean seed bench soak bench-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,21 @@ run: system-deps $(STAMP)
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Benchmarks (docs/performance.md): own brokers and databases; results in bench/results/.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
+bench: system-deps $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
+SOAK_MINUTES ?= 10
+soak: system-deps $(BENCH_STAMP)
+	$(PY) -m bench --phases soak --soak-minutes $(SOAK_MINUTES)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

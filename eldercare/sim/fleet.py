@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import math
@@ -79,8 +80,8 @@ class SimDevice:
         "device_id",
         "home",
         "lat",
-        "low_battery_sent",
         "lon",
+        "low_battery_sent",
         "pending",
         "seq",
         "unacked",
@@ -207,7 +208,7 @@ class Fleet:
                             self.port,
                             f"sim-{device.device_id}",
                             keepalive=self.config.keepalive_s,
-                            on_lost=lambda lost, device=device: self._lost(device, lost),
+                            on_lost=functools.partial(self._lost, device),
                         )
                     except Exception as exc:  # refused, reset, timed out, CONNACK refused: all retried
                         self.stats.connect_failures += 1
@@ -431,7 +432,7 @@ class Fleet:
                 if device.conn is not None:
                     device.conn.close(graceful=False)
             await asyncio.sleep(0.5)
-            while self.connected < len(self.devices) and not self._stopping:
+            while self.connected < len(self.devices) and not self._stopping:  # noqa: ASYNC110 - a counter
                 await asyncio.sleep(0.1)
             self.stats.storm_recovery_s = round(time.monotonic() - started, 2)
         elif storm == "sos":
@@ -444,7 +445,7 @@ class Fleet:
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until every published event is acknowledged (or the timeout)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 - counters, not an event
             self.inflight or any(device.pending for device in self.devices if device.conn is not None)
         ):
             await asyncio.sleep(0.05)

@@ -55,7 +55,7 @@ def puback_packet(packet_id: int) -> bytes:
 
 def iter_packets(buffer: bytearray) -> list[tuple[int, int, bytes]]:
     """Split complete packets off the front of `buffer` as (type, flags, body); leaves the rest."""
-    packets = []
+    packets: list[tuple[int, int, bytes]] = []
     position = 0
     size = len(buffer)
     while size - position >= 2:

@@ -1,0 +1,46 @@
+"""`python -m bench` (make bench) and `python -m bench --soak-minutes N --phases soak` (make soak)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench.harness import BenchPlan, run, table, write_report
+
+PHASES = ("ceiling", "e2e", "connections", "soak")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--phases", default="ceiling,e2e,connections", help=f"comma-separated of {', '.join(PHASES)}")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: a seconds-long check that the harness works")
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--ceiling-messages", type=int)
+    parser.add_argument("--connection-devices", type=int)
+    parser.add_argument("--e2e-rates", help="comma-separated telemetry rates, e.g. 0,1000,3000")
+    parser.add_argument("--e2e-step-s", type=float)
+    args = parser.parse_args()
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}")
+    plan = BenchPlan.smoke() if args.smoke else BenchPlan(soak_s=args.soak_minutes * 60)
+    if "soak" in phases and not args.smoke:
+        plan.label = "soak"
+    if args.ceiling_messages:
+        plan.ceiling_messages = args.ceiling_messages
+    if args.connection_devices:
+        plan.connection_devices = args.connection_devices
+    if args.e2e_rates:
+        plan.e2e_rates = tuple(int(r) for r in args.e2e_rates.split(","))
+    if args.e2e_step_s:
+        plan.e2e_step_s = args.e2e_step_s
+    report = asyncio.run(run(plan, phases))
+    path = write_report(report)
+    for line in table(report):
+        print(line)
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

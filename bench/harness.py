@@ -1,0 +1,845 @@
+"""The benchmark harness: own brokers and databases, the platform as separate processes, the fleet simulator.
+
+Phases (each optional, sized by `BenchPlan`): gateway ceiling next to the raw
+mosquitto_sub -> librdkafka pipeline, end-to-end ingest steps with SOS latency
+probes, connection scale, and the soak with a per-device sequence audit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform as platform_info
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from eldercare.devstack import mosquitto_binary, tansu_binary
+from eldercare.sim.fleet import raise_fd_limit
+from eldercare.sim.protocol import open_device
+from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
+from eldercare.v1 import events_pb2 as pb
+from tests import infra
+from tests.platform import DISPATCHER, Platform, start_platform
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+PARTITIONS = 3
+RAW_TOPIC = "bench.raw.v1"
+
+
+@dataclass
+class BenchPlan:
+    """How much of each phase to run; `smoke()` is the seconds-long version for the test suite."""
+
+    ceiling_messages: int = 60_000
+    ceiling_devices: int = 2_000
+    e2e_rates: tuple[int, ...] = (0, 1_000, 3_000, 5_000)
+    e2e_step_s: float = 30.0
+    e2e_devices: int = 2_000
+    sos_probe_interval_s: float = 0.25
+    connection_devices: int = 19_900
+    connection_hold_s: float = 30.0
+    soak_s: float = 0.0
+    soak_rate: int = 1_000
+    soak_devices: int = 2_000
+    gateway_processes: int = 1
+    label: str = "bench"
+
+    @classmethod
+    def smoke(cls) -> BenchPlan:
+        return cls(
+            ceiling_messages=300,
+            ceiling_devices=20,
+            e2e_rates=(0, 100),
+            e2e_step_s=3.0,
+            e2e_devices=50,
+            sos_probe_interval_s=0.5,
+            connection_devices=100,
+            connection_hold_s=2.0,
+            soak_s=4.0,
+            soak_rate=100,
+            soak_devices=30,
+            label="smoke",
+        )
+
+
+# ---- process facts ---------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def alive_rss(pids: dict[str, int]) -> dict[str, float]:
+    """RSS of each process that is still running."""
+    return {name: rss_mb(pid) for name, pid in pids.items() if os.path.exists(f"/proc/{pid}")}
+
+
+class ProcessMeter:
+    """CPU % and RSS per named process between two samples."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self._t0 = time.monotonic()
+
+    def read(self) -> dict[str, dict[str, float]]:
+        elapsed = max(time.monotonic() - self._t0, 1e-6)
+        out = {}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                out[name] = {
+                    "cpu_pct": round(100 * (cpu_seconds(pid) - self._start[name]) / elapsed, 1),
+                    "rss_mb": rss_mb(pid),
+                }
+        return out
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the figures were measured on."""
+    mosquitto_version = subprocess.run(
+        [mosquitto_binary(), "-h"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    tansu_version = subprocess.run(
+        [str(tansu_binary()), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    import aiokafka
+    import confluent_kafka
+    import paho.mqtt
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform_info.processor(),
+        ),
+        "memory_mb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20,
+        "kernel": platform_info.release(),
+        "python": sys.version.split()[0],
+        "mosquitto": mosquitto_version,
+        "kafka_broker": tansu_version,
+        "paho_mqtt": paho.mqtt.__version__,
+        "aiokafka": aiokafka.__version__,
+        "librdkafka": confluent_kafka.libversion()[0],
+        "fd_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE),
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def metric_sum(text: str, name: str) -> float:
+    """Sum of every sample of one metric family in Prometheus exposition text."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+# ---- the environment -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Environment:
+    workdir: Path
+    mqtt: infra.BrokerProcess
+    kafka: infra.BrokerProcess
+    databases: infra.DatabaseFactory
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10.0))
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.mqtt.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka.port}"
+
+
+@contextlib.asynccontextmanager
+async def environment() -> AsyncIterator[Environment]:
+    """Our own Mosquitto, Tansu and databases, removed afterwards."""
+    raise_fd_limit(1 << 20)  # children (Mosquitto) inherit it
+    workdir = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
+    try:
+        with (
+            infra.mosquitto(workdir) as mqtt,
+            infra.tansu(workdir) as kafka,
+            infra.postgres_server() as postgres,
+        ):
+            databases = infra.DatabaseFactory(postgres)
+            env = Environment(workdir, mqtt, kafka, databases)
+            try:
+                yield env
+            finally:
+                await env.http.aclose()
+                await databases.drop_all()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def start_stack(env: Environment, services: tuple[str, ...], gateway_processes: int = 1) -> Platform:
+    """The platform's processes against this run's brokers (fresh databases each time)."""
+    extra = {"GATEWAY_PROCESSES": str(gateway_processes)} if gateway_processes > 1 else {}
+    return await start_platform(
+        workdir=env.workdir / f"platform-{uuid.uuid4().hex[:6]}",
+        mqtt_port=env.mqtt.port,
+        kafka_port=env.kafka.port,
+        databases=env.databases,
+        services=services,
+        env={"ELDERCARE_LOG_LEVEL": "WARNING", **extra},
+    )
+
+
+def stack_pids(env: Environment, stack: Platform) -> dict[str, int]:
+    pids = {name: p.process.pid for name, p in stack.stack.processes.items() if p.process is not None}
+    assert env.mqtt.process is not None and env.kafka.process is not None
+    pids["mosquitto"] = env.mqtt.process.pid
+    pids["tansu"] = env.kafka.process.pid
+    return pids
+
+
+async def gateway_produced(env: Environment, stack: Platform) -> float:
+    """Events the gateway(s) had acknowledged by Kafka, from their /metrics."""
+    total = 0.0
+    for name, process in stack.stack.processes.items():
+        if name.startswith("gateway") and process.health_url:
+            response = await env.http.get(process.health_url + "/metrics")
+            total += metric_sum(response.text, "gateway_messages_produced_total")
+    return total
+
+
+async def consumer_lag(env: Environment, stack: Platform) -> dict[str, float]:
+    lags = {}
+    for name, process in stack.stack.processes.items():
+        if name.startswith("gateway") or not process.health_url:
+            continue
+        with contextlib.suppress(httpx.HTTPError):
+            response = await env.http.get(process.health_url + "/metrics")
+            lags[name] = metric_sum(response.text, "eldercare_kafka_consumer_lag_records")
+    return lags
+
+
+# ---- the simulator as a child process --------------------------------------------------------------------
+
+
+class SimProcess:
+    """`python -m eldercare.sim` in its own process, so its CPU is its own and measurable."""
+
+    def __init__(self, env: Environment, *args: str) -> None:
+        self.argv = [sys.executable, "-m", "eldercare.sim", "--mqtt-url", env.mqtt_url, "--stats-interval-s", "1"]
+        self.argv += args
+        self.process: asyncio.subprocess.Process | None = None
+        self.last: dict[str, Any] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> SimProcess:
+        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE, cwd=str(REPO))
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        async for line in self.process.stdout:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                self.last = orjson.loads(line)
+
+    async def wait_connected(self, devices: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while self.last.get("connected", 0) < devices:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"simulator connected {self.last.get('connected')} of {devices}")
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise RuntimeError(f"simulator exited with {self.process.returncode}")
+            await asyncio.sleep(0.2)
+
+    async def wait(self, timeout: float = 600) -> dict[str, Any]:
+        assert self.process is not None
+        await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            await self._reader
+        return self.last
+
+    async def stop(self) -> dict[str, Any]:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+        return await self.wait(120)
+
+
+# ---- phase 1: gateway ceiling vs the raw pipeline --------------------------------------------------------
+
+
+async def _create_topic(bootstrap: str, name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if name not in await admin.list_topics():
+            await admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+
+
+async def _preload(env: Environment, plan: BenchPlan, prefix: str) -> dict[str, Any]:
+    """Queue `ceiling_messages` QoS 1 location reports at the broker for an offline subscriber."""
+    sim = await SimProcess(
+        env, "--devices", str(plan.ceiling_devices), "--burst", str(plan.ceiling_messages), "--id-prefix", prefix
+    ).start()
+    return await sim.wait()
+
+
+async def measure_raw(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """mosquitto_sub | librdkafka producer draining a preloaded backlog."""
+    await _create_topic(env.bootstrap, RAW_TOPIC)
+    subscribe = [
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(env.mqtt.port),
+        "-q",
+        "1",
+        "-c",
+        "-i",
+        "bench-raw",
+        "-t",
+        "$share/raw/eldercare/v1/devices/#",
+        "-v",
+    ]
+    # Create the persistent session and its subscription, then leave so the backlog queues for it.
+    await asyncio.to_thread(subprocess.run, [*subscribe, "-W", "1"], capture_output=True, check=False)
+    await _preload(env, plan, "RAW")
+    started = time.time()
+    sub = subprocess.Popen(  # noqa: ASYNC220 - a pipe between two children is simplest with Popen
+        [*subscribe, "-C", str(plan.ceiling_messages)], stdout=subprocess.PIPE
+    )
+    producer = subprocess.Popen(  # noqa: ASYNC220
+        [
+            sys.executable,
+            "-m",
+            "bench.raw_pipeline",
+            "--bootstrap",
+            env.bootstrap,
+            "--topic",
+            RAW_TOPIC,
+            "--expect",
+            str(plan.ceiling_messages),
+        ],
+        stdin=sub.stdout,
+        stdout=subprocess.PIPE,
+        cwd=str(REPO),
+    )
+    assert sub.stdout is not None
+    sub.stdout.close()
+    meter = ProcessMeter({"mosquitto_sub": sub.pid, "raw_producer": producer.pid})
+    out, _ = await asyncio.to_thread(producer.communicate, timeout=600)
+    usage = meter.read()
+    sub.wait(30)
+    result = orjson.loads(out.splitlines()[-1])
+    # Leave with a clean session so this subscription stops collecting the next phases' messages.
+    await asyncio.to_thread(
+        subprocess.run,
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(env.mqtt.port), "-i", "bench-raw", "-t", "x", "-E"],
+        capture_output=True,
+        check=False,
+    )
+    span = max(result["last"] - result["first"], 1e-6)
+    return {
+        "messages": result["acked"],
+        "failed": result["failed"],
+        "msg_per_s": round(result["acked"] / span, 1),
+        "wall_s": round(result["last"] - started, 2),
+        "processes": usage,
+    }
+
+
+async def measure_gateway_ceiling(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """The gateway draining the same preloaded backlog: receipt, validation, envelope, Kafka ack, PUBACK."""
+    stack = await start_stack(env, ("gateway",), plan.gateway_processes)
+    try:
+        gateways = [p for name, p in stack.stack.processes.items() if name.startswith("gateway")]
+        # Their persistent sessions stay subscribed at the broker while the processes are down.
+        for gateway in gateways:
+            gateway.restart = False
+            await gateway.stop()
+        await _preload(env, plan, "GW")
+        restarted_at = time.monotonic()
+        for gateway in gateways:
+            gateway._stopping = False
+            await gateway.start()
+        pids = {p.name: p.process.pid for p in gateways if p.process is not None}
+        meter = ProcessMeter(pids)
+        first_at: float | None = None
+        produced = 0.0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                produced = await gateway_produced(env, stack)
+            now = time.monotonic()
+            if produced and first_at is None:
+                first_at, first_count = now, produced
+            if produced >= plan.ceiling_messages:
+                break
+            await asyncio.sleep(0.1)
+        done_at = time.monotonic()
+        usage = meter.read()
+        assert first_at is not None, "the gateway produced nothing"
+        if produced == first_count:  # a backlog so small it drained between two polls
+            first_at, first_count = restarted_at, 0.0
+        rate = (produced - first_count) / max(done_at - first_at, 1e-6)
+        return {
+            "messages": int(produced),
+            "msg_per_s": round(rate, 1),
+            "gateway_processes": plan.gateway_processes,
+            "processes": usage,
+        }
+    finally:
+        await stack.stop()
+
+
+# ---- phases 2 and 3: end-to-end ingest with SOS probes ---------------------------------------------------
+
+
+class IncidentWatcher:
+    """Consumes eldercare.incidents.v1 and notes when each probe device's incident was opened."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.opened: dict[str, float] = {}
+        self.incident_of: dict[str, str] = {}
+        self._consumer = AIOKafkaConsumer(
+            INCIDENTS,
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=5,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    envelope = pb.Envelope()
+                    envelope.ParseFromString(record.value)
+                    if envelope.incident.action == "opened":
+                        self.opened.setdefault(envelope.incident.device_id, now)
+                        self.incident_of.setdefault(envelope.incident.device_id, envelope.incident.incident_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+
+class StreamWatcher:
+    """Reads the dispatcher live stream (GET /api/v1/incidents/stream); notes when each 'opened' arrived."""
+
+    def __init__(self, env: Environment, stack: Platform) -> None:
+        self.url = stack.url("dispatch", "/api/v1/incidents/stream")
+        self.http = env.http
+        self.seen: dict[str, float] = {}
+        self.available: bool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 5)
+
+    async def _run(self) -> None:
+        try:
+            async with self.http.stream("GET", self.url, headers=DISPATCHER, timeout=None) as response:
+                self.available = response.status_code == 200
+                self._ready.set()
+                if not self.available:
+                    return
+                async for line in response.aiter_lines():
+                    if line.startswith("data:") and '"opened"' in line:
+                        now = time.time()
+                        with contextlib.suppress(orjson.JSONDecodeError):
+                            data = orjson.loads(line[5:])
+                            if data.get("action") == "opened":
+                                self.seen.setdefault(str(data.get("incident_id")), now)
+        except httpx.HTTPError:
+            self.available = False
+            self._ready.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """p50/p95/p99/max in milliseconds."""
+    if not values:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {
+        "n": len(ordered),
+        "p50_ms": at(0.5),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": round(1000 * ordered[-1], 1),
+    }
+
+
+async def probe_sos(env: Environment, *, duration_s: float, interval_s: float, tag: str) -> dict[str, float]:
+    """Press SOS on fresh probe devices at a steady pace; returns device id -> publish time (PUBACKed)."""
+    sent: dict[str, float] = {}
+    host, port = "127.0.0.1", env.mqtt.port
+    end = time.monotonic() + duration_s
+    number = 0
+    while time.monotonic() < end:
+        number += 1
+        device_id = f"PROBE{tag}{number:05d}"
+        conn = await open_device(host, port, f"probe-{device_id}", clean_session=True)
+        payload = orjson.dumps({"event_id": "sos-1", "ts": int(time.time() * 1000)})
+        published = time.time()
+        await conn.publish(f"eldercare/v1/devices/{device_id}/sos", payload, time.monotonic())
+        sent[device_id] = published
+        conn.close()
+        await asyncio.sleep(interval_s)
+    return sent
+
+
+async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """Telemetry at each rate through the whole platform, SOS probes riding on top."""
+    stack = await start_stack(env, ("gateway", "dispatch", "care-record", "monitoring"), plan.gateway_processes)
+    watcher = IncidentWatcher(env.bootstrap)
+    await watcher.start()
+    stream = StreamWatcher(env, stack)
+    await stream.start()
+    steps = []
+    try:
+        for rate in plan.e2e_rates:
+            sim = None
+            if rate:
+                sim = await SimProcess(
+                    env,
+                    "--devices",
+                    str(plan.e2e_devices),
+                    "--rate",
+                    str(rate),
+                    "--id-prefix",
+                    f"E{rate}",
+                    "--sos-per-device-day",
+                    "0",
+                    "--fall-per-device-day",
+                    "0",
+                    "--duration-s",
+                    str(plan.e2e_step_s + 60),
+                ).start()
+                await sim.wait_connected(plan.e2e_devices)
+                await asyncio.sleep(min(3.0, plan.e2e_step_s / 3))  # reach steady state
+            pids = stack_pids(env, stack)
+            if sim is not None and sim.process is not None:
+                pids["simulator"] = sim.process.pid
+            meter = ProcessMeter(pids)
+            produced_before = await gateway_produced(env, stack)
+            published_before = sim.last.get("acked", 0) if sim else 0
+            started = time.monotonic()
+            sent = await probe_sos(
+                env, duration_s=plan.e2e_step_s, interval_s=plan.sos_probe_interval_s, tag=f"R{rate}"
+            )
+            elapsed = time.monotonic() - started
+            produced_after = await gateway_produced(env, stack)
+            lag = await consumer_lag(env, stack)
+            usage = meter.read()
+            published_after = sim.last.get("acked", 0) if sim else 0
+            if sim is not None:
+                await sim.stop()
+            # Let the last probes land before reading their latency.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_until(lambda sent=sent: all(d in watcher.opened for d in sent)), 15)
+            incident_latency = [watcher.opened[d] - t for d, t in sent.items() if d in watcher.opened]
+            await asyncio.sleep(1.0 if stream.available else 0)  # the stream polls its database
+            stream_latency = [
+                stream.seen[watcher.incident_of[d]] - t
+                for d, t in sent.items()
+                if watcher.incident_of.get(d) in stream.seen
+            ]
+            steps.append(
+                {
+                    "offered_msg_per_s": rate,
+                    "device_acked_msg_per_s": round((published_after - published_before) / elapsed, 1),
+                    "gateway_produced_msg_per_s": round((produced_after - produced_before) / elapsed, 1),
+                    "consumer_lag_records_at_end": lag,
+                    "sos_probes": len(sent),
+                    "sos_to_incident_opened": percentiles(incident_latency),
+                    "sos_missing": len(sent) - len(incident_latency),
+                    "sos_to_stream": percentiles(stream_latency) if stream.available else "endpoint not available",
+                    "processes": usage,
+                }
+            )
+    finally:
+        await stream.stop()
+        await watcher.stop()
+        await stack.stop()
+    return {"steps": steps}
+
+
+async def _until(condition: Any) -> None:
+    while not condition():  # noqa: ASYNC110 - polling a plain dict another task fills
+        await asyncio.sleep(0.05)
+
+
+# ---- phase 4: connections --------------------------------------------------------------------------------
+
+
+async def measure_connections(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """Hold `connection_devices` sessions with heartbeats flowing through the gateway."""
+    stack = await start_stack(env, ("gateway",), plan.gateway_processes)
+    try:
+        pids = stack_pids(env, stack)
+        before = {name: rss_mb(pid) for name, pid in pids.items()}
+        started = time.monotonic()
+        sim = await SimProcess(
+            env,
+            "--devices",
+            str(plan.connection_devices),
+            "--id-prefix",
+            "CONN",
+            "--heartbeat-s",
+            "60",
+            "--sos-per-device-day",
+            "0",
+            "--fall-per-device-day",
+            "0",
+        ).start()
+        await sim.wait_connected(plan.connection_devices)
+        connect_s = time.monotonic() - started
+        produced_before = await gateway_produced(env, stack)
+        assert sim.process is not None
+        pids["simulator"] = sim.process.pid
+        meter = ProcessMeter(pids)
+        await asyncio.sleep(plan.connection_hold_s)
+        produced = await gateway_produced(env, stack) - produced_before
+        usage = meter.read()
+        held = sim.last.get("connected", 0)
+        final = await sim.stop()
+        per_thousand = 1000 / max(plan.connection_devices, 1)
+        return {
+            "devices": plan.connection_devices,
+            "held_connected": held,
+            "connect_all_s": round(connect_s, 1),
+            "heartbeat_msg_per_s_through_gateway": round(produced / plan.connection_hold_s, 1),
+            "disconnects": final.get("disconnects"),
+            "mosquitto_mb_per_1000_devices": round(
+                (usage["mosquitto"]["rss_mb"] - before["mosquitto"]) * per_thousand, 2
+            ),
+            # The whole simulator process (about 30 MB of it is the interpreter and libraries).
+            "simulator_mb_per_1000_devices": round(usage["simulator"]["rss_mb"] * per_thousand, 2),
+            "processes": usage,
+        }
+    finally:
+        await stack.stop()
+
+
+# ---- phase 5: soak ---------------------------------------------------------------------------------------
+
+
+async def read_device_sequences(bootstrap: str, topics: list[str], prefix: str) -> dict[str, set[int]]:
+    """Every event on the topics from devices whose id starts with `prefix`: device id -> sequence numbers."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 2**20
+    )
+    await consumer.start()
+    sequences: dict[str, set[int]] = {}
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        idle = 0
+        while idle < 5:
+            batches = await consumer.getmany(timeout_ms=300, max_records=5000)
+            idle = 0 if batches else idle + 1
+            for records in batches.values():
+                for record in records:
+                    envelope = pb.Envelope()
+                    envelope.ParseFromString(record.value)
+                    if envelope.device_id.startswith(prefix):
+                        seq = int(envelope.device_event_id.rsplit("-", 1)[1])
+                        sequences.setdefault(envelope.device_id, set()).add(seq)
+    finally:
+        await consumer.stop()
+    return sequences
+
+
+async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """Steady telemetry for `soak_s`: RSS per process over time, lag, then a per-device gap audit."""
+    stack = await start_stack(env, ("gateway", "dispatch", "care-record", "monitoring"), plan.gateway_processes)
+    audit_file = env.workdir / "soak-audit.json"
+    try:
+        sim = await SimProcess(
+            env,
+            "--devices",
+            str(plan.soak_devices),
+            "--rate",
+            str(plan.soak_rate),
+            "--id-prefix",
+            "SOAK",
+            "--duration-s",
+            str(plan.soak_s),
+            "--audit-file",
+            str(audit_file),
+        ).start()
+        await sim.wait_connected(plan.soak_devices)
+        assert sim.process is not None
+        pids = {**stack_pids(env, stack), "simulator": sim.process.pid}
+        samples = []
+        interval = max(min(30.0, plan.soak_s / 10), 1.0)
+        started = time.monotonic()
+        while sim.process.returncode is None:
+            samples.append(
+                {
+                    "t_s": round(time.monotonic() - started, 1),
+                    "rss_mb": alive_rss(pids),
+                    "lag": await consumer_lag(env, stack),
+                    "device_acked": sim.last.get("acked", 0),
+                }
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sim.process.wait(), interval)
+        final = await sim.wait()
+        await asyncio.sleep(2)  # the gateway's last produces
+        audit = orjson.loads(audit_file.read_bytes())
+        seen = await read_device_sequences(env.bootstrap, [TELEMETRY, ALARMS], "SOAK")
+        missing = 0
+        devices_with_gaps = 0
+        for device_id, record in audit["devices"].items():
+            expected = set(range(1, record["last_seq"] + 1)) - set(record["unacked"])
+            gap = expected - seen.get(device_id, set())
+            missing += len(gap)
+            devices_with_gaps += bool(gap)
+        steady = [s for s in samples if s["t_s"] >= min(60.0, plan.soak_s / 5)] or samples
+        growth = {
+            name: round(steady[-1]["rss_mb"].get(name, 0) - steady[0]["rss_mb"].get(name, 0), 1)
+            for name in steady[0]["rss_mb"]
+        }
+        return {
+            "duration_s": plan.soak_s,
+            "rate": plan.soak_rate,
+            "devices": plan.soak_devices,
+            "events_acked_by_broker": final.get("acked"),
+            "events_unacked_at_exit": sum(len(r["unacked"]) for r in audit["devices"].values()),
+            "audit_missing_events": missing,
+            "audit_devices_with_gaps": devices_with_gaps,
+            "rss_growth_mb_after_warmup": growth,
+            "samples": samples,
+        }
+    finally:
+        await stack.stop()
+
+
+# ---- the run ---------------------------------------------------------------------------------------------
+
+
+async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
+    """Run the phases in order and return the report (also written to bench/results/)."""
+    report: dict[str, Any] = {
+        "label": plan.label,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_facts(),
+        "plan": plan.__dict__.copy(),
+    }
+    async with environment() as env:
+        if "ceiling" in phases:
+            raw = await measure_raw(env, plan)
+            gateway = await measure_gateway_ceiling(env, plan)
+            report["ceiling"] = {
+                "raw_pipeline": raw,
+                "gateway": gateway,
+                "gateway_to_raw_ratio": round(gateway["msg_per_s"] / max(raw["msg_per_s"], 1e-6), 3),
+            }
+        if "e2e" in phases:
+            report["end_to_end"] = await measure_end_to_end(env, plan)
+        if "connections" in phases:
+            report["connections"] = await measure_connections(env, plan)
+        if "soak" in phases:
+            report["soak"] = await measure_soak(env, plan)
+    report["machine"]["load_avg_at_end"] = os.getloadavg()
+    return report
+
+
+def write_report(report: dict[str, Any], directory: Path = RESULTS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{report['label']}-{report['started_at'].replace(':', '')}.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def table(report: dict[str, Any]) -> Iterator[str]:
+    """The human-readable summary `make bench` prints."""
+    m = report["machine"]
+    yield f"{m['cores']} cores, {m['cpu_model']}, Python {m['python']}, {m['mosquitto']}, {m['kafka_broker']}"
+    yield f"load average at start {m['load_avg_at_start']}, at end {m.get('load_avg_at_end')}"
+    if "ceiling" in report:
+        c = report["ceiling"]
+        yield (
+            f"ceiling: gateway {c['gateway']['msg_per_s']:.0f} msg/s ({c['gateway']['gateway_processes']} process) "
+            f"vs raw mosquitto_sub|librdkafka {c['raw_pipeline']['msg_per_s']:.0f} msg/s "
+            f"= {100 * c['gateway_to_raw_ratio']:.0f} %"
+        )
+    for step in report.get("end_to_end", {}).get("steps", []):
+        s = step["sos_to_incident_opened"]
+        sse = step["sos_to_stream"]
+        sse_text = sse if isinstance(sse, str) else f"p50 {sse['p50_ms']} p99 {sse['p99_ms']} ms"
+        yield (
+            f"e2e offered {step['offered_msg_per_s']:>5}/s: gateway {step['gateway_produced_msg_per_s']:>7.0f}/s, "
+            f"lag {step['consumer_lag_records_at_end']}; SOS->incident p50 {s['p50_ms']} p95 {s['p95_ms']} "
+            f"p99 {s['p99_ms']} max {s['max_ms']} ms (n={s['n']}, missing {step['sos_missing']}); "
+            f"SOS->SSE {sse_text}"
+        )
+    if "connections" in report:
+        c = report["connections"]
+        yield (
+            f"connections: {c['held_connected']}/{c['devices']} held, connect-all {c['connect_all_s']} s, "
+            f"Mosquitto {c['mosquitto_mb_per_1000_devices']} MB and simulator "
+            f"{c['simulator_mb_per_1000_devices']} MB per 1,000 devices"
+        )
+    if "soak" in report:
+        s = report["soak"]
+        yield (
+            f"soak {s['duration_s']:.0f} s at {s['rate']}/s: audit missing {s['audit_missing_events']} events; "
+            f"RSS growth after warm-up {s['rss_growth_mb_after_warmup']}"
+        )

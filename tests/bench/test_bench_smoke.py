@@ -1,0 +1,33 @@
+"""The benchmark harness and the fleet simulator, run end to end with tiny numbers (no timing assertions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import BenchPlan, run, table, write_report
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plan = BenchPlan.smoke()
+    report = await run(plan, ("ceiling", "e2e", "connections", "soak"))
+
+    ceiling = report["ceiling"]
+    assert ceiling["raw_pipeline"]["messages"] == plan.ceiling_messages
+    assert ceiling["gateway"]["messages"] >= plan.ceiling_messages
+    assert ceiling["gateway_to_raw_ratio"] > 0
+    steps = report["end_to_end"]["steps"]
+    assert [s["offered_msg_per_s"] for s in steps] == list(plan.e2e_rates)
+    for step in steps:
+        assert step["sos_probes"] > 0
+        assert step["sos_missing"] == 0, step
+    assert report["connections"]["held_connected"] == plan.connection_devices
+    soak = report["soak"]
+    assert soak["events_acked_by_broker"] > 0
+    assert soak["audit_missing_events"] == 0
+    assert report["machine"]["cores"] >= 1
+
+    path = write_report(report, tmp_path)
+    assert path.exists()
+    assert any("ceiling" in line for line in table(report))

@@ -26,7 +26,8 @@ from eldercare.runtime import start_with_retry
 from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
-from gateway.payloads import ALARM_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
+from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
+from gateway.ratelimit import DeviceRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Gateway:
             username=settings.mqtt_username,
             password=settings.mqtt_password,
         )
+        self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -125,6 +127,9 @@ class Gateway:
             elif isinstance(outcome, Rejection):
                 metrics.RECEIVED.labels("invalid").inc()
                 await self._reject(message, outcome)
+            elif outcome.kind in TELEMETRY_KINDS and not self.rate_limiter.allow(outcome.device_id, time.monotonic()):
+                metrics.RECEIVED.labels(outcome.kind).inc()
+                await self._reject(message, Rejection("rate_limited", f"{outcome.kind} over the per-device cap"))
             else:
                 metrics.RECEIVED.labels(outcome.kind).inc()
                 await self._produce(outcome, lane=lane)

@@ -30,3 +30,11 @@ class GatewaySettings(BaseProcessSettings):
         le=65535,
         validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
     )
+    # Per-device cap on telemetry (location, vitals, heartbeat); SOS and fall are never capped.
+    # 0 turns it off. The burst absorbs a backlog the broker kept during an outage.
+    device_rate_per_s: float = Field(
+        2.0, ge=0, le=10_000, validation_alias=AliasChoices("GATEWAY_DEVICE_RATE_PER_S", "device_rate_per_s")
+    )
+    device_burst: int = Field(
+        200, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEVICE_BURST", "device_burst")
+    )

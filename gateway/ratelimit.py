@@ -1,0 +1,61 @@
+"""Per-device message-rate cap: a stuck device spamming telemetry cannot starve the others.
+
+A token bucket per device: `burst` messages at once, refilled at `rate_per_s`. The
+burst is generous on purpose — a device that was offline, or a backlog the broker
+kept for the gateway during a Kafka outage, arrives all at once and is legitimate;
+what the cap stops is a device that keeps sending far above any real schedule.
+Alarms (SOS, fall) never go through it: the caller only asks for telemetry.
+
+Memory is bounded: the least recently seen devices are forgotten past `max_devices`
+(a forgotten device simply starts again with a full bucket).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class DeviceRateLimiter:
+    """Token bucket per device id; `allow` is O(1) and never blocks."""
+
+    def __init__(self, *, rate_per_s: float, burst: int, max_devices: int = 200_000) -> None:
+        if rate_per_s < 0 or burst < 1 or max_devices < 1:
+            raise ValueError("rate_per_s must be >= 0, burst and max_devices >= 1")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.max_devices = max_devices
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate_per_s > 0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def allow(self, device_id: str, now: float) -> bool:
+        """Take one token for this device at monotonic time `now`; False when it is over its cap."""
+        if not self.enabled:
+            return True
+        bucket = self._buckets.get(device_id)
+        if bucket is None:
+            bucket = _Bucket(tokens=float(self.burst), updated=now)
+            self._buckets[device_id] = bucket
+            if len(self._buckets) > self.max_devices:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(device_id)
+            elapsed = max(now - bucket.updated, 0.0)
+            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_s)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return True
+        return False

@@ -1,19 +1,79 @@
-"""The care-record service. Its registry arrives with the care-record issue; today it runs the shared kit."""
+"""The care-record service: elder registry and care history, shared as snapshots over Kafka."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
+from eldercare.topics import ALARMS, INCIDENTS
+from services.care_record.assessment.views import router as assessment_router
 from services.care_record.config import CareRecordSettings
+from services.care_record.device.views import router as device_router
+from services.care_record.elder.views import router as elder_router
+from services.care_record.errors import Conflict, Invalid, NotFound
+from services.care_record.reminder.service import ReminderScheduler
+from services.care_record.reminder.views import router as reminder_router
+from services.care_record.timeline import handlers as timeline_handlers
+from services.care_record.timeline.views import router as timeline_router
+from services.care_record.visit.views import router as visit_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class CareRecordRuntime(ServiceRuntime):
+    """The shared runtime plus the reminder scheduler."""
+
+    def __init__(self, settings: CareRecordSettings) -> None:
+        super().__init__(settings, migrations_dir=MIGRATIONS)
+        self.reminders = ReminderScheduler(
+            sessions=self.sessions, interval=settings.reminder_poll_seconds, on_fired=self.outbox.notify
+        )
+
+    async def start(self) -> None:
+        await super().start()
+        await self.reminders.start()
+
+    async def stop(self) -> None:
+        await self.reminders.stop()
+        await super().stop()
+
+
 def create_app(settings: CareRecordSettings | None = None) -> FastAPI:
-    """Build the care-record app."""
+    """Build the care-record app, its consumers and its reminder scheduler."""
     settings = settings or CareRecordSettings()
-    runtime = ServiceRuntime(settings, migrations_dir=MIGRATIONS)
-    return build_app(title="Eldercare care record", settings=settings, runtime=runtime)
+    runtime = CareRecordRuntime(settings)
+    runtime.add_consumer(
+        name=timeline_handlers.ALARM_CONSUMER,
+        topics=[ALARMS],
+        handler=timeline_handlers.alarm_handler(runtime),
+        fetch_max_wait_ms=100,
+    )
+    runtime.add_consumer(
+        name=timeline_handlers.INCIDENT_CONSUMER,
+        topics=[INCIDENTS],
+        handler=timeline_handlers.incident_handler(runtime),
+        fetch_max_wait_ms=100,
+    )
+    app = build_app(
+        title="Eldercare care record",
+        description="Elder registry, devices, contacts, health archive, assessments, visits, reminders, timeline.",
+        settings=settings,
+        runtime=runtime,
+    )
+    app.state.visit_policy = settings.visit_policy
+    for router in (elder_router, device_router, assessment_router, visit_router, reminder_router, timeline_router):
+        app.include_router(router)
+
+    def responder(code: int):  # type: ignore[no-untyped-def]
+        async def respond(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        return respond
+
+    app.add_exception_handler(NotFound, responder(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(Conflict, responder(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(Invalid, responder(422))
+    return app

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from eldercare.settings import ServiceSettings
+from services.care_record.visit.policy import DEFAULT_VISIT_POLICY, VisitPolicy
 
 
 class CareRecordSettings(ServiceSettings):
     service_name: str = "care_record"
     http_port: int = Field(8002, validation_alias=AliasChoices("CARE_RECORD_PORT", "http_port"))
     database_url: str | None = Field(None, validation_alias=AliasChoices("CARE_RECORD_DATABASE_URL", "database_url"))
+    reminder_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("CARE_RECORD_REMINDER_POLL_SECONDS", "reminder_poll_seconds"),
+        description="how often the scheduler looks for due reminders (the worst-case lateness)",
+    )
+    visit_policy: VisitPolicy = Field(
+        DEFAULT_VISIT_POLICY,
+        validation_alias=AliasChoices("CARE_RECORD_VISIT_POLICY", "visit_policy"),
+        description="JSON: {'rules': [{'frequency': 'weekly'|'monthly', 'all_of': [[category, ...], ...]}, ...]}",
+    )
+
+    @field_validator("visit_policy", mode="before")
+    @classmethod
+    def _policy_from_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            return VisitPolicy.model_validate_json(value)
+        return value

@@ -10,7 +10,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
-from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS
+from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS, ELDERS
 from services.dispatch.alert import handlers as alert_handlers
 from services.dispatch.alert.gauges import incident_gauges
 from services.dispatch.assignment.service import AssignmentConflict, AssignmentNotFound, Policy
@@ -18,6 +18,8 @@ from services.dispatch.assignment.views import router as assignment_router
 from services.dispatch.command import handlers as command_handlers
 from services.dispatch.command.views import router as command_router
 from services.dispatch.config import DispatchSettings
+from services.dispatch.elder.handlers import ELDER_CONSUMER, ElderReadModelConsumer, snapshot_handler
+from services.dispatch.elder.views import router as elder_router
 from services.dispatch.escalation.ticker import operations_timer
 from services.dispatch.incident import handlers
 from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
@@ -34,6 +36,16 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     """Build the dispatch app and its consumers."""
     settings = settings or DispatchSettings()
     runtime = ServiceRuntime(settings, migrations_dir=MIGRATIONS)
+    # The elder read model positions itself from its own table, so an empty one rebuilds from the topic.
+    runtime.consumers.append(
+        ElderReadModelConsumer(
+            runtime=runtime,
+            name=ELDER_CONSUMER,
+            topics=[ELDERS],
+            handler=snapshot_handler(runtime),
+            fetch_max_wait_ms=100,
+        )
+    )
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,
         topics=[ALARMS],
@@ -71,7 +83,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.settings, app.state.dispatch_policy = settings, policy
     app.include_router(stream_router)  # before /incidents/{incident_id}, which would swallow /stream
     app.include_router(incident_router)
-    for router in (assignment_router, command_router, responder_router, report_router):
+    for router in (assignment_router, command_router, responder_router, report_router, elder_router):
         app.include_router(router)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:

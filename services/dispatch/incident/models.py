@@ -68,6 +68,8 @@ class Incident(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     # Where the elder lives (a street or township code), for the queue filter and the SLA report.
     area: str | None = Field(default=None, sa_column=Column(String(64), nullable=True, index=True))
+    # JSON list of why the priority is what it is (priority.py), shown to the dispatcher.
+    priority_reasons: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class IncidentEntry(SQLModel, table=True):
@@ -126,6 +128,9 @@ class IncidentRead(BaseModel):
     closed_at: datetime | None
     closed_by: str | None
     outcome: Outcome | None
+    priority_reasons: list[str] = PydanticField(
+        default_factory=list, description="why this priority: the alarm's base and each raising factor"
+    )
 
 
 class IncidentDetail(IncidentRead):

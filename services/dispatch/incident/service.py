@@ -19,6 +19,8 @@ from eldercare.topics import INCIDENTS
 from eldercare.v1 import alerts_pb2
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
+from services.dispatch.elder import service as elders
+from services.dispatch.incident import priority as scoring
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
     Incident,
@@ -29,8 +31,6 @@ from services.dispatch.incident.models import (
 
 SYSTEM_ACTOR = "system"
 
-# Initial priority by alarm (1 is the most urgent). The care-record issue refines it from the elder.
-ALARM_PRIORITY: dict[str, int] = {"sos": 1, "fall": 1, "device_removed": 3}
 
 # Which states each action may start from, and where it leads.
 TRANSITIONS: dict[str, tuple[frozenset[IncidentStatus], IncidentStatus]] = {
@@ -177,6 +177,9 @@ async def record_alarm(
         return None
     now = utcnow()
     detail = _alarm_detail(envelope)
+    elder = await elders.elder_for_device(session, device_id=envelope.device_id)
+    decision = scoring.score(kind, elders.facts_of(elder) if elder else None, today=now.date())
+    detail["priority_reasons"] = decision.reasons
     recent = await session.scalar(
         select(Incident)
         .where(
@@ -192,7 +195,9 @@ async def record_alarm(
         recent.alarm_count += 1
         recent.last_alarm_at = now
         recent.updated_at = now
-        recent.priority = min(recent.priority, ALARM_PRIORITY[kind])
+        if decision.priority < recent.priority:
+            recent.priority = decision.priority
+            recent.priority_reasons = orjson.dumps(decision.reasons).decode()
         _apply_location(recent, envelope)
         await _append_entry(
             session,
@@ -208,10 +213,12 @@ async def record_alarm(
     incident = Incident(
         id=str(uuid.uuid4()),
         status=IncidentStatus.OPEN.value,
-        priority=ALARM_PRIORITY[kind],
+        priority=decision.priority,
+        priority_reasons=orjson.dumps(decision.reasons).decode(),
         kind=kind,
         device_id=envelope.device_id,
-        elder_id=None,
+        elder_id=elder.elder_id if elder else None,
+        area=(elder.area.street[:64] or None) if elder else None,
         source_event_id=envelope.event_id,
         occurred_at=from_timestamp(envelope.occurred_at),
         opened_at=now,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.deps import SessionDep, TransactionDep
+from eldercare.envelope import utcnow
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.command import service as commands
 from services.dispatch.command.models import CommandType
+from services.dispatch.elder import service as elders
 from services.dispatch.incident import service
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
@@ -55,6 +57,7 @@ def to_read(incident: Incident) -> IncidentRead:
         closed_at=incident.closed_at,
         closed_by=incident.closed_by,
         outcome=incident.outcome,  # type: ignore[arg-type]
+        priority_reasons=orjson.loads(incident.priority_reasons) if incident.priority_reasons else [],
     )
 
 
@@ -66,7 +69,7 @@ def _location(incident: Incident) -> LocationRead | None:
     )
 
 
-async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
+async def _detail(session: AsyncSession, incident: Incident, *, with_elder: bool = True) -> IncidentDetail:
     entries = await service.get_timeline(session, incident_id=incident.id)
     return IncidentDetail(
         **to_read(incident).model_dump(),
@@ -82,8 +85,17 @@ async def _detail(session: AsyncSession, incident: Incident) -> IncidentDetail:
             for e in entries
         ],
         last_location=_location(incident),
-        elder=None,
+        # Ops see no personal data, so they get the incident without the elder's record.
+        elder=await _elder(session, incident) if with_elder else None,
     )
+
+
+async def _elder(session: AsyncSession, incident: Incident) -> dict[str, Any] | None:
+    """The elder's current snapshot from the read model (None for an unbound device)."""
+    if incident.elder_id is None:
+        return None
+    snapshot = await elders.snapshot_of_elder(session, elder_id=incident.elder_id)
+    return elders.snapshot_view(snapshot, today=utcnow().date()) if snapshot else None
 
 
 def _parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
@@ -138,10 +150,10 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
-async def get_incident(incident_id: str, session: SessionDep, _: Reader) -> IncidentDetail:
-    """One incident with its timeline, the elder's snapshot and last location."""
+async def get_incident(incident_id: str, session: SessionDep, principal: Reader) -> IncidentDetail:
+    """One incident with its timeline, the elder's snapshot (not for ops) and last location."""
     incident = await service.get_incident(session, incident_id=incident_id)
-    return await _detail(session, incident)
+    return await _detail(session, incident, with_elder=principal.role is not Role.OPS)
 
 
 async def _transition_and_show(request: Request, session: AsyncSession, incident: Incident) -> IncidentDetail:

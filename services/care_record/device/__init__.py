@@ -1,0 +1,1 @@
+"""Device bindings: which elder wears which device, with history."""

@@ -1,0 +1,61 @@
+"""Device binding API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Request, status
+
+from eldercare.deps import SessionDep, TransactionDep
+from services.care_record.access import Admin, Reader, commit
+from services.care_record.device import service
+from services.care_record.device.models import DEVICE_ID_PATTERN, BindingCreate, BindingRead, DeviceBinding
+from services.care_record.elder.service import get_elder
+
+router = APIRouter(prefix="/api/v1", tags=["devices"])
+
+
+def to_read(binding: DeviceBinding) -> BindingRead:
+    return BindingRead(
+        id=binding.id or 0,
+        device_id=binding.device_id,
+        elder_id=binding.elder_id,
+        bound_at=binding.bound_at,
+        bound_by=binding.bound_by,
+        unbound_at=binding.unbound_at,
+        unbound_by=binding.unbound_by,
+        active=binding.unbound_at is None,
+    )
+
+
+@router.post("/elders/{elder_id}/devices", response_model=BindingRead, status_code=status.HTTP_201_CREATED)
+async def bind_device(
+    elder_id: str, body: BindingCreate, request: Request, session: TransactionDep, principal: Admin
+) -> BindingRead:
+    """Bind a device to the elder (409 when the device is bound already)."""
+    binding = await service.bind_device(session, elder_id=elder_id, device_id=body.device_id, actor=principal.name)
+    await commit(request, session, entity="binding")
+    return to_read(binding)
+
+
+@router.delete("/elders/{elder_id}/devices/{device_id}", response_model=BindingRead)
+async def unbind_device(
+    elder_id: str, device_id: str, request: Request, session: TransactionDep, principal: Admin
+) -> BindingRead:
+    """End the device's binding to the elder; the history keeps it."""
+    binding = await service.unbind_device(session, elder_id=elder_id, device_id=device_id, actor=principal.name)
+    await commit(request, session, entity="binding")
+    return to_read(binding)
+
+
+@router.get("/elders/{elder_id}/devices", response_model=list[BindingRead])
+async def elder_devices(elder_id: str, session: SessionDep, _: Reader) -> list[BindingRead]:
+    """The elder's bindings, past and present."""
+    await get_elder(session, elder_id=elder_id)
+    return [to_read(b) for b in await service.bindings_of_elder(session, elder_id=elder_id)]
+
+
+@router.get("/devices/{device_id}", response_model=list[BindingRead])
+async def device_history(
+    session: SessionDep, _: Reader, device_id: str = Path(pattern=DEVICE_ID_PATTERN)
+) -> list[BindingRead]:
+    """Who wore this device, oldest first (empty for a device never bound)."""
+    return [to_read(b) for b in await service.bindings_of_device(session, device_id=device_id)]

@@ -1,0 +1,1 @@
+"""Elders: profile, administrative area, risk categories, health archive, emergency contacts, snapshots."""

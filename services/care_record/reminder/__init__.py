@@ -1,0 +1,1 @@
+"""Reminders sent to the elder's device as downlink commands at their due time."""

@@ -1,0 +1,1 @@
+"""Visits (探访), the visit policy and the compliance report."""

@@ -1,0 +1,42 @@
+"""Read-model tables fed from the compacted elders topic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+from eldercare.db import UTCDateTime
+
+
+class ElderSnapshotRow(SQLModel, table=True):
+    """The newest snapshot seen for an elder (protobuf bytes), by version."""
+
+    __tablename__ = "elder_snapshots"
+
+    elder_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    deleted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    snapshot: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class DeviceElder(SQLModel, table=True):
+    """Device → elder, from the snapshots' active bindings; the higher binding sequence wins."""
+
+    __tablename__ = "device_elder_index"
+
+    device_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    elder_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    binding_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ReadModelOffset(SQLModel, table=True):
+    """Next offset to read per partition, written with the effect: an empty read model rebuilds from offset 0."""
+
+    __tablename__ = "elder_read_model_offsets"
+
+    topic: str = Field(sa_column=Column(String(255), primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))

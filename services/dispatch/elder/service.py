@@ -1,0 +1,172 @@
+"""Applying elder snapshots to the read model and looking elders up by device."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from eldercare.db import insert_ignore_conflict
+from eldercare.envelope import utcnow
+from eldercare.v1 import elders_pb2
+from services.dispatch.elder.models import DeviceElder, ElderSnapshotRow, ReadModelOffset
+from services.dispatch.incident.priority import ElderFacts
+
+
+async def apply_snapshot(session: AsyncSession, *, snapshot: elders_pb2.ElderSnapshot) -> bool:
+    """Keep the snapshot if it is newer than the one held; False for an older or repeated one."""
+    row = await session.scalar(
+        select(ElderSnapshotRow).where(col(ElderSnapshotRow.elder_id) == snapshot.elder_id).with_for_update()
+    )
+    if row is not None and row.version >= snapshot.version:
+        return False
+    raw = snapshot.SerializeToString()
+    if row is None:
+        session.add(
+            ElderSnapshotRow(
+                elder_id=snapshot.elder_id,
+                version=snapshot.version,
+                deleted=snapshot.deleted,
+                snapshot=raw,
+                received_at=utcnow(),
+            )
+        )
+    else:
+        row.version, row.deleted, row.snapshot, row.received_at = snapshot.version, snapshot.deleted, raw, utcnow()
+    await _index_devices(session, snapshot)
+    return True
+
+
+async def _index_devices(session: AsyncSession, snapshot: elders_pb2.ElderSnapshot) -> None:
+    bindings = {} if snapshot.deleted else {b.device_id: b.binding_seq for b in snapshot.bindings}
+    # Devices this elder no longer wears.
+    await session.execute(
+        delete(DeviceElder).where(
+            col(DeviceElder.elder_id) == snapshot.elder_id, col(DeviceElder.device_id).not_in(list(bindings))
+        )
+    )
+    for device_id, seq in bindings.items():
+        current = await session.scalar(
+            select(DeviceElder).where(col(DeviceElder.device_id) == device_id).with_for_update()
+        )
+        if current is None:
+            session.add(DeviceElder(device_id=device_id, elder_id=snapshot.elder_id, binding_seq=seq))
+        elif current.binding_seq <= seq:
+            # Snapshots of two elders can arrive in either order; the newer binding owns the device.
+            current.elder_id, current.binding_seq = snapshot.elder_id, seq
+
+
+async def save_offset(session: AsyncSession, *, topic: str, partition: int, next_offset: int) -> None:
+    """Record how far the read model has read, in the transaction that applied the record."""
+    row = await session.get(ReadModelOffset, (topic, partition))
+    if row is None:
+        await session.execute(
+            insert_ignore_conflict(session, ReadModelOffset)
+            .values(topic=topic, partition=partition, next_offset=next_offset)
+            .on_conflict_do_nothing(index_elements=["topic", "partition"])
+        )
+    elif next_offset > row.next_offset:
+        row.next_offset = next_offset
+
+
+async def stored_offsets(session: AsyncSession, *, topic: str) -> dict[int, int]:
+    """partition -> next offset to read, for the partitions the read model has seen."""
+    rows = await session.scalars(select(ReadModelOffset).where(col(ReadModelOffset.topic) == topic))
+    return {row.partition: row.next_offset for row in rows}
+
+
+def _decode(raw: bytes) -> elders_pb2.ElderSnapshot:
+    snapshot = elders_pb2.ElderSnapshot()
+    snapshot.ParseFromString(raw)
+    return snapshot
+
+
+async def snapshot_of_elder(session: AsyncSession, *, elder_id: str) -> elders_pb2.ElderSnapshot | None:
+    """The elder's newest snapshot; None when unknown or removed."""
+    row = await session.get(ElderSnapshotRow, elder_id)
+    if row is None or row.deleted:
+        return None
+    return _decode(row.snapshot)
+
+
+async def elder_for_device(session: AsyncSession, *, device_id: str) -> elders_pb2.ElderSnapshot | None:
+    """The snapshot of the elder wearing the device; None for an unbound device."""
+    elder_id = await session.scalar(select(col(DeviceElder.elder_id)).where(col(DeviceElder.device_id) == device_id))
+    if elder_id is None:
+        return None
+    return await snapshot_of_elder(session, elder_id=elder_id)
+
+
+def age_on(birth_date: date, today: date) -> int:
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+def _birth_date(snapshot: elders_pb2.ElderSnapshot) -> date | None:
+    try:
+        return date.fromisoformat(snapshot.birth_date) if snapshot.birth_date else None
+    except ValueError:
+        return None
+
+
+def facts_of(snapshot: elders_pb2.ElderSnapshot) -> ElderFacts:
+    """What priority scoring needs from a snapshot."""
+    return ElderFacts(
+        ability_level=snapshot.ability_level if snapshot.HasField("ability_level") else None,
+        living_situation=snapshot.living_situation,
+        categories=frozenset(snapshot.categories),
+        birth_date=_birth_date(snapshot),
+    )
+
+
+def snapshot_view(snapshot: elders_pb2.ElderSnapshot, *, today: date) -> dict[str, Any]:
+    """The elder as the dispatcher's incident view shows it."""
+    born = _birth_date(snapshot)
+    area = snapshot.area
+    return {
+        "elder_id": snapshot.elder_id,
+        "version": snapshot.version,
+        "name": snapshot.name,
+        "sex": snapshot.sex,
+        "birth_date": snapshot.birth_date or None,
+        "age": age_on(born, today) if born else None,
+        "phone": snapshot.phone or None,
+        "living_situation": snapshot.living_situation,
+        "categories": list(snapshot.categories),
+        "ability_level": snapshot.ability_level if snapshot.HasField("ability_level") else None,
+        "language": snapshot.language or None,
+        "conditions": list(snapshot.conditions),
+        "medications": list(snapshot.medications),
+        "allergies": list(snapshot.allergies),
+        "blood_type": snapshot.blood_type or None,
+        "primary_doctor": snapshot.primary_doctor or None,
+        "hospital_preference": snapshot.hospital_preference or None,
+        "home_address": snapshot.address,
+        "home_location": (
+            {"lat": snapshot.home_lat, "lon": snapshot.home_lon}
+            if snapshot.HasField("home_lat") and snapshot.HasField("home_lon")
+            else None
+        ),
+        "area": {
+            "province": area.province,
+            "city": area.city,
+            "district": area.district,
+            "street": area.street,
+            "community": area.community,
+            "area_type": area.area_type,
+        },
+        "contacts": [
+            {
+                "name": c.name,
+                "relation": c.relation,
+                "phone": c.phone,
+                "has_key": c.has_key,
+                "distance_km": c.distance_km if c.HasField("distance_km") else None,
+            }
+            for c in snapshot.contacts
+        ],
+        "device_ids": list(snapshot.device_ids),
+        "notes": snapshot.notes or None,
+    }

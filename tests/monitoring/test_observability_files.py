@@ -1,0 +1,129 @@
+"""Prometheus rules pass their promtool unit tests, and every dashboard and rule names only real metrics."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = REPO / "infra" / "prometheus"
+DASHBOARDS = sorted((REPO / "infra" / "grafana" / "provisioning" / "dashboards" / "json").glob("*.json"))
+# Every module that defines metrics a process exports.
+METRIC_MODULES = ("eldercare.metrics", "gateway.metrics", "services.dispatch.metrics", "services.monitoring.metrics")
+# Series Prometheus itself adds to every target.
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "by", "without", "rate", "irate", "increase", "deriv", "delta",
+    "histogram_quantile", "clamp_min", "clamp_max", "and", "or", "unless", "offset", "on", "ignoring",
+    "group_left", "group_right", "abs", "time", "vector", "le", "bool",
+}  # fmt: skip
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is not installed: sudo apt-get install prometheus (or `make test`, which installs it)")
+    return found
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name the platform's processes expose (counters' _total, histograms' _bucket/_sum/_count)."""
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        names.update(sample.name for sample in family.samples)
+        names.add(family.name)
+        # Labelled metrics have no samples until first used: name them from their type.
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        if family.type == "histogram":
+            names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+    return names
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (label matchers, strings and durations removed)."""
+    stripped = re.sub(r"\{[^}]*\}", "", expr)
+    stripped = re.sub(r'"[^"]*"', "", stripped)
+    stripped = re.sub(r"\[[^\]]*\]", "", stripped)
+    stripped = re.sub(r"(?<![a-zA-Z_:])\d+(\.\d+)?(e[-+]?\d+)?[smhdwy]?(?![a-zA-Z0-9_:])", "", stripped)
+    stripped = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", stripped)
+    words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped))
+    return {w for w in words if w not in PROMQL_WORDS and not re.fullmatch(r"\d+[smhdw]", w)}
+
+
+def dashboard_expressions() -> list[tuple[str, str]]:
+    found = []
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                found.append((f"{path.name}: {panel['title']}", target["expr"]))
+    return found
+
+
+def rule_expressions() -> list[tuple[str, str]]:
+    rules = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())
+    return [(rule["alert"], rule["expr"]) for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_pass_their_promtool_unit_tests() -> None:
+    tests = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+    assert tests, "no promtool rule tests found"
+    result = subprocess.run(
+        [promtool(), "test", "rules", *map(str, tests)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rules_file_is_valid() -> None:
+    result = subprocess.run(
+        [promtool(), "check", "rules", str(PROMETHEUS_DIR / "alerts.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_required_rules_exist() -> None:
+    names = {name for name, _ in rule_expressions()}
+    assert {
+        "SosNotAcknowledged",
+        "ConsumerLagGrowing",
+        "GatewayDisconnectedFromBroker",
+        "DeadLettersRising",
+        "DeviceOfflineRatioJump",
+    } <= names
+
+
+def test_the_four_dashboards_are_provisioned() -> None:
+    titles = {json.loads(path.read_text())["title"] for path in DASHBOARDS}
+    assert len(titles) == 4
+    for word in ("fleet health", "alarm flow", "incident SLA", "pipeline"):
+        assert any(word.lower() in title.lower() for title in titles), (word, titles)
+    provider = yaml.safe_load((REPO / "infra/grafana/provisioning/dashboards/eldercare.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/etc/grafana/provisioning/dashboards/json"
+
+
+@pytest.mark.parametrize(("where", "expr"), dashboard_expressions() + rule_expressions())
+def test_every_expression_names_only_metrics_the_platform_exports(where: str, expr: str) -> None:
+    names = metric_names_in(expr)
+    assert names, f"{where}: no metric found in {expr!r}"
+    unknown = names - exported_metric_names() - PROMETHEUS_SERIES
+    assert not unknown, f"{where}: {sorted(unknown)} are not exported by any process"
+
+
+def test_the_cross_check_catches_a_misspelt_metric() -> None:
+    assert metric_names_in('sum by (state) (rate(monitoring_alert_total{type="x"}[5m]))') == {"monitoring_alert_total"}
+    assert "monitoring_alert_total" not in exported_metric_names()
+    assert "monitoring_alerts_total" in exported_metric_names()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from eldercare.settings import ApiPrincipal, Role
@@ -18,6 +21,10 @@ from eldercare.settings import ApiPrincipal, Role
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+API_RATE_LIMITED = Counter(
+    "eldercare_api_rate_limited_total", "API requests refused with 429 (per-token rate cap)", ["role"]
+)
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
 
@@ -39,9 +46,44 @@ def principal_dependency(
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
+        limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            wait = limiter.acquire(credentials.credentials, time.monotonic())
+            if wait > 0:
+                API_RATE_LIMITED.labels(principal.role.value).inc()
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "too many requests for this token, slow down",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
         return principal
 
     return current_principal
+
+
+class TokenRateLimiter:
+    """Request-rate cap per API token: a token bucket of `burst` requests refilled at `rate_per_s`.
+
+    Checked after authentication, so the key is a known token (the set is bounded by
+    ELDERCARE_API_TOKENS); unknown tokens get their 401 without touching it.
+    """
+
+    def __init__(self, *, rate_per_s: float, burst: int) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # token -> (tokens, updated)
+
+    def acquire(self, key: str, now: float) -> float:
+        """Take a request slot; 0 when admitted, else the seconds until one is free."""
+        if self.rate_per_s <= 0:
+            return 0.0
+        tokens, updated = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(now - updated, 0.0) * self.rate_per_s)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate_per_s
 
 
 def _principals_from_app(request: Request) -> dict[str, ApiPrincipal]:

@@ -55,6 +55,7 @@ class MqttSession:
         password: str | None = None,
         manual_ack: bool = True,
         keepalive: int = 30,
+        ca_file: str | None = None,
     ) -> None:
         self.endpoint = parse_mqtt_url(url)
         self.client_id = client_id
@@ -78,7 +79,8 @@ class MqttSession:
         if username:
             self.client.username_pw_set(username, password)
         if self.endpoint.tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            # The broker's certificate is always verified: against ca_file (MQTT_CA_FILE) or the system store.
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eldercare import db
-from eldercare.http import ReadinessCheck, install_error_handlers, ops_router
+from eldercare.http import ReadinessCheck, TokenRateLimiter, install_error_handlers, ops_router
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, create_producer, ensure_topics
 from eldercare.logs import setup_logging
 from eldercare.settings import BaseProcessSettings, ServiceSettings
@@ -129,6 +129,7 @@ def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime,
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.principals = settings.principals
+    app.state.rate_limiter = TokenRateLimiter(rate_per_s=settings.api_rate_per_s, burst=settings.api_burst)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.readiness_checks))
     install_error_handlers(app)
@@ -138,4 +139,14 @@ def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime,
 def serve(app: FastAPI, settings: BaseProcessSettings, port: int, process: str) -> None:
     """Run the app under uvicorn with the project's logging."""
     setup_logging(settings.log_level, process)
-    uvicorn.run(app, host=settings.http_host, port=port, log_config=None, access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        # HTTPS when HTTP_TLS_CERT/HTTP_TLS_KEY are set (the settings refuse one without the other).
+        ssl_certfile=str(settings.http_tls_cert) if settings.http_tls_cert else None,
+        ssl_keyfile=str(settings.http_tls_key) if settings.http_tls_key else None,
+    )

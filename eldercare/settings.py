@@ -95,6 +95,11 @@ class BaseProcessSettings(BaseSettings):
     )
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", validation_alias=AliasChoices("MQTT_URL", "mqtt_url"))
     http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("HTTP_HOST", "http_host"))
+    # HTTPS: both set, uvicorn serves TLS with them (paths to PEM files).
+    http_tls_cert: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_CERT", "http_tls_cert"))
+    http_tls_key: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_KEY", "http_tls_key"))
+    # mqtts:// only: the CA bundle that signed the broker's certificate (default: the system's trust store).
+    mqtt_ca_file: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CA_FILE", "mqtt_ca_file"))
 
     @field_validator("mqtt_url")
     @classmethod
@@ -104,6 +109,19 @@ class BaseProcessSettings(BaseSettings):
             raise ValueError("MQTT_URL must look like mqtt://host:port or mqtts://host:port")
         return value
 
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> BaseProcessSettings:
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ValueError("HTTP_TLS_CERT and HTTP_TLS_KEY go together: set both or neither")
+        for name, path in (
+            ("HTTP_TLS_CERT", self.http_tls_cert),
+            ("HTTP_TLS_KEY", self.http_tls_key),
+            ("MQTT_CA_FILE", self.mqtt_ca_file),
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file {path}")
+        return self
+
 
 class ServiceSettings(BaseProcessSettings):
     """Settings of a process with an API, a database and Kafka."""
@@ -111,6 +129,11 @@ class ServiceSettings(BaseProcessSettings):
     service_name: str = "service"
     http_port: int = 8000
     api_tokens: str = Field(DEV_API_TOKENS, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens"))
+    # Per-token request cap (429 + Retry-After past it); generous so dispatch consoles never meet it. 0: off.
+    api_rate_per_s: float = Field(
+        50.0, ge=0, le=100_000, validation_alias=AliasChoices("ELDERCARE_API_RATE_PER_S", "api_rate_per_s")
+    )
+    api_burst: int = Field(300, ge=1, le=1_000_000, validation_alias=AliasChoices("ELDERCARE_API_BURST", "api_burst"))
     database_url: str | None = None
     var_dir: Path = Field(REPO_ROOT / "var", validation_alias=AliasChoices("ELDERCARE_VAR_DIR", "var_dir"))
 

@@ -58,6 +58,7 @@ class Gateway:
             receive_maximum=settings.alarm_receive_maximum,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
         self.bulk_session = MqttSession(
@@ -68,6 +69,7 @@ class Gateway:
             receive_maximum=settings.telemetry_receive_maximum,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
         self._tasks: set[asyncio.Task[None]] = set()

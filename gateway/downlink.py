@@ -64,6 +64,7 @@ class Downlink:
             manual_ack=False,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         self.consumer = ConsumerLoop(
             settings=settings,

@@ -1,9 +1,17 @@
-"""The gateway's per-device token bucket (gateway/ratelimit.py), on a fake clock."""
+"""Rate caps on a fake clock: the gateway's per-device bucket and the API's per-token one."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Annotated
 
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from pydantic import ValidationError
+
+from eldercare.http import TokenRateLimiter, require_roles
+from eldercare.settings import ApiPrincipal, BaseProcessSettings, Role, parse_api_tokens
 from gateway.ratelimit import DeviceRateLimiter
 
 
@@ -65,3 +73,62 @@ def test_a_clock_going_backwards_never_adds_tokens() -> None:
 def test_nonsense_settings_are_refused(rate: float, burst: int, devices: int) -> None:
     with pytest.raises(ValueError):
         DeviceRateLimiter(rate_per_s=rate, burst=burst, max_devices=devices)
+
+
+# ---- the API's per-token cap (eldercare/http.py) ----------------------------------------------
+
+
+def test_token_limiter_admits_the_burst_then_says_how_long_to_wait() -> None:
+    limiter = TokenRateLimiter(rate_per_s=4.0, burst=3)
+    assert [limiter.acquire("t", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.acquire("t", 0.0) == pytest.approx(0.25)
+    assert limiter.acquire("t", 0.25) == 0.0
+    assert limiter.acquire("other", 0.25) == 0.0
+
+
+def _api(rate_per_s: float, burst: int) -> FastAPI:
+    app = FastAPI()
+    app.state.principals = parse_api_tokens("dispatcher-token-1:dispatcher,dispatcher-token-2:dispatcher")
+    app.state.rate_limiter = TokenRateLimiter(rate_per_s=rate_per_s, burst=burst)
+
+    @app.get("/thing")
+    async def thing(principal: Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER))]) -> dict[str, str]:
+        return {"who": principal.name}
+
+    return app
+
+
+async def test_over_the_cap_a_token_gets_429_with_retry_after_and_other_tokens_are_unaffected() -> None:
+    transport = httpx.ASGITransport(app=_api(rate_per_s=0.5, burst=5))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        first = {"Authorization": "Bearer dispatcher-token-1"}
+        codes = [(await client.get("/thing", headers=first)).status_code for _ in range(5)]
+        assert codes == [200] * 5
+        refused = await client.get("/thing", headers=first)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "2"
+        assert "too many requests" in refused.json()["detail"]
+        other = await client.get("/thing", headers={"Authorization": "Bearer dispatcher-token-2"})
+        assert other.status_code == 200
+        # Unknown tokens are refused as unknown, not counted against anyone.
+        assert (await client.get("/thing", headers={"Authorization": "Bearer nobody-at-all"})).status_code == 401
+
+
+async def test_rate_zero_turns_the_api_cap_off() -> None:
+    transport = httpx.ASGITransport(app=_api(rate_per_s=0, burst=1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        headers = {"Authorization": "Bearer dispatcher-token-1"}
+        codes = {(await client.get("/thing", headers=headers)).status_code for _ in range(20)}
+        assert codes == {200}
+
+
+def test_tls_settings_come_in_pairs_and_must_exist(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    settings = BaseProcessSettings(HTTP_TLS_CERT=str(cert), HTTP_TLS_KEY=str(key))
+    assert settings.http_tls_cert == cert
+    with pytest.raises(ValidationError, match="go together"):
+        BaseProcessSettings(HTTP_TLS_CERT=str(cert))
+    with pytest.raises(ValidationError, match="no such file"):
+        BaseProcessSettings(MQTT_CA_FILE=str(tmp_path / "missing.pem"))

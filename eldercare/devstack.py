@@ -76,6 +76,25 @@ def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path) 
     return path
 
 
+def prometheus_binary() -> str | None:
+    """Debian's prometheus server, if installed (make installs it)."""
+    return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+
+
+def write_prometheus_config(path: Path, *, ports: Mapping[str, int], scrape_interval: str = "15s") -> Path:
+    """infra/prometheus/prometheus.local.yml with this run's service ports and an absolute rules path."""
+    source = REPO_ROOT / "infra" / "prometheus" / "prometheus.local.yml"
+    text = source.read_text()
+    for name, port in ports.items():
+        text = text.replace(f'"127.0.0.1:{DEFAULT_PORTS[name]}"', f'"127.0.0.1:{port}"')
+    text = text.replace("- alerts.yml", f"- {source.parent / 'alerts.yml'}")
+    text = text.replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
+    text = text.replace("evaluation_interval: 15s", f"evaluation_interval: {scrape_interval}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 @dataclass
 class ManagedProcess:
     """A child process that is restarted with backoff when it dies."""
@@ -255,6 +274,39 @@ class Stack:
                 f"Kafka: started Tansu on {kafka_host}:{kafka_port} (memory only: events do not survive its restart)"
             )
 
+    async def start_prometheus(self, *, port: int = 9090, scrape_interval: str = "15s") -> str | None:
+        """Start Debian's Prometheus scraping this stack (unless something listens on the port); its URL or None."""
+        url = f"http://127.0.0.1:{port}"
+        if tcp_port_open("127.0.0.1", port):
+            self.notes.append(f"Prometheus: something already listens on {url}; not starting one")
+            return None
+        binary = prometheus_binary()
+        if binary is None:
+            self.notes.append("Prometheus: not installed (sudo apt-get install prometheus)")
+            return None
+        config = write_prometheus_config(
+            self.config.var_dir / f"prometheus-{port}.yml", ports=self.config.ports, scrape_interval=scrape_interval
+        )
+        process = ManagedProcess(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.config.var_dir / f'prometheus-{port}'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=7d",
+            ],
+            os.environ,
+            health_url=url,
+            log_file=self._log_file("prometheus"),
+            restart=self.config.restart,
+        )
+        await process.start()
+        self.infra["prometheus"] = process
+        await process.wait_healthy(30, path="/-/ready")
+        self.notes.append(f"Prometheus: {url} (scraping every process, alert rules from infra/prometheus/alerts.yml)")
+        return url
+
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -348,6 +400,7 @@ async def _main() -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start_infra()
+        await stack.start_prometheus()
         log.info("starting %s", ", ".join(stack.config.services))
         starting = asyncio.create_task(stack.start_services())
         stopped = asyncio.create_task(stop.wait())

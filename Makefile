@@ -39,6 +39,11 @@ proto: $(STAMP)
 run: system-deps $(STAMP)
 	$(PY) -m eldercare.devstack
 
+# A demo population (300 elders with devices, contacts, assessments, visits) in care-record's
+# database; idempotent. With `make run` up, dispatch shows the elders within seconds.
+seed: $(STAMP)
+	$(PY) -m services.care_record.seed
+
 test: system-deps $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 

@@ -23,16 +23,16 @@ def off_duty_now() -> list[dict[str, Any]]:
 
 async def test_candidates_rank_skills_then_distance_and_leave_out_who_cannot_go(ops: Platform) -> None:
     place = new_place()
-    neighbour = await responder(ops, kind="neighbour_helper", name="near, no first aid", base=offset(place, north_km=0.5))
+    neighbour = await responder(
+        ops, kind="neighbour_helper", name="near, no first aid", base=offset(place, north_km=0.5)
+    )
     station = await responder(
         ops, kind="community_station", name="station", base=offset(place, east_km=1.2), skills=["first_aid"]
     )
     team = await responder(
         ops, kind="mobile_team", name="team", base=offset(place, north_km=-8), skills=["first_aid", "medical"]
     )
-    await responder(
-        ops, kind="neighbour_helper", name="unavailable", base=offset(place, north_km=0.2), available=False
-    )
+    await responder(ops, kind="neighbour_helper", name="unavailable", base=offset(place, north_km=0.2), available=False)
     off_duty = off_duty_now()
     if off_duty[0]["start"] < off_duty[0]["end"]:  # a shift across midnight would need two days; skip the row then
         await responder(

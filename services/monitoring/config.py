@@ -35,6 +35,9 @@ class MonitoringSettings(ServiceSettings):
     offline_storm_ratio: float = Field(
         0.2, gt=0, le=1, validation_alias=_env("MONITORING_OFFLINE_STORM_RATIO", "offline_storm_ratio")
     )
+    offline_alert_delay_seconds: float = Field(
+        60, ge=0, validation_alias=_env("MONITORING_OFFLINE_ALERT_DELAY_SECONDS", "offline_alert_delay_seconds")
+    )
     offline_storm_min_devices: int = Field(
         10, ge=1, validation_alias=_env("MONITORING_OFFLINE_STORM_MIN_DEVICES", "offline_storm_min_devices")
     )

@@ -44,6 +44,8 @@ class Device(SQLModel, table=True):
     offline_due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     offline_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     offline_alert_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
+    # Offline, alert not decided yet: it waits `offline_alert_delay_seconds` to see how much of the fleet follows.
+    offline_alert_pending: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     low_battery_alerted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     last_alarm: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     last_steps: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

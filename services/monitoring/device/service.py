@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time as monotonic
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,8 @@ from services.monitoring.config import MonitoringSettings
 from services.monitoring.device.models import Device, DeviceRead, DeviceStatus, LocationRead
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.geofence.service import distance_m
+
+log = logging.getLogger(__name__)
 
 _SOURCES = {pb.LOCATION_SOURCE_GPS: "gps", pb.LOCATION_SOURCE_LBS: "lbs", pb.LOCATION_SOURCE_WIFI: "wifi"}
 
@@ -98,7 +101,7 @@ async def touch(
                 source_event_ids=[envelope.event_id],
                 resolves_alert_id=device.offline_alert_id,
             )
-        device.offline_since, device.offline_alert_id = None, None
+        device.offline_since, device.offline_alert_id, device.offline_alert_pending = None, None, False
     return device
 
 
@@ -187,32 +190,52 @@ class AlertBudget:
 async def sweep_offline(
     session: AsyncSession, *, now: datetime, settings: MonitoringSettings, budget: AlertBudget, limit: int = 5000
 ) -> int:
-    """Mark devices silent past their timeout offline; returns how many offline alerts were raised.
+    """Mark devices silent past their timeout offline, then decide their alerts; returns how many were raised.
 
-    When a large share of the online fleet falls silent at once, the cause is the
-    pipeline or the network, not the wearers: the devices are marked offline without
-    an alert (and so raise no recovery later) instead of flooding dispatch.
+    An offline device's alert waits `offline_alert_delay_seconds`. If by then a large
+    share of the fleet went offline within twice that delay, the cause is the pipeline
+    or the network, not the wearers: those devices get no alert (and so no recovery
+    event later) instead of flooding dispatch. Otherwise alerts go out within a per-replica
+    budget. A device heard from during the delay raises nothing at all.
     """
-    due = list(
+    due = await session.scalars(
+        select(Device)
+        .where(col(Device.status) == DeviceStatus.ONLINE.value, col(Device.offline_due_at) <= now)
+        .order_by(col(Device.offline_due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    for device in due:
+        device.status, device.offline_since = DeviceStatus.OFFLINE.value, now
+        device.offline_alert_id, device.offline_alert_pending = None, True
+    await session.flush()
+    delay = timedelta(seconds=settings.offline_alert_delay_seconds)
+    pending = list(
         await session.scalars(
             select(Device)
-            .where(col(Device.status) == DeviceStatus.ONLINE.value, col(Device.offline_due_at) <= now)
-            .order_by(col(Device.offline_due_at))
+            .where(col(Device.offline_alert_pending).is_(True), col(Device.offline_since) <= now - delay)
+            .order_by(col(Device.offline_since))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
-    if not due:
+    if not pending:
         return 0
+    recently_offline = await session.scalar(
+        select(func.count())
+        .select_from(Device)
+        .where(col(Device.status) == DeviceStatus.OFFLINE.value, col(Device.offline_since) >= now - 2 * delay)
+    )
     online = await session.scalar(
         select(func.count()).select_from(Device).where(col(Device.status) == DeviceStatus.ONLINE.value)
     )
-    mass_silence = len(due) >= settings.offline_storm_min_devices and len(due) >= settings.offline_storm_ratio * (
-        online or 1
+    recent = max(recently_offline or 0, len(pending))
+    mass_silence = recent >= settings.offline_storm_min_devices and recent >= settings.offline_storm_ratio * (
+        (online or 0) + recent
     )
     raised = 0
-    for device in due:
-        device.status, device.offline_since, device.offline_alert_id = DeviceStatus.OFFLINE.value, now, None
+    for device in pending:
+        device.offline_alert_pending = False
         if mass_silence:
             metrics.ALERTS_SUPPRESSED.labels("device_offline", "mass_silence").inc()
             continue
@@ -238,6 +261,8 @@ async def sweep_offline(
         )
         device.offline_alert_id = alert.id
         raised += 1
+    if mass_silence:
+        log.warning("%d devices went offline together: treated as an outage, no per-device alerts", len(pending))
     return raised
 
 

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("offline_due_at", UTCDateTime(), nullable=False),
         sa.Column("offline_since", UTCDateTime(), nullable=True),
         sa.Column("offline_alert_id", sa.String(length=36), nullable=True),
+        sa.Column("offline_alert_pending", sa.Boolean(), nullable=False),
         sa.Column("low_battery_alerted", sa.Boolean(), nullable=False),
         sa.Column("last_alarm", sa.String(length=32), nullable=True),
         sa.Column("last_steps", sa.BigInteger(), nullable=True),

@@ -22,8 +22,10 @@ from services.care_record.visit.models import Visit
 
 
 async def observe_alarm(session: AsyncSession, *, envelope: pb.Envelope) -> bool:
-    """Keep an alarm for the timeline of the elder wearing the device then; False if seen before."""
+    """Keep an alarm for the timeline of the elder wearing the device when it arrived; False if seen before."""
     occurred_at = from_timestamp(envelope.occurred_at)
+    # Attribute by the platform's receive time: device clocks drift, bindings are recorded in platform time.
+    attributed_at = from_timestamp(envelope.received_at) if envelope.HasField("received_at") else occurred_at
     body = envelope.WhichOneof("body")
     detail: dict[str, Any] = {}
     if body == "alarm":
@@ -35,7 +37,7 @@ async def observe_alarm(session: AsyncSession, *, envelope: pb.Envelope) -> bool
         .values(
             event_id=envelope.event_id,
             device_id=envelope.device_id,
-            elder_id=await elder_wearing(session, device_id=envelope.device_id, at=occurred_at),
+            elder_id=await elder_wearing(session, device_id=envelope.device_id, at=attributed_at),
             kind=kind_name(envelope.kind),
             occurred_at=occurred_at,
             detail=orjson.dumps(detail).decode(),

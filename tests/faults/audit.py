@@ -1,0 +1,318 @@
+"""Drive a known stream of device events and audit what became of each one.
+
+A scenario publishes SOS and fall alarms (one device each, so every alarm must make
+exactly one incident) and telemetry (location, vitals, heartbeat from a few devices)
+with unique event ids, like real devices: QoS 1, and a publish the broker did not
+acknowledge is retried with the same event id until it is. The audit then reads the
+services' databases:
+
+- alarms: dispatch incidents and their timeline (`opened`/`alarm_attached` entries
+  name the device event), plus the inboxes of care-record and monitoring;
+- telemetry: monitoring's inbox (`processed_events`, written in the transaction that
+  applies the event). Monitoring keeps device *state*, not a row per report, so the
+  inbox row is the per-event record of the effect.
+
+Kafka itself is read too, to show how many events were *redelivered* (written twice
+by a gateway that crashed before acking MQTT): the inboxes are what absorbs those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from eldercare.envelope import decode_envelope, device_event_id
+from eldercare.mqtt import MqttSession
+from eldercare.topics import ALARMS, TELEMETRY
+from tests.platform import Platform
+
+TELEMETRY_KINDS = ("location", "heartbeat", "vitals")
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    device_id: str
+    kind: str
+    event_id: str
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.kind in ("sos", "fall")
+
+    @property
+    def platform_id(self) -> str:
+        return device_event_id(self.device_id, self.event_id)
+
+    @property
+    def topic(self) -> str:
+        return f"eldercare/v1/devices/{self.device_id}/{self.kind}"
+
+    def payload(self) -> bytes:
+        body: dict[str, Any] = {"event_id": self.event_id, "ts": datetime.now(UTC).isoformat()}
+        if self.kind == "fall":
+            body["confidence"] = 0.93
+        elif self.kind == "location":
+            body.update(lat=31.95, lon=118.75, accuracy_m=15)
+        elif self.kind == "heartbeat":
+            body["battery"] = 80
+        elif self.kind == "vitals":
+            body["heart_rate"] = 72
+        return orjson.dumps(body)
+
+
+def plan_stream(prefix: str, *, alarms: int, telemetry: int, telemetry_devices: int = 10) -> list[DeviceEvent]:
+    """Alarms and telemetry interleaved, every event id unique; alarm devices are unique too."""
+    alarm_events = [
+        DeviceEvent(f"{prefix}A{i:04d}", "sos" if i % 2 == 0 else "fall", f"{prefix}-a{i}") for i in range(alarms)
+    ]
+    telemetry_events = [
+        DeviceEvent(f"{prefix}T{i % telemetry_devices:03d}", TELEMETRY_KINDS[i % 3], f"{prefix}-t{i}")
+        for i in range(telemetry)
+    ]
+    stream: list[DeviceEvent] = []
+    ratio = max(telemetry // max(alarms, 1), 1)
+    tel = iter(telemetry_events)
+    for alarm in alarm_events:
+        stream.append(alarm)
+        stream.extend(itertools.islice(tel, ratio))
+    stream.extend(tel)
+    return stream
+
+
+@dataclass
+class StreamResult:
+    sent: list[DeviceEvent]
+    acked: dict[DeviceEvent, float] = field(default_factory=dict)  # event -> monotonic time of PUBACK
+    attempts: int = 0
+
+
+class DeviceFleet:
+    """Publishes as the devices do: QoS 1, retrying with the same event id until the broker acknowledges."""
+
+    def __init__(self, mqtt_url: str, name: str) -> None:
+        self.session = MqttSession(url=mqtt_url, client_id=f"fault-fleet-{name}", persistent=False, manual_ack=False)
+        self.planned: list[DeviceEvent] = []
+
+    async def __aenter__(self) -> DeviceFleet:
+        await self.session.start()
+        await self.session.wait_ready(timeout=20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.stop()
+
+    async def _deliver(self, event: DeviceEvent, result: StreamResult, give_up_at: float) -> None:
+        while time.monotonic() < give_up_at:
+            result.attempts += 1
+            try:
+                await self.session.publish(event.topic, event.payload(), qos=1, timeout=3.0)
+            except (ConnectionError, TimeoutError):
+                await asyncio.sleep(0.5)
+                continue
+            result.acked[event] = time.monotonic()
+            return
+
+    async def run(
+        self, events: list[DeviceEvent], *, duration: float, give_up_after: float = 90.0, concurrency: int = 50
+    ) -> StreamResult:
+        """Send `events` evenly over `duration` seconds; returns once each is acked or given up on."""
+        self.planned = list(events)
+        result = StreamResult(sent=list(events))
+        started = time.monotonic()
+        give_up_at = started + duration + give_up_after
+        slots = asyncio.Semaphore(concurrency)
+        tasks = []
+
+        async def one(event: DeviceEvent) -> None:
+            async with slots:
+                await self._deliver(event, result, give_up_at)
+
+        for index, event in enumerate(events):
+            due = started + duration * index / max(len(events), 1)
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(event)))
+        await asyncio.gather(*tasks)
+        return result
+
+
+@dataclass
+class AuditRow:
+    scenario: str
+    sent: int
+    acknowledged: int
+    applied: int
+    duplicated: int
+    lost: int
+    redelivered: int
+    notes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Observed:
+    """What the databases show for one stream."""
+
+    incidents_per_device: Counter[str]
+    alarm_entries: Counter[str]  # device event id -> timeline entries naming it
+    care_record_alarms: set[str]  # platform ids
+    monitoring_alarms: set[str]
+    monitoring_telemetry: set[str]
+
+
+class Auditor:
+    """Reads the services' own databases (the test knows their names) and Kafka."""
+
+    def __init__(self, platform: Platform, database_urls: dict[str, str]) -> None:
+        self.platform = platform
+        self.database_urls = database_urls
+
+    @contextlib.asynccontextmanager
+    async def _connect(self, service: str) -> Any:
+        connection = await asyncpg.connect(self.database_urls[service], timeout=5)
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    async def observe(self, events: list[DeviceEvent]) -> Observed:
+        alarms = [e for e in events if e.is_alarm]
+        telemetry = [e for e in events if not e.is_alarm]
+        alarm_devices = [e.device_id for e in alarms]
+        alarm_ids = [e.platform_id for e in alarms]
+        async with self._connect("dispatch") as db:
+            incidents = Counter(
+                {
+                    row["device_id"]: row["n"]
+                    for row in await db.fetch(
+                        "SELECT device_id, count(*) AS n FROM incidents WHERE device_id = ANY($1) GROUP BY device_id",
+                        alarm_devices,
+                    )
+                }
+            )
+            entries: Counter[str] = Counter()
+            for row in await db.fetch(
+                "SELECT e.detail FROM incident_entries e JOIN incidents i ON i.id = e.incident_id "
+                "WHERE i.device_id = ANY($1) AND e.action IN ('opened', 'alarm_attached')",
+                alarm_devices,
+            ):
+                entries[json.loads(row["detail"]).get("device_event_id", "?")] += 1
+        async with self._connect("care_record") as db:
+            care = {
+                r["event_id"]
+                for r in await db.fetch("SELECT event_id FROM observed_alarms WHERE event_id = ANY($1)", alarm_ids)
+            }
+        async with self._connect("monitoring") as db:
+            inbox = await db.fetch(
+                "SELECT consumer, event_id FROM processed_events WHERE event_id = ANY($1)",
+                alarm_ids + [e.platform_id for e in telemetry],
+            )
+        return Observed(
+            incidents_per_device=incidents,
+            alarm_entries=entries,
+            care_record_alarms=care,
+            monitoring_alarms={r["event_id"] for r in inbox if r["consumer"] == "monitoring-alarms"},
+            monitoring_telemetry={r["event_id"] for r in inbox if r["consumer"] == "monitoring-telemetry"},
+        )
+
+    @staticmethod
+    def missing(observed: Observed, events: list[DeviceEvent]) -> list[DeviceEvent]:
+        """Events with an effect missing in at least one consumer."""
+        gone = []
+        for event in events:
+            if event.is_alarm:
+                present = (
+                    observed.alarm_entries.get(event.event_id, 0) >= 1
+                    and event.platform_id in observed.care_record_alarms
+                    and event.platform_id in observed.monitoring_alarms
+                )
+            else:
+                present = event.platform_id in observed.monitoring_telemetry
+            if not present:
+                gone.append(event)
+        return gone
+
+    async def wait_applied(self, events: list[DeviceEvent], *, timeout: float = 120.0) -> Observed:
+        """Poll until every given event is applied everywhere (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                observed = await self.observe(events)
+            except (OSError, asyncpg.PostgresError):
+                await asyncio.sleep(0.5)
+                continue
+            if not self.missing(observed, events) or time.monotonic() > deadline:
+                return observed
+            await asyncio.sleep(0.5)
+
+    async def kafka_copies(self, events: list[DeviceEvent]) -> Counter[str]:
+        """How many times each event was written to Kafka (more than once = redelivered by the gateway)."""
+        wanted = {e.platform_id for e in events}
+        copies: Counter[str] = Counter()
+        for topic in (ALARMS, TELEMETRY):
+            for record in await self.platform.read_topic(topic):
+                envelope = decode_envelope(record.value)
+                if envelope.event_id in wanted:
+                    copies[envelope.event_id] += 1
+        return copies
+
+    async def gateway_in_flight(self) -> float:
+        """Messages the gateway holds unacknowledged (both lanes): 0 means nothing is in limbo there."""
+        response = await self.platform.http.get(self.platform.url("gateway", "/metrics"))
+        total = 0.0
+        for line in response.text.splitlines():
+            if line.startswith("gateway_in_flight_messages{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    async def audit(self, scenario: str, result: StreamResult, *, notes: str = "") -> tuple[AuditRow, Observed]:
+        """Wait for the acknowledged events to be applied, then count applied, doubled and lost."""
+        acked = [e for e in result.sent if e in result.acked]
+        await self.wait_applied(acked)
+        observed = await self.observe(result.sent)
+        applied = [e for e in result.sent if e not in self.missing(observed, [e])]
+        duplicated = sum(max(observed.alarm_entries.get(e.event_id, 0) - 1, 0) for e in result.sent if e.is_alarm)
+        duplicated += sum(
+            max(n - 1, 0) for d, n in observed.incidents_per_device.items() if d in {e.device_id for e in acked}
+        )
+        lost = [e for e in acked if e not in set(applied)]
+        copies = await self.kafka_copies(result.sent)
+        redelivered = sum(n - 1 for n in copies.values() if n > 1)
+        row = AuditRow(
+            scenario=scenario,
+            sent=len(result.sent),
+            acknowledged=len(acked),
+            applied=len(applied),
+            duplicated=duplicated,
+            lost=len(lost),
+            redelivered=redelivered,
+            notes=notes,
+        )
+        return row, observed
+
+
+def render_table(rows: list[AuditRow]) -> str:
+    """The per-scenario audit as a Markdown table."""
+    lines = [
+        "| scenario | sent | acknowledged | applied | duplicated | lost | redelivered (absorbed) | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r.scenario} | {r.sent} | {r.acknowledged} | {r.applied} | {r.duplicated} | {r.lost} | "
+        f"{r.redelivered} | {r.notes} |"
+        for r in rows
+    ]
+    return "\n".join(lines)

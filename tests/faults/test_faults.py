@@ -1,0 +1,280 @@
+"""Nothing acknowledged is lost or doubled while things really die (issue 7, scenarios 1-6).
+
+Each scenario streams SOS, fall and telemetry with unique ids through the real stack
+(Mosquitto, Tansu, PostgreSQL, gateway and services as separate processes), injects
+its fault while the stream runs, and audits every event the broker acknowledged to
+a device: one incident per alarm in dispatch, the alarm in care-record's and
+monitoring's records, every telemetry event applied once by monitoring. The figures
+go into the table printed at the end (and FAULT_REPORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from eldercare.devstack import ManagedProcess
+from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
+from tests.faults.conftest import FaultWorld
+from tests.infra import free_port
+from tests.platform import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.asyncio(loop_scope="session")]
+
+STREAM_SECONDS = 10.0
+
+
+def new_prefix(tag: str) -> str:
+    return f"F{tag}{uuid.uuid4().hex[:6]}"
+
+
+async def run_stream(
+    world: FaultWorld, tag: str, *, duration: float = STREAM_SECONDS
+) -> tuple[Any, asyncio.Task[StreamResult]]:
+    """Start streaming this scenario's events in the background."""
+    events = plan_stream(new_prefix(tag), alarms=world.config.alarms, telemetry=world.config.telemetry)
+    fleet = DeviceFleet(world.platform.mqtt_url, f"{tag}-{uuid.uuid4().hex[:6]}")
+    await fleet.__aenter__()
+    return fleet, asyncio.create_task(fleet.run(events, duration=duration))
+
+
+async def finish_stream(fleet: DeviceFleet, task: asyncio.Task[StreamResult]) -> StreamResult:
+    try:
+        return await task
+    finally:
+        await fleet.__aexit__()
+
+
+async def all_ready(world: FaultWorld, timeout: float = 90.0) -> None:
+    await asyncio.gather(*(p.wait_healthy(timeout) for p in world.platform.stack.processes.values()))
+
+
+def check(world: FaultWorld, row: AuditRow, result: StreamResult) -> None:
+    world.config.rows.append(row)
+    assert row.sent == row.acknowledged, f"devices gave up on {row.sent - row.acknowledged} events: {row}"
+    assert row.lost == 0, row
+    assert row.duplicated == 0, row
+    assert row.applied == row.acknowledged, row
+
+
+async def ready_status(world: FaultWorld, service: str) -> int:
+    try:
+        response = await world.platform.http.get(world.platform.url(service, "/readyz"), timeout=5)
+    except Exception:
+        return 0
+    return response.status_code
+
+
+# ---- 1 ---------------------------------------------------------------------------------------
+
+
+async def test_1_gateway_killed_repeatedly_during_the_stream(fault_world: FaultWorld) -> None:
+    world = fault_world
+    gateway = world.platform.stack.processes["gateway"]
+    restarts_before = gateway.restarts
+    fleet, stream = await run_stream(world, "1")
+    for pause in (2.0, 3.0, 3.0):
+        await asyncio.sleep(pause)
+        # Kill a gateway that is up and forwarding (not one still starting after the last kill).
+        await eventually(lambda: _alive(gateway), timeout=30)
+        gateway.kill(signal.SIGKILL)
+    result = await finish_stream(fleet, stream)
+    await all_ready(world)
+    row, _ = await world.auditor.audit(
+        "1. kill -9 gateway x3", result, notes=f"gateway restarted {gateway.restarts - restarts_before}x"
+    )
+    assert gateway.restarts - restarts_before == 3
+    check(world, row, result)
+
+
+async def _alive(process: ManagedProcess) -> bool:
+    if process.process is None or process.process.returncode is not None:
+        return False
+    try:
+        await process.wait_healthy(timeout=0.5, path="/healthz")
+        return True
+    except TimeoutError:
+        return False
+
+
+# ---- 2 ---------------------------------------------------------------------------------------
+
+
+async def test_2_each_consumer_service_killed_mid_batch(fault_world: FaultWorld) -> None:
+    world = fault_world
+    processes = world.platform.stack.processes
+    victims = ("dispatch", "monitoring", "care-record")
+    restarts_before = {name: processes[name].restarts for name in victims}
+    fleet, stream = await run_stream(world, "2")
+    for name in victims:
+        await asyncio.sleep(2.5)
+        processes[name].kill(signal.SIGKILL)
+    result = await finish_stream(fleet, stream)
+    await all_ready(world)
+    row, _ = await world.auditor.audit(
+        "2. kill -9 dispatch, monitoring, care-record", result, notes="each restarted by the supervisor"
+    )
+    assert {name: processes[name].restarts - restarts_before[name] for name in victims} == dict.fromkeys(victims, 1)
+    check(world, row, result)
+
+
+# ---- 3 ---------------------------------------------------------------------------------------
+
+
+async def test_3_kafka_unreachable_then_drained_alarms_first(fault_world: FaultWorld) -> None:
+    world = fault_world
+    outage = world.config.outage_seconds
+    auditor = world.auditor
+    # The stream spans the outage: most of it is published while Kafka is cut off.
+    fleet, stream = await run_stream(world, "3", duration=outage)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(world.kafka_proxy.cut)
+    cut_at = time.monotonic()
+    # /readyz goes red, and the gateway holds what it received instead of acknowledging it.
+    await eventually(lambda: _is(ready_status(world, "gateway"), 503), timeout=outage)
+    readyz = (await world.platform.http.get(world.platform.url("gateway", "/readyz"))).json()
+    assert readyz["checks"]["kafka"].startswith("error"), readyz
+    await eventually(auditor.gateway_in_flight, timeout=outage)
+    await asyncio.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
+    held = await auditor.gateway_in_flight()
+    await asyncio.to_thread(world.kafka_proxy.restore)
+    drain = await watch_drain(auditor, fleet, stream)
+    result = await finish_stream(fleet, stream)
+    await eventually(lambda: _is(ready_status(world, "gateway"), 200), timeout=60)
+    await all_ready(world)
+    row, _ = await auditor.audit("3. Kafka unreachable", result)
+    row.notes = (
+        f"{outage:.0f} s cut; readyz 503; gateway held {held:.0f} unacked; after restore, applied: "
+        f"first backlog alarm +{drain['first_alarm']:.2f} s, "
+        f"all {drain['alarms']:.0f} alarms +{drain['all_alarms']:.2f} s, "
+        f"all {drain['telemetry']:.0f} telemetry +{drain['all_telemetry']:.2f} s"
+    )
+    check(world, row, result)
+    # Alarms first: the backlog's alarms are all applied before its telemetry is.
+    assert drain["all_alarms"] <= drain["all_telemetry"], row.notes
+
+
+async def watch_drain(auditor: Auditor, fleet: DeviceFleet, stream: asyncio.Task[StreamResult]) -> dict[str, float]:
+    """From the moment Kafka is back: when the backlog's first alarm, all alarms, all telemetry are applied."""
+    restored = time.monotonic()
+    events = fleet.planned
+    baseline = await auditor.observe(events)
+    backlog = auditor.missing(baseline, events)
+    alarms = [e for e in backlog if e.is_alarm]
+    telemetry = [e for e in backlog if not e.is_alarm]
+    seen: dict[str, float] = {"alarms": len(alarms), "telemetry": len(telemetry)}
+    deadline = restored + 120
+    while time.monotonic() < deadline:
+        observed = await auditor.observe(backlog)
+        now = time.monotonic() - restored
+        missing = auditor.missing(observed, backlog)
+        alarms_left = sum(e.is_alarm for e in missing)
+        if alarms_left < len(alarms):
+            seen.setdefault("first_alarm", now)
+        if alarms_left == 0:
+            seen.setdefault("all_alarms", now)
+        if len(missing) == alarms_left:
+            seen.setdefault("all_telemetry", now)
+        if not missing:
+            seen.setdefault("first_alarm", now)
+            return seen
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"backlog not drained within 120 s: {seen}")
+
+
+async def _is(status: Any, expected: int) -> bool:
+    return await status == expected
+
+
+# ---- 4 ---------------------------------------------------------------------------------------
+
+
+async def test_4_postgresql_unavailable_under_the_consumers(fault_world: FaultWorld) -> None:
+    world = fault_world
+    outage = world.config.outage_seconds
+    restarts_before = {name: p.restarts for name, p in world.platform.stack.processes.items()}
+    fleet, stream = await run_stream(world, "4", duration=max(STREAM_SECONDS, outage))
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(world.postgres.stop)
+    stopped_at = time.monotonic()
+    await eventually(lambda: _is(ready_status(world, "dispatch"), 503), timeout=outage)
+    await asyncio.sleep(max(0.0, outage - (time.monotonic() - stopped_at)))
+    await asyncio.to_thread(world.postgres.start)
+    restarted_at = time.monotonic()
+    result = await finish_stream(fleet, stream)
+    await all_ready(world)
+    row, _ = await world.auditor.audit("4. PostgreSQL down", result)
+    caught_up = time.monotonic() - restarted_at
+    restarts = {name: p.restarts for name, p in world.platform.stack.processes.items()}
+    row.notes = (
+        f"{outage:.0f} s down; readyz 503 meanwhile; all applied {caught_up:.1f} s after it returned; "
+        "no process restarted"
+    )
+    check(world, row, result)
+    assert restarts == restarts_before, "a service died instead of riding out the outage"
+
+
+# ---- 5 ---------------------------------------------------------------------------------------
+
+
+async def test_5_mqtt_broker_restart(fault_world: FaultWorld) -> None:
+    world = fault_world
+    fleet, stream = await run_stream(world, "5")
+    await asyncio.sleep(3.0)
+    # A graceful restart (SIGTERM): Mosquitto saves its sessions and queued messages first.
+    await asyncio.to_thread(world.mqtt.stop)
+    gap_started = time.monotonic()
+    await asyncio.sleep(3.0)
+    await asyncio.to_thread(world.mqtt.start)
+    gap = time.monotonic() - gap_started
+    result = await finish_stream(fleet, stream)
+    await eventually(lambda: _is(ready_status(world, "gateway"), 200), timeout=60)
+    row, _ = await world.auditor.audit("5. MQTT broker restart", result)
+    retried = result.attempts - len(result.sent)
+    during_gap = [e for e, at in result.acked.items() if e.is_alarm and at > gap_started]
+    row.notes = f"broker down {gap:.1f} s; devices retried {retried} publishes; gateway resubscribed"
+    assert retried > 0, "no publish met the restart: the scenario did not test anything"
+    assert during_gap, "no alarm was sent across the gap"
+    check(world, row, result)
+
+
+# ---- 6 ---------------------------------------------------------------------------------------
+
+
+async def test_6_two_replicas_per_consumer_one_killed(fault_world: FaultWorld) -> None:
+    world = fault_world
+    stack = world.platform.stack
+    port_settings = {"dispatch": "DISPATCH_PORT", "care-record": "CARE_RECORD_PORT", "monitoring": "MONITORING_PORT"}
+    replicas: list[ManagedProcess] = []
+    for name, port_setting in port_settings.items():
+        port = free_port()
+        template = stack.make_process(name, instance="b")
+        replica = ManagedProcess(
+            template.name,
+            template.argv,
+            {**template.env, port_setting: str(port)},
+            health_url=f"http://127.0.0.1:{port}",
+            log_file=template.log_file,
+            restart=False,  # stays dead: its partitions must move to the survivor
+        )
+        await replica.start()
+        replicas.append(replica)
+    try:
+        await asyncio.gather(*(replica.wait_healthy(90) for replica in replicas))
+        fleet, stream = await run_stream(world, "6")
+        await asyncio.sleep(4.0)
+        for replica in replicas:
+            replica.kill(signal.SIGKILL)
+        result = await finish_stream(fleet, stream)
+        row, _ = await world.auditor.audit(
+            "6. two replicas per consumer, one killed", result, notes="dispatch, care-record, monitoring replicas"
+        )
+        assert all(r.process is not None and r.process.returncode == -signal.SIGKILL for r in replicas)
+        check(world, row, result)
+    finally:
+        await asyncio.gather(*(replica.stop() for replica in replicas))

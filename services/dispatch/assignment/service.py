@@ -23,6 +23,7 @@ from services.dispatch.assignment.models import (
 )
 from services.dispatch.command import service as commands
 from services.dispatch.command.models import CommandType
+from services.dispatch.elder import service as elders
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident, IncidentStatus
 from services.dispatch.responder import service as responders
@@ -74,8 +75,20 @@ class ElderContext:
 
 
 async def load_elder_context(session: AsyncSession, incident: Incident) -> ElderContext:
-    """The elder's context for ranking; empty for a device bound to no known elder."""
-    return ElderContext()
+    """The elder's context from the elder read model; empty for a device bound to no known elder."""
+    snapshot = await elders.snapshot_of_elder(session, elder_id=incident.elder_id) if incident.elder_id else None
+    if snapshot is None:
+        return ElderContext()
+    home = (
+        (snapshot.home_lat, snapshot.home_lon)
+        if snapshot.HasField("home_lat") and snapshot.HasField("home_lon")
+        else None
+    )
+    return ElderContext(
+        home=home,
+        lives_alone=snapshot.living_situation == "alone",
+        contact_phones={contact.phone for contact in snapshot.contacts if contact.phone},
+    )
 
 
 def needed_skills(incident: Incident, elder: ElderContext) -> set[Skill]:

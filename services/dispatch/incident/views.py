@@ -120,6 +120,14 @@ def _parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
     return wanted
 
 
+def _parse_priorities(raw: list[str] | None) -> list[int]:
+    labels = [part.strip() for item in raw or () for part in item.split(",") if part.strip()]
+    for label in labels:
+        if label not in ("P1", "P2", "P3", "P4"):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown priority {label[:8]!r} (P1..P4)")
+    return [int(label[1]) for label in labels]
+
+
 @router.get("", response_model=list[IncidentRead])
 async def list_incidents(
     session: SessionDep,
@@ -132,7 +140,7 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     area: Annotated[list[str] | None, Query(description="the elder's area; repeat for several")] = None,
-    priority: Annotated[list[str] | None, Query(pattern=r"^P[1-4]$", description="P1..P4; repeat for several")] = None,
+    priority: Annotated[list[str] | None, Query(description="P1..P4; repeat for several")] = None,
     dispatcher: Annotated[str | None, Query(max_length=128, description="who acknowledged it")] = None,
 ) -> list[IncidentRead]:
     """Incidents, most urgent first (priority, then oldest). X-Total-Count gives the total."""
@@ -142,7 +150,7 @@ async def list_incidents(
         limit=limit,
         offset=offset,
         areas=area or (),
-        priorities=[int(p[1]) for p in priority or ()],
+        priorities=_parse_priorities(priority),
         dispatcher=dispatcher,
     )
     response.headers["X-Total-Count"] = str(total)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
 
 from eldercare.settings import ServiceSettings
 
@@ -83,6 +85,15 @@ class DispatchSettings(ServiceSettings):
         validation_alias=AliasChoices("DISPATCH_TIMEZONE", "local_timezone"),
         description="time zone of responders' on-duty schedules",
     )
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
 
     def ack_deadline_seconds(self, priority: int) -> float:
         """How long an incident of this priority may wait for a dispatcher before it escalates."""

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := mosquitto mosquitto-clients postgresql docker-compose prometheus
 
-.PHONY: run test test-fast lint proto proto-check system-deps venv clean seed bench soak bench-deps
+.PHONY: run test test-faults audit test-fast lint proto proto-check system-deps venv clean seed bench soak bench-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ seed: $(STAMP)
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The whole fault suite (docs/faults.md): 30 s outages and all six scenarios; `make test`
+# runs the lean part (the kills and the broker restart). The audit table lands in var/.
+test-faults: system-deps $(STAMP)
+	@mkdir -p var
+	FAULT_SUITE=full FAULT_REPORT=var/faults-report.md $(PY) -m pytest -q -p no:cacheprovider -s tests/faults
+
+# pip-audit over requirements.lock; exit 2 means "could not audit everything", never "clean".
+audit: $(STAMP)
+	$(PY) .ci/audit.py
 
 # Benchmarks (docs/performance.md): own brokers and databases; results in bench/results/.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -8,7 +8,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
@@ -154,3 +154,46 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DBAPIError, database_unavailable)
     app.add_exception_handler(OSError, database_unavailable)
+
+
+# Every API operation can answer these (README, "Errors"); the OpenAPI document says so.
+_ERROR_RESPONSES = {
+    "401": "missing or unknown bearer token",
+    "403": "the token's role may not do this",
+    "404": "no such resource",
+    "409": "not allowed in the resource's current state",
+    "429": "too many requests for this token (see Retry-After)",
+    "503": "database unavailable, try again (see Retry-After)",
+}
+
+
+def document_error_responses(app: FastAPI, prefix: str = "/api/") -> None:
+    """Add the shared error responses to every operation under `prefix` in the app's OpenAPI schema."""
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build_schema()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "ErrorDetail",
+            {
+                "title": "ErrorDetail",
+                "type": "object",
+                "properties": {"detail": {"title": "Detail"}},
+                "required": ["detail"],
+            },
+        )
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in _ERROR_RESPONSES.items():
+                    responses.setdefault(code, {"description": description, "content": content})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

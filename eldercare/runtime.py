@@ -18,7 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eldercare import db
-from eldercare.http import ReadinessCheck, TokenRateLimiter, install_error_handlers, ops_router
+from eldercare.http import (
+    ReadinessCheck,
+    TokenRateLimiter,
+    document_error_responses,
+    install_error_handlers,
+    ops_router,
+)
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, create_producer, ensure_topics
 from eldercare.logs import setup_logging
 from eldercare.settings import BaseProcessSettings, ServiceSettings
@@ -133,6 +139,7 @@ def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime,
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.readiness_checks))
     install_error_handlers(app)
+    document_error_responses(app)
     return app
 
 

@@ -62,4 +62,3 @@ async def ops(
         yield platform
     finally:
         await platform.stop()
-

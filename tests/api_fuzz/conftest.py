@@ -16,7 +16,8 @@ import pytest
 import pytest_asyncio
 
 from tests import infra
-from tests.platform import Platform, start_platform
+from tests.faults.stack import start_platform_patiently
+from tests.platform import Platform
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ async def fuzz_platform(
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
     mqtt, kafka = fuzz_brokers
-    platform = await start_platform(
+    platform = await start_platform_patiently(
         workdir=workdir / "api-fuzz" / "platform", mqtt_port=mqtt.port, kafka_port=kafka.port, databases=databases
     )
     try:

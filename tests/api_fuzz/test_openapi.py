@@ -18,7 +18,8 @@ import pytest
 
 from tests.platform import Platform
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+# Generous: a platform start on a loaded 2-core machine alone can take minutes.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 MAX_EXAMPLES = os.environ.get("API_FUZZ_MAX_EXAMPLES", "10")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

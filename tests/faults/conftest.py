@@ -30,7 +30,8 @@ from tests import infra
 from tests.faults.audit import Auditor, AuditRow, render_table
 from tests.faults.cluster import PostgresCluster
 from tests.faults.proxy import ProxyThread
-from tests.platform import Platform, start_platform
+from tests.faults.stack import start_platform_patiently
+from tests.platform import Platform
 
 
 @dataclass
@@ -134,7 +135,7 @@ async def fault_world(
     kafka, proxy = fault_kafka
     databases = infra.DatabaseFactory(fault_postgres.url)
     names = {"dispatch": "dispatch", "care_record": "care_record", "monitoring": "monitoring"}
-    platform = await start_platform(
+    platform = await start_platform_patiently(
         workdir=fault_workdir / "platform", mqtt_port=fault_mqtt.port, kafka_port=proxy.listen_port, databases=databases
     )
     urls = {

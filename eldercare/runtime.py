@@ -105,8 +105,10 @@ class ServiceRuntime:
         await start_with_retry("kafka", self._producer.start)
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
         await self.outbox.start()
-        for consumer in self.consumers:
-            await start_with_retry(f"consumer {consumer.name}", consumer.start)
+        # Each consumer bootstraps its own connections; starting them together keeps start-up short.
+        await asyncio.gather(
+            *(start_with_retry(f"consumer {consumer.name}", consumer.start) for consumer in self.consumers)
+        )
         self._background_tasks = [asyncio.create_task(job(), name=job.__name__) for job in self.background]
 
     async def stop(self) -> None:

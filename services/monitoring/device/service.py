@@ -120,7 +120,8 @@ async def apply_battery(
         await raise_alert(
             session,
             type="low_battery",
-            severity="low",
+            # Informational: a flat battery is a reminder to charge, not an incident (offline detection follows).
+            severity="info",
             device_id=device.device_id,
             elder_id=device.elder_id,
             now=now,
@@ -131,14 +132,14 @@ async def apply_battery(
 
 
 async def apply_device_alarm(session: AsyncSession, *, device: Device, envelope: pb.Envelope, now: datetime) -> None:
-    """Power-off alerts (low priority); removal and tamper are recorded (dispatch opens removal incidents)."""
+    """Power-off alerts (informational); removal and tamper are recorded (dispatch opens removal incidents)."""
     alarm_type = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
     device.last_alarm = alarm_type
     if envelope.alarm.type == pb.DEVICE_ALARM_TYPE_POWER_OFF:
         await raise_alert(
             session,
             type="power_off",
-            severity="low",
+            severity="info",
             device_id=device.device_id,
             elder_id=device.elder_id,
             now=now,

@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--connection-devices", type=int)
     parser.add_argument("--e2e-rates", help="comma-separated telemetry rates, e.g. 0,1000,3000")
     parser.add_argument("--e2e-step-s", type=float)
+    parser.add_argument("--gateway-processes", type=int, help="gateways for the e2e, connection and soak phases")
     args = parser.parse_args()
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
     unknown = set(phases) - set(PHASES)
@@ -35,6 +36,8 @@ def main() -> None:
         plan.e2e_rates = tuple(int(r) for r in args.e2e_rates.split(","))
     if args.e2e_step_s:
         plan.e2e_step_s = args.e2e_step_s
+    if args.gateway_processes:
+        plan.gateway_processes = args.gateway_processes
     report = asyncio.run(run(plan, phases))
     path = write_report(report)
     for line in table(report):

@@ -209,6 +209,8 @@ class StackConfig:
     log_dir: Path | None = None  # None: children write to our terminal
     services: tuple[str, ...] = tuple(SERVICES)
     restart: bool = True
+    # Gateways on the shared subscription; the i-th extra one serves HTTP on the gateway port + i.
+    gateway_processes: int = 1
 
 
 class Stack:
@@ -322,17 +324,19 @@ class Stack:
         env.update(self.config.env)
         return env
 
-    def make_process(self, name: str, *, instance: str = "") -> ManagedProcess:
-        module, _ = SERVICES[name]
+    def make_process(self, name: str, *, instance: str = "", port: int | None = None) -> ManagedProcess:
+        module, port_variable = SERVICES[name]
         env = self.service_env(name)
         label = name + (f"-{instance}" if instance else "")
         if name == "gateway":
             env.setdefault("GATEWAY_INSTANCE_ID", f"local-{label}")
+        if port is not None:
+            env[port_variable] = str(port)
         return ManagedProcess(
             label,
             [sys.executable, "-m", module],
             env,
-            health_url=f"http://127.0.0.1:{self.config.ports[name]}",
+            health_url=f"http://127.0.0.1:{port or self.config.ports[name]}",
             log_file=self._log_file(label),
             restart=self.config.restart,
         )
@@ -342,6 +346,11 @@ class Stack:
             process = self.make_process(name)
             await process.start()
             self.processes[name] = process
+            if name == "gateway":
+                for number in range(2, self.config.gateway_processes + 1):
+                    extra = self.make_process(name, instance=str(number), port=self.config.ports[name] + number - 1)
+                    await extra.start()
+                    self.processes[extra.name] = extra
         await asyncio.gather(*(p.wait_healthy(timeout) for p in self.processes.values()))
 
     async def stop(self) -> None:
@@ -359,6 +368,9 @@ async def _wait_port(host: str, port: int, name: str, timeout: float = 20.0) -> 
 
 class DevStackSettings(BaseProcessSettings):
     api_tokens: str | None = Field(None, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens"))
+    gateway_processes: int = Field(
+        1, ge=1, le=16, validation_alias=AliasChoices("GATEWAY_PROCESSES", "gateway_processes")
+    )
 
 
 def _banner(stack: Stack, settings: DevStackSettings) -> str:
@@ -393,7 +405,13 @@ async def _main() -> None:
     setup_logging(settings.log_level, "devstack")
     if settings.env == "production":
         raise SystemExit("make run is the development stack; production runs docker-compose.yml")
-    stack = Stack(StackConfig(mqtt_url=settings.mqtt_url, kafka_bootstrap=settings.kafka_bootstrap))
+    stack = Stack(
+        StackConfig(
+            mqtt_url=settings.mqtt_url,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            gateway_processes=settings.gateway_processes,
+        )
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,7 @@ on the loop with a timeout.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 from collections.abc import Callable
@@ -67,6 +68,10 @@ class MqttSession:
         self._keepalive = keepalive
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending_publishes: dict[int, asyncio.Future[None]] = {}
+        # Received messages cross from paho's thread in batches: one loop wake-up per burst,
+        # not one self-pipe write per message (that write was a top cost at a few thousand msg/s).
+        self._inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
+        self._drain_scheduled = False
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.connections = 0
@@ -176,8 +181,21 @@ class MqttSession:
         self._call(self.subscribed.set)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._on_message is not None:
-            self._call(self._on_message, message)
+        if self._on_message is None:
+            return
+        self._inbox.append(message)
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._call(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        # Cleared before draining: a message appended meanwhile either gets drained below or
+        # schedules another drain, so none is stranded.
+        self._drain_scheduled = False
+        assert self._on_message is not None
+        inbox = self._inbox
+        while inbox:
+            self._on_message(inbox.popleft())
 
     def _handle_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any

@@ -9,15 +9,20 @@ message is acknowledged to the broker only after Kafka acknowledged the write.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
+from eldercare import metrics as kafka_metrics
 from eldercare.envelope import utcnow
 from eldercare.http import install_error_handlers, ops_router
 from eldercare.kafka import DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
@@ -74,6 +79,11 @@ class Gateway:
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        # The bulk lane is one worker draining a queue (bounded by the session's Receive Maximum),
+        # not a task per message: it hands each event to the producer and acks from the delivery callback.
+        self._bulk_inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
+        self._bulk_wakeup = asyncio.Event()
+        self._bulk_worker: asyncio.Task[None] | None = None
 
     @property
     def alarm_producer(self) -> AIOKafkaProducer:
@@ -93,6 +103,7 @@ class Gateway:
         await start_with_retry("kafka (alarm lane)", self.alarm_producer.start)
         await start_with_retry("kafka (bulk lane)", self.bulk_producer.start)
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
+        self._bulk_worker = asyncio.create_task(self._run_bulk_lane(), name="gateway-bulk-lane")
         await self.alarm_session.start()
         await self.bulk_session.start()
 
@@ -101,6 +112,8 @@ class Gateway:
         # Stop taking messages first; what is still in flight is not acked and will be redelivered.
         await self.alarm_session.stop()
         await self.bulk_session.stop()
+        if self._bulk_worker is not None:
+            self._bulk_worker.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:
@@ -111,29 +124,97 @@ class Gateway:
 
     def _dispatch(self, message: mqtt.MQTTMessage, *, lane: str) -> None:
         """Runs on the event loop for every MQTT message; starts its forwarding."""
-        task = asyncio.create_task(self._forward(message, lane=lane))
+        if lane == "bulk":
+            self._bulk_inbox.append(message)
+            self._bulk_wakeup.set()
+            return
+        self._spawn(self._forward(message, lane=lane))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _forward(self, message: mqtt.MQTTMessage, *, lane: str) -> None:
+    def _classify(self, message: mqtt.MQTTMessage) -> DeviceMessage | Rejection | Ignored:
+        """Parse and validate; telemetry over the device's rate cap becomes a `rate_limited` rejection."""
+        outcome = parse_device_message(message.topic, bytes(message.payload), utcnow())
+        if isinstance(outcome, Rejection):
+            metrics.RECEIVED.labels("invalid").inc()
+        elif isinstance(outcome, DeviceMessage):
+            metrics.RECEIVED.labels(outcome.kind).inc()
+            if outcome.kind in TELEMETRY_KINDS and not self.rate_limiter.allow(outcome.device_id, time.monotonic()):
+                return Rejection("rate_limited", f"{outcome.kind} over the per-device cap")
+        return outcome
+
+    async def _run_bulk_lane(self) -> None:
+        inbox = self._bulk_inbox
+        while True:
+            if not inbox:
+                self._bulk_wakeup.clear()
+                await self._bulk_wakeup.wait()
+                continue
+            message = inbox.popleft()
+            try:
+                await self._forward_bulk(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not forward a message on the bulk lane")  # unacked: redelivered later
+
+    async def _forward_bulk(self, message: mqtt.MQTTMessage) -> None:
+        """The common case without a task: hand the event to the producer, ack when Kafka acked it."""
+        if alarm_lane_owns(message.topic):
+            self.bulk_session.ack(message)  # the alarm session got its own copy
+            return
+        started = time.perf_counter()
+        outcome = self._classify(message)
+        if not isinstance(outcome, DeviceMessage) or outcome.salvaged is not None:
+            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            return
+        metrics.IN_FLIGHT.labels("bulk").inc()
+        try:
+            delivery = await self.bulk_producer.send(
+                outcome.topic, outcome.envelope.SerializeToString(), key=outcome.device_id.encode()
+            )
+        except KafkaError:
+            metrics.IN_FLIGHT.labels("bulk").dec()
+            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            return
+        delivery.add_done_callback(functools.partial(self._bulk_delivered, message, outcome, started))
+
+    def _bulk_delivered(
+        self, message: mqtt.MQTTMessage, outcome: DeviceMessage, started: float, delivery: asyncio.Future[Any]
+    ) -> None:
+        metrics.IN_FLIGHT.labels("bulk").dec()
+        if delivery.cancelled() or delivery.exception() is not None:
+            # The producer gave up on it: fall back to retrying until Kafka takes it, then ack.
+            kafka_metrics.KAFKA_PRODUCE_ERRORS.labels(outcome.topic).inc()
+            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            return
+        elapsed = time.perf_counter() - started
+        kafka_metrics.KAFKA_PRODUCED.labels(outcome.topic).inc()
+        kafka_metrics.KAFKA_PRODUCE_SECONDS.labels(outcome.topic).observe(elapsed)
+        metrics.PRODUCED.labels(outcome.kind).inc()
+        metrics.PRODUCE_SECONDS.labels("bulk").observe(elapsed)
+        self.bulk_session.ack(message)
+
+    async def _forward(
+        self, message: mqtt.MQTTMessage, *, lane: str, outcome: DeviceMessage | Rejection | Ignored | None = None
+    ) -> None:
         session = self.alarm_session if lane == "alarm" else self.bulk_session
         started = time.perf_counter()
         metrics.IN_FLIGHT.labels(lane).inc()
         try:
-            if lane == "bulk" and alarm_lane_owns(message.topic):
+            if outcome is None and lane == "bulk" and alarm_lane_owns(message.topic):
                 session.ack(message)  # the alarm session got its own copy
                 return
-            outcome = parse_device_message(message.topic, bytes(message.payload), utcnow())
+            if outcome is None:
+                outcome = self._classify(message)
             if isinstance(outcome, Ignored):
                 pass
             elif isinstance(outcome, Rejection):
-                metrics.RECEIVED.labels("invalid").inc()
                 await self._reject(message, outcome)
-            elif outcome.kind in TELEMETRY_KINDS and not self.rate_limiter.allow(outcome.device_id, time.monotonic()):
-                metrics.RECEIVED.labels(outcome.kind).inc()
-                await self._reject(message, Rejection("rate_limited", f"{outcome.kind} over the per-device cap"))
             else:
-                metrics.RECEIVED.labels(outcome.kind).inc()
                 await self._produce(outcome, lane=lane)
                 if outcome.salvaged is not None:
                     metrics.SALVAGED.labels(outcome.kind).inc()

@@ -15,8 +15,10 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
 
     ceiling = report["ceiling"]
     assert ceiling["raw_pipeline"]["messages"] == plan.ceiling_messages
-    assert ceiling["gateway"]["messages"] >= plan.ceiling_messages
-    assert ceiling["gateway_to_raw_ratio"] > 0
+    assert [g["gateway_processes"] for g in ceiling["gateways"]] == list(plan.ceiling_gateway_counts)
+    for gateway in ceiling["gateways"]:
+        assert gateway["messages"] >= plan.ceiling_messages
+    assert all(ratio > 0 for ratio in ceiling["gateway_to_raw_ratio"].values())
     steps = report["end_to_end"]["steps"]
     assert [s["offered_msg_per_s"] for s in steps] == list(plan.e2e_rates)
     for step in steps:

@@ -237,7 +237,7 @@ async def gateway_produced(env: Environment, stack: Platform, metric: str = "gat
     total = 0.0
     for name, process in stack.stack.processes.items():
         if name.startswith("gateway") and process.health_url:
-            response = await env.http.get(process.health_url + "/metrics")
+            response = await env.http.get(process.health_url + "/metrics", timeout=60)
             total += metric_sum(response.text, metric)
     return total
 

@@ -148,11 +148,16 @@ class Gateway:
 
     async def _run_bulk_lane(self) -> None:
         inbox = self._bulk_inbox
+        handled = 0
         while True:
             if not inbox:
                 self._bulk_wakeup.clear()
                 await self._bulk_wakeup.wait()
                 continue
+            handled += 1
+            if handled % 32 == 0:
+                # producer.send() rarely suspends: yield so alarms, acks and /metrics are not held up.
+                await asyncio.sleep(0)
             message = inbox.popleft()
             try:
                 await self._forward_bulk(message)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from eldercare.settings import ApiPrincipal, Role
 
@@ -134,7 +134,11 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "exposition"}},
+    )
     async def prometheus_metrics() -> Response:
         """Prometheus exposition."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -151,13 +155,21 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "2"}
         )
 
+    async def value_refused(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value (out of range, too long for its column): the caller's
+        # input, not an outage. Validation should have caught it; this keeps it a 4xx anyway.
+        log.info("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse({"detail": "a value is out of range or too long"}, status_code=422)
+
     app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(DBAPIError, database_unavailable)
     app.add_exception_handler(OSError, database_unavailable)
 
 
 # Every API operation can answer these (README, "Errors"); the OpenAPI document says so.
 _ERROR_RESPONSES = {
+    "400": "the body could not be parsed",
     "401": "missing or unknown bearer token",
     "403": "the token's role may not do this",
     "404": "no such resource",
@@ -193,6 +205,10 @@ def document_error_responses(app: FastAPI, prefix: str = "/api/") -> None:
                 responses = operation.setdefault("responses", {})
                 for code, description in _ERROR_RESPONSES.items():
                     responses.setdefault(code, {"description": description, "content": content})
+                # Some checks are made by hand and answer 422 with a sentence, not FastAPI's list.
+                invalid = responses.get("422", {}).get("content", {}).get("application/json")
+                if invalid is not None and "$ref" in invalid.get("schema", {}):
+                    invalid["schema"] = {"anyOf": [invalid["schema"], {"$ref": "#/components/schemas/ErrorDetail"}]}
         app.openapi_schema = schema
         return schema
 

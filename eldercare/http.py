@@ -146,6 +146,21 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
     return router
 
 
+def refused_value(exc: BaseException) -> bool:
+    """True when the database (or its driver) refused a value: SQLSTATE class 22, or a driver DataError.
+
+    asyncpg's errors reach us wrapped in a generic DBAPIError, so the cause chain is searched.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if str(getattr(seen, "sqlstate", "") or "").startswith("22") or type(seen).__name__ == "DataError":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """A database outage is a 503 with a reason, not a 500."""
 
@@ -161,9 +176,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return JSONResponse({"detail": "a value is out of range or too long"}, status_code=422)
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if refused_value(exc):
+            return await value_refused(request, exc)
+        return await database_unavailable(request, exc)
+
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_refused)
-    app.add_exception_handler(DBAPIError, database_unavailable)
+    app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(OSError, database_unavailable)
 
 

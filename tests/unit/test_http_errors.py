@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from eldercare.http import document_error_responses, install_error_handlers, ops_router
 
@@ -42,3 +42,26 @@ def test_the_openapi_document_names_the_shared_error_responses_and_the_metrics_m
     assert {"400", "401", "403", "404", "409", "429", "503"} <= set(responses)
     assert set(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     assert "401" not in schema["paths"]["/healthz"]["get"]["responses"]
+
+
+async def test_a_driver_refusal_wrapped_in_a_generic_dbapi_error_is_a_422() -> None:
+    class StringDataRightTruncationError(Exception):
+        sqlstate = "22001"
+
+    class DriverError(Exception):
+        pass
+
+    app = _app()
+
+    @app.get("/api/v1/too-long")
+    async def too_long() -> None:
+        # The shape the asyncpg dialect produces: DBAPIError(orig=dialect Error) caused by asyncpg's error.
+        try:
+            raise StringDataRightTruncationError("value too long for type character varying(5)")
+        except StringDataRightTruncationError as cause:
+            orig = DriverError("value too long")
+            orig.__cause__ = cause
+            raise DBAPIError("INSERT …", {}, orig) from None
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        assert (await client.get("/api/v1/too-long")).status_code == 422

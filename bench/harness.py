@@ -753,7 +753,16 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sim.process.wait(), interval)
         final = await sim.wait()
-        await asyncio.sleep(2)  # the gateway's last produces
+        # The broker acked the devices; the gateway may still be draining what it queued for it.
+        drain_deadline = time.monotonic() + 180
+        while time.monotonic() < drain_deadline:
+            forwarded = await gateway_produced(env, stack) + await gateway_produced(
+                env, stack, "gateway_messages_rejected_total"
+            )
+            if forwarded >= (final.get("acked") or 0):
+                break
+            await asyncio.sleep(1)
+        drain_s = round(180 - max(drain_deadline - time.monotonic(), 0), 1)
         audit = orjson.loads(audit_file.read_bytes())
         seen = await read_device_sequences(env.bootstrap, [TELEMETRY, ALARMS], "SOAK")
         missing = 0
@@ -774,6 +783,7 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
             "devices": plan.soak_devices,
             "events_acked_by_broker": final.get("acked"),
             "events_unacked_at_exit": sum(len(r["unacked"]) for r in audit["devices"].values()),
+            "gateway_drain_after_run_s": drain_s,
             "audit_missing_events": missing,
             "audit_devices_with_gaps": devices_with_gaps,
             "rss_growth_mb_after_warmup": growth,

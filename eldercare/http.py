@@ -229,7 +229,23 @@ def document_error_responses(app: FastAPI, prefix: str = "/api/") -> None:
                 invalid = responses.get("422", {}).get("content", {}).get("application/json")
                 if invalid is not None and "$ref" in invalid.get("schema", {}):
                     invalid["schema"] = {"anyOf": [invalid["schema"], {"$ref": "#/components/schemas/ErrorDetail"}]}
+        _fix_tuple_items(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _fix_tuple_items(node: Any) -> None:
+    """Fixed-length tuples come out as `items: [a, b]`, which OpenAPI 3.1 forbids; use `prefixItems`."""
+    if isinstance(node, dict):
+        items = node.get("items")
+        if isinstance(items, list):
+            node["prefixItems"] = node.pop("items")
+            node.setdefault("minItems", len(items))
+            node.setdefault("maxItems", len(items))
+        for value in node.values():
+            _fix_tuple_items(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fix_tuple_items(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from eldercare.http import document_error_responses, install_error_handlers, ops_router
@@ -65,3 +66,20 @@ async def test_a_driver_refusal_wrapped_in_a_generic_dbapi_error_is_a_422() -> N
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         assert (await client.get("/api/v1/too-long")).status_code == 422
+
+
+class Shape(BaseModel):
+    polygon: list[tuple[float, float]]
+
+
+def test_fixed_length_tuples_are_valid_openapi_31() -> None:
+    app = _app()
+
+    @app.post("/api/v1/shapes")
+    async def create(shape: Shape) -> Shape:
+        return shape
+
+    polygon = app.openapi()["components"]["schemas"]["Shape"]["properties"]["polygon"]
+    pair = polygon["items"]
+    assert "items" not in pair or not isinstance(pair["items"], list)
+    assert len(pair["prefixItems"]) == 2 and pair["minItems"] == pair["maxItems"] == 2

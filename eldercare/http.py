@@ -237,11 +237,16 @@ def document_error_responses(app: FastAPI, prefix: str = "/api/") -> None:
 
 
 def _fix_tuple_items(node: Any) -> None:
-    """Fixed-length tuples come out as `items: [a, b]`, which OpenAPI 3.1 forbids; use `prefixItems`."""
+    """Fixed-length tuples come out as `items: [a, b]`, which OpenAPI 3.1 forbids.
+
+    `prefixItems` would be exact, but common tooling (schemathesis) does not take it; an
+    array of exactly n items, each matching one of the positions' schemas, is valid
+    everywhere and only a little looser (the server still validates each position).
+    """
     if isinstance(node, dict):
         items = node.get("items")
         if isinstance(items, list):
-            node["prefixItems"] = node.pop("items")
+            node["items"] = {"anyOf": items} if len(items) > 1 else items[0]
             node.setdefault("minItems", len(items))
             node.setdefault("maxItems", len(items))
         for value in node.values():

@@ -237,14 +237,14 @@ def document_error_responses(app: FastAPI, prefix: str = "/api/") -> None:
 
 
 def _fix_tuple_items(node: Any) -> None:
-    """Fixed-length tuples come out as `items: [a, b]`, which OpenAPI 3.1 forbids.
+    """Fixed-length tuples (`prefixItems`, or the older `items: [a, b]`) as n items each matching a position.
 
-    `prefixItems` would be exact, but common tooling (schemathesis) does not take it; an
-    array of exactly n items, each matching one of the positions' schemas, is valid
-    everywhere and only a little looser (the server still validates each position).
+    `prefixItems` is exact, but common tooling (schemathesis) does not take it; an array
+    of exactly n items, each matching one of the positions' schemas, is valid everywhere
+    and only a little looser (the server still validates each position).
     """
     if isinstance(node, dict):
-        items = node.get("items")
+        items = node.pop("prefixItems", None) or node.get("items")
         if isinstance(items, list):
             node["items"] = {"anyOf": items} if len(items) > 1 else items[0]
             node.setdefault("minItems", len(items))

@@ -67,8 +67,9 @@ class BenchPlan:
         return cls(
             ceiling_messages=300,
             ceiling_devices=20,
+            ceiling_gateway_counts=(1,),
             e2e_rates=(0, 100),
-            e2e_step_s=3.0,
+            e2e_step_s=2.0,
             e2e_devices=50,
             sos_probe_interval_s=0.5,
             connection_devices=100,

@@ -9,6 +9,8 @@ from bench.harness import BenchPlan, run, table, write_report
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
+# Four platform start-ups in one test: on a loaded 2-core box that can exceed the suite's 180 s default.
+@pytest.mark.timeout(480)
 async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ignore[no-untyped-def]
     plan = BenchPlan.smoke()
     report = await run(plan, ("ceiling", "e2e", "connections", "soak"))
@@ -18,7 +20,9 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
     assert [g["gateway_processes"] for g in ceiling["gateways"]] == list(plan.ceiling_gateway_counts)
     for gateway in ceiling["gateways"]:
         assert gateway["messages"] >= plan.ceiling_messages
-    assert all(ratio > 0 for ratio in ceiling["gateway_to_raw_ratio"].values())
+        assert gateway["msg_per_s"] > 0
+    # With 300 messages the raw figure is meaningless (one librdkafka batch), so only its presence is checked.
+    assert set(ceiling["gateway_to_raw_ratio"]) == {f"{n}_process" for n in plan.ceiling_gateway_counts}
     steps = report["end_to_end"]["steps"]
     assert [s["offered_msg_per_s"] for s in steps] == list(plan.e2e_rates)
     for step in steps:

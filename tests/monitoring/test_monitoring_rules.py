@@ -265,10 +265,15 @@ async def test_fleet_reconnect_after_a_broker_restart_raises_no_storm(
     # Then the whole fleet falls silent at once: marked offline, without a storm of alerts.
     for device_id in devices:
         await eventually(lambda device_id=device_id: _status_is(mplatform, device_id, "offline"), timeout=30)
+
+    # The alert decision comes after the offline-alert delay: wait for it, then look for alerts.
+    async def decided() -> bool:
+        metrics = (await mplatform.http.get(mplatform.url("monitoring", "/metrics"))).text
+        return 'monitoring_alerts_suppressed_total{reason="mass_silence",type="device_offline"}' in metrics
+
+    await eventually(decided, timeout=30)
     for device_id in devices:
         assert await alerts(mplatform, device_id) == [], device_id
-    metrics = (await mplatform.http.get(mplatform.url("monitoring", "/metrics"))).text
-    assert 'monitoring_alerts_suppressed_total{reason="mass_silence",type="device_offline"}' in metrics
 
 
 async def _battery_is(platform: Platform, device_id: str, battery: int) -> bool:

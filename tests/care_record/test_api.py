@@ -70,6 +70,13 @@ async def test_roles_admins_write_dispatchers_read_ops_see_nothing_personal(care
     listed = (await care.http.get("/api/v1/elders", params={"q": elder["name"]}, headers=ADMIN)).json()
     assert listed and all("*" in e["id_number"] for e in listed)  # masked in lists, even for admins
 
+    # Every read of the whole record is audited: who, as which role; only admins see the audit.
+    reads = await care.http.get(f"{path}/reads", headers=ADMIN)
+    assert reads.status_code == 200
+    assert [r["role"] for r in reads.json()] == ["supervisor", "dispatcher"]
+    assert (await care.http.get(f"{path}/reads", headers=DISPATCHER)).status_code == 403
+    assert (await care.http.get("/api/v1/elders/nobody/reads", headers=ADMIN)).status_code == 404
+
 
 async def test_bindings_one_active_elder_per_device_with_history(care: CareApp) -> None:
     first, second = await care.create_elder(), await care.create_elder(name="李桂兰")

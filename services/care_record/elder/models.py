@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
@@ -188,11 +188,14 @@ class AreaIn(BaseModel):
         return "/".join(getattr(self, level) for level in AREA_LEVELS if getattr(self, level))
 
 
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class HealthArchive(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    conditions: list[str] = PydanticField(default_factory=list, max_length=50)
-    medications: list[str] = PydanticField(default_factory=list, max_length=50)
-    allergies: list[str] = PydanticField(default_factory=list, max_length=50)
+    conditions: list[ShortText] = PydanticField(default_factory=list, max_length=50)
+    medications: list[ShortText] = PydanticField(default_factory=list, max_length=50)
+    allergies: list[ShortText] = PydanticField(default_factory=list, max_length=50)
     blood_type: str = PydanticField("", pattern=r"^((A|B|AB|O)[+-]?)?$")
     primary_doctor: str = PydanticField("", max_length=128)
     family_doctor_contract: bool = False
@@ -210,13 +213,13 @@ class ElderCreate(BaseModel):
     name: str = PydanticField(min_length=1, max_length=64)
     sex: Sex
     birth_date: date
-    id_number: str
+    id_number: str = PydanticField(min_length=15, max_length=18, description="resident ID number (18 characters)")
     phone: str | None = PydanticField(None, pattern=PHONE)
     address: str = PydanticField(min_length=1, max_length=255)
     home_location: HomeLocation | None = None
     area: AreaIn
     living_situation: LivingSituation
-    categories: list[Category] = PydanticField(default_factory=list)
+    categories: list[Category] = PydanticField(default_factory=list, max_length=16)
     language: str = PydanticField("", max_length=64, description="language or dialect, e.g. 普通话, 蒙古语")
     notes: str = PydanticField("", max_length=4000)
     health: HealthArchive = PydanticField(default_factory=HealthArchive)
@@ -246,7 +249,7 @@ class ElderUpdate(BaseModel):
     home_location: HomeLocation | None = None
     area: AreaIn | None = None
     living_situation: LivingSituation | None = None
-    categories: list[Category] | None = None
+    categories: list[Category] | None = PydanticField(None, max_length=16)
     language: str | None = PydanticField(None, max_length=64)
     notes: str | None = PydanticField(None, max_length=4000)
     health: HealthArchive | None = None
@@ -331,3 +334,22 @@ def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:
     order = (serial % 50) * 2 + (1 if sex is Sex.MALE else 0)
     first17 = f"{region}{birth_date:%Y%m%d}{serial // 50 % 10}{order:02d}"
     return first17 + id_check_digit(first17)
+
+
+class RecordRead(SQLModel, table=True):
+    """Audit entry: someone opened an elder's whole record (who, as which role, when)."""
+
+    __tablename__ = "record_reads"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    elder_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    actor: str = Field(sa_column=Column(String(128), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RecordReadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    actor: str
+    role: str
+    at: datetime

@@ -22,6 +22,7 @@ from services.care_record.elder.models import (
     ElderCreate,
     ElderUpdate,
     HealthArchive,
+    RecordRead,
     encode_categories,
 )
 from services.care_record.errors import Conflict, NotFound
@@ -191,3 +192,16 @@ async def touch_last_visit(session: AsyncSession, *, elder: Elder, visited_at: d
     """Keep the denormalised last-visit time (the newest visit wins, whatever order they are recorded in)."""
     if elder.last_visit_at is None or visited_at > elder.last_visit_at:
         elder.last_visit_at = visited_at
+
+
+def record_read(session: AsyncSession, *, elder_id: str, actor: str, role: str) -> None:
+    """Audit that `actor` opened the elder's whole record (committed by the caller)."""
+    session.add(RecordRead(elder_id=elder_id, actor=actor, role=role, at=utcnow()))
+
+
+async def list_record_reads(session: AsyncSession, *, elder_id: str, limit: int = 200) -> list[RecordRead]:
+    """Who opened the record, newest first."""
+    rows = await session.scalars(
+        select(RecordRead).where(col(RecordRead.elder_id) == elder_id).order_by(col(RecordRead.id).desc()).limit(limit)
+    )
+    return list(rows)

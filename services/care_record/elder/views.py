@@ -27,6 +27,7 @@ from services.care_record.elder.models import (
     ElderUpdate,
     HealthArchive,
     HomeLocation,
+    RecordReadOut,
     age_on,
     decode_categories,
     mask_id_number,
@@ -148,10 +149,20 @@ async def list_elders(
 
 
 @router.get("/{elder_id}", response_model=ElderRead)
-async def get_elder(elder_id: str, request: Request, session: SessionDep, principal: Reader) -> ElderRead:
-    """One elder's whole record (the ID number in full for admins only)."""
+async def get_elder(elder_id: str, request: Request, session: TransactionDep, principal: Reader) -> ElderRead:
+    """One elder's whole record (the ID number in full for admins only); every read is audited."""
     elder = await service.get_elder(session, elder_id=elder_id)
-    return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    detail = await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    service.record_read(session, elder_id=elder.id, actor=principal.name, role=principal.role.value)
+    await session.commit()
+    return detail
+
+
+@router.get("/{elder_id}/reads", response_model=list[RecordReadOut])
+async def list_record_reads(elder_id: str, session: SessionDep, _: Admin) -> list[RecordReadOut]:
+    """Who opened this elder's whole record, newest first (admins)."""
+    await service.get_elder(session, elder_id=elder_id)
+    return [RecordReadOut.model_validate(r) for r in await service.list_record_reads(session, elder_id=elder_id)]
 
 
 @router.patch("/{elder_id}", response_model=ElderRead)

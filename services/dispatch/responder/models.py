@@ -69,8 +69,8 @@ class Shift(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     days: list[int] = PydanticField(default_factory=lambda: list(range(7)), min_length=1, max_length=7)
-    start: str = PydanticField(description="HH:MM")
-    end: str = PydanticField(description="HH:MM")
+    start: str = PydanticField(max_length=5, description="HH:MM")
+    end: str = PydanticField(max_length=5, description="HH:MM")
 
     @field_validator("days")
     @classmethod
@@ -95,8 +95,10 @@ class ResponderCreate(BaseModel):
     base: Position | None = PydanticField(None, description="home or base location")
     area: str | None = PydanticField(None, max_length=64, description="coverage area code, e.g. a street or township")
     coverage_radius_km: float | None = PydanticField(None, gt=0, le=500, description="how far they will go")
-    skills: list[Skill] = PydanticField(default_factory=list)
-    schedule: list[Shift] | None = PydanticField(None, description="on-duty shifts; null means always on duty")
+    skills: list[Skill] = PydanticField(default_factory=list, max_length=16)
+    schedule: list[Shift] | None = PydanticField(
+        None, max_length=28, description="on-duty shifts; null means always on duty"
+    )
     elder_ids: list[str] = PydanticField(
         default_factory=list, max_length=50, description="elders whose family contact this is"
     )
@@ -110,8 +112,8 @@ class ResponderUpdate(BaseModel):
     base: Position | None = None
     area: str | None = PydanticField(None, max_length=64)
     coverage_radius_km: float | None = PydanticField(None, gt=0, le=500)
-    skills: list[Skill] | None = None
-    schedule: list[Shift] | None = None
+    skills: list[Skill] | None = PydanticField(None, max_length=16)
+    schedule: list[Shift] | None = PydanticField(None, max_length=28)
     elder_ids: list[str] | None = PydanticField(None, max_length=50)
     available: bool | None = None
     location: Position | None = PydanticField(None, description="live position (a responder app posts this)")

@@ -178,11 +178,19 @@ class OutboxRelay:
         self._producer = producer
         self._lock_key = _lock_key(f"outbox:{name}")
         self._wakeup = asyncio.Event()
+        self._committed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
-        """Tell the relay that new rows were committed."""
+        """Tell the relay (and anyone waiting on `committed()`) that new rows were committed."""
         self._wakeup.set()
+        # One event per generation: every waiter holding the old one wakes, later ones wait anew.
+        self._committed.set()
+        self._committed = asyncio.Event()
+
+    def committed(self) -> asyncio.Event:
+        """An event set at this process's next commit (live views wake on it instead of polling)."""
+        return self._committed
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")

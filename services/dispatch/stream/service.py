@@ -8,6 +8,7 @@ kept in memory, and any replica can serve any console.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -94,6 +95,7 @@ async def sse_events(
     heartbeat_seconds: float,
     max_seconds: float,
     disconnected: Callable[[], Any],
+    committed: Callable[[], asyncio.Event] | None = None,
 ) -> AsyncIterator[bytes]:
     """Replay after `last_event_id` (or start from now), then follow new entries, with heartbeats."""
     metrics.STREAM_CLIENTS.inc()
@@ -109,6 +111,8 @@ async def sse_events(
         while time.monotonic() - started < max_seconds:
             if await disconnected():
                 return
+            # Taken before the query, so a commit between the query and the wait is not missed.
+            wakeup = committed() if committed is not None else None
             async with sessions() as session:
                 rows = await entries_after(session, after_id=cursor)
             for entry, incident in rows:
@@ -125,6 +129,11 @@ async def sse_events(
                 last_beat = time.monotonic()
                 yield b": heartbeat\n\n"
             if len(rows) < BATCH or gap_since is not None:
-                await asyncio.sleep(poll_seconds)
+                # This replica's commits wake the stream at once; other replicas' are seen by polling.
+                if wakeup is None or gap_since is not None:
+                    await asyncio.sleep(poll_seconds)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wakeup.wait(), poll_seconds)
     finally:
         metrics.STREAM_CLIENTS.dec()

@@ -42,6 +42,7 @@ async def stream(
             heartbeat_seconds=settings.stream_heartbeat_seconds,
             max_seconds=settings.stream_max_seconds,
             disconnected=request.is_disconnected,
+            committed=request.app.state.runtime.outbox.committed,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -74,11 +74,14 @@ async def send_with_retry(
     key: bytes | None = None,
     headers: list[tuple[str, bytes]] | None = None,
     stop: asyncio.Event | None = None,
+    max_delay: float = 5.0,
 ) -> Any:
     """Send and wait for the broker's ack, retrying with backoff until it succeeds.
 
     Callers only acknowledge their own input once this returns, so giving up would
     lose data; retrying forever is the safe choice, and the retry counter shows it.
+    `max_delay` caps the backoff: the alarm lane keeps it short so that an SOS held
+    during an outage goes out within moments of the broker's return.
     """
     delay = 0.1
     while True:
@@ -91,7 +94,7 @@ async def send_with_retry(
             if stop is not None and stop.is_set():
                 raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, max_delay)
             continue
         metrics.KAFKA_PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
         metrics.KAFKA_PRODUCED.labels(topic).inc()

@@ -72,11 +72,11 @@ class TcpProxy:
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
+            # A peer hanging up (or the proxy being cut) ends the pipe; both are expected here.
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):

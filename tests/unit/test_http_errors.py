@@ -50,7 +50,7 @@ async def test_a_driver_refusal_wrapped_in_a_generic_dbapi_error_is_a_422() -> N
         sqlstate = "22001"
 
     class DriverError(Exception):
-        pass
+        """A driver exception type SQLAlchemy does not know, as asyncpg's are to it."""
 
     app = _app()
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, TypeD
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field, SQLModel, col
 
 from eldercare import metrics
 from eldercare.envelope import utcnow
@@ -150,6 +150,21 @@ async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) ->
     )
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """Record a batch of event ids in the inbox in one statement; returns those not applied before."""
+    unique = list(dict.fromkeys(event_ids))
+    if not unique:
+        return set()
+    now = utcnow()
+    statement = (
+        insert_ignore_conflict(session, ProcessedEvent)
+        .values([{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique])
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(col(ProcessedEvent.event_id))
+    )
+    return set(await session.scalars(statement))
 
 
 def add_to_outbox(session: AsyncSession, *, topic: str, key: bytes | None, value: bytes) -> None:

@@ -76,6 +76,18 @@ async def test_inbox_makes_a_redelivered_alarm_a_no_op(sessions: async_sessionma
         assert outbox == 1  # one 'opened' lifecycle event waits for the relay
 
 
+async def test_batch_inbox_claims_each_event_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        assert await db.claim_event(session, consumer="batch", event_id="seen-before")
+    async with sessions() as session, session.begin():
+        fresh = await db.claim_events(session, consumer="batch", event_ids=["a", "seen-before", "b", "a", "c"])
+    assert fresh == {"a", "b", "c"}  # the repeat inside the batch and the earlier one are not fresh
+    async with sessions() as session, session.begin():
+        assert await db.claim_events(session, consumer="batch", event_ids=["a", "b", "d"]) == {"d"}
+        assert await db.claim_events(session, consumer="other", event_ids=["a"]) == {"a"}
+        assert await db.claim_events(session, consumer="batch", event_ids=[]) == set()
+
+
 async def test_attach_window_and_closed_incidents(sessions: async_sessionmaker[AsyncSession]) -> None:
     opened = await apply(sessions, alarm("d2", "e1"))
     attached = await apply(sessions, alarm("d2", "e2", body="fall"))

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eldercare.db import claim_event, timed_transaction
+from eldercare.db import claim_event, claim_events, timed_transaction
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope, from_timestamp, kind_name, utcnow
 from eldercare.kafka import PoisonRecord
 from eldercare.runtime import ServiceRuntime
@@ -19,6 +19,7 @@ from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import service
 from services.monitoring.elder import service as elders
 from services.monitoring.geofence import service as geofences
+from services.monitoring.rows import EventRows, load_rows
 from services.monitoring.vitals import service as vitals
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,14 @@ def _decode_device_event(record: ConsumerRecord) -> pb.Envelope:
     return envelope
 
 
-async def apply_device_event(session: AsyncSession, *, envelope: pb.Envelope, settings: MonitoringSettings) -> None:
-    """Every rule a device event can trigger, in the caller's transaction."""
+async def apply_device_event(
+    session: AsyncSession, *, envelope: pb.Envelope, settings: MonitoringSettings, rows: EventRows
+) -> None:
+    """Every rule a device event can trigger, in the caller's transaction, on rows `load_rows` read."""
     now = utcnow()
-    elder = await elders.elder_for_device(session, device_id=envelope.device_id)
+    elder = rows.elders.get(envelope.device_id)
     elder_id = elder.elder_id if elder is not None else None
-    device = await service.touch(session, envelope=envelope, elder_id=elder_id, now=now, settings=settings)
+    device = await service.touch(session, envelope=envelope, elder_id=elder_id, now=now, settings=settings, rows=rows)
     await service.apply_battery(session, device=device, envelope=envelope, now=now, settings=settings)
     service.note_activity(device, envelope=envelope, now=now, movement_m=settings.movement_m)
     body = envelope.WhichOneof("body")
@@ -60,6 +63,7 @@ async def apply_device_event(session: AsyncSession, *, envelope: pb.Envelope, se
             now=now,
             sustained_readings=settings.vitals_sustained_readings,
             sustained_seconds=settings.vitals_sustained_seconds,
+            rows=rows,
         )
     fix = service.fix_of(envelope)
     if fix is not None and elder is not None:
@@ -75,21 +79,37 @@ async def apply_device_event(session: AsyncSession, *, envelope: pb.Envelope, se
             confirm_fixes=settings.geofence_confirm_fixes,
             dwell_seconds=settings.geofence_dwell_seconds,
             margin_m=settings.geofence_margin_m,
+            rows=rows,
         )
     metrics.EVENTS_APPLIED.labels(body or "unknown").inc()
+
+
+async def apply_device_batch(
+    session: AsyncSession, *, envelopes: Sequence[pb.Envelope], consumer: str, settings: MonitoringSettings
+) -> int:
+    """Claim and apply a batch in the caller's transaction; returns how many events were new."""
+    fresh = await claim_events(session, consumer=consumer, event_ids=[e.event_id for e in envelopes])
+    # The same event twice in one batch (a producer retry) is applied once.
+    todo = []
+    for envelope in envelopes:
+        if envelope.event_id in fresh:
+            fresh.discard(envelope.event_id)
+            todo.append(envelope)
+    rows = await load_rows(session, envelopes=todo)
+    for envelope in todo:
+        await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
+    return len(todo)
 
 
 def device_batch_handler(
     runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str
 ) -> Callable[[Sequence[ConsumerRecord]], Awaitable[None]]:
-    """One transaction for a whole partition batch, inbox rows included."""
+    """One transaction for a whole partition batch: one inbox insert, one read per table, one flush."""
 
     async def handle(records: Sequence[ConsumerRecord]) -> None:
         envelopes = [_decode_device_event(record) for record in records]
         async with timed_transaction(runtime.sessions, "monitoring_device_batch") as session:
-            for envelope in envelopes:
-                if await claim_event(session, consumer=consumer, event_id=envelope.event_id):
-                    await apply_device_event(session, envelope=envelope, settings=settings)
+            await apply_device_batch(session, envelopes=envelopes, consumer=consumer, settings=settings)
         metrics.TELEMETRY_BATCH_RECORDS.observe(len(envelopes))
         if alerts.count_committed(session):
             runtime.outbox.notify()
@@ -107,7 +127,8 @@ def device_record_handler(
         async with timed_transaction(runtime.sessions, "monitoring_device_event") as session:
             if not await claim_event(session, consumer=consumer, event_id=envelope.event_id):
                 return
-            await apply_device_event(session, envelope=envelope, settings=settings)
+            rows = await load_rows(session, envelopes=[envelope])
+            await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
         if alerts.count_committed(session):
             runtime.outbox.notify()
 

@@ -19,6 +19,7 @@ from services.monitoring.config import MonitoringSettings
 from services.monitoring.device.models import Device, DeviceRead, DeviceStatus, LocationRead
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.geofence.service import distance_m
+from services.monitoring.rows import EventRows
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,16 @@ def fix_of(envelope: pb.Envelope) -> Fix | None:
 
 
 async def touch(
-    session: AsyncSession, *, envelope: pb.Envelope, elder_id: str | None, now: datetime, settings: MonitoringSettings
+    session: AsyncSession,
+    *,
+    envelope: pb.Envelope,
+    elder_id: str | None,
+    now: datetime,
+    settings: MonitoringSettings,
+    rows: EventRows,
 ) -> Device:
     """Apply what any device event says about the device: seen, battery, position, heartbeat, back online."""
-    device = await session.get(Device, envelope.device_id, with_for_update=True)
+    device = rows.devices.get(envelope.device_id)
     occurred = from_timestamp(envelope.occurred_at)
     if device is None:
         device = Device(
@@ -64,6 +71,7 @@ async def touch(
             last_activity_at=now,
         )
         session.add(device)
+        rows.devices[device.device_id] = device
     device.elder_id = elder_id
     device.last_seen = max(device.last_seen, now)
     newest = device.device_last_event_at is None or occurred >= device.device_last_event_at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -47,15 +47,6 @@ async def remove_elder(session: AsyncSession, *, elder_id: str) -> None:
     """Forget an elder and their bindings (tombstone)."""
     await session.execute(delete(DeviceBinding).where(col(DeviceBinding.elder_id) == elder_id))
     await session.execute(delete(ElderProfile).where(col(ElderProfile.elder_id) == elder_id))
-
-
-async def elder_for_device(session: AsyncSession, *, device_id: str) -> ElderProfile | None:
-    """The elder wearing a device, if care-record bound it to one we know."""
-    return await session.scalar(
-        select(ElderProfile)
-        .join(DeviceBinding, col(DeviceBinding.elder_id) == col(ElderProfile.elder_id))
-        .where(col(DeviceBinding.device_id) == device_id)
-    )
 
 
 async def bound_elder_id(session: AsyncSession, *, device_id: str) -> str | None:

@@ -23,6 +23,7 @@ from services.monitoring.geofence.models import (
     GeofenceDeviceState,
     GeofenceRead,
 )
+from services.monitoring.rows import EventRows
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -103,6 +104,7 @@ async def evaluate_fix(
     confirm_fixes: int,
     dwell_seconds: float,
     margin_m: float,
+    rows: EventRows,
 ) -> int:
     """Advance the device's state against each of the elder's fences; returns how many alerts were raised.
 
@@ -110,20 +112,18 @@ async def evaluate_fix(
     or more of them spanning `dwell_seconds` (device clock); an ambiguous fix neither
     confirms nor breaks a pending change. Leaving the unknown state raises nothing.
     """
-    fences = await session.scalars(
-        select(Geofence).where(col(Geofence.elder_id) == elder.elder_id, col(Geofence.enabled).is_(True))
-    )
     raised = 0
-    for fence in fences:
+    for fence in rows.fences.get(elder.elder_id, ()):
         if not is_active(fence, now, zone):
             continue
         side = classify(signed_boundary_distance(fence, fix.lat, fix.lon), fix.accuracy_m, margin_m)
         if side is None:
             continue
-        state = await session.get(GeofenceDeviceState, (fence.id, device_id), with_for_update=True)
+        state = rows.fence_states.get((fence.id, device_id))
         if state is None:
             state = GeofenceDeviceState(geofence_id=fence.id, device_id=device_id)
             session.add(state)
+            rows.fence_states[(fence.id, device_id)] = state
         if side.value == state.state:
             state.candidate, state.candidate_fixes, state.candidate_since = None, 0, None
             continue

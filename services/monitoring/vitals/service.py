@@ -12,6 +12,7 @@ from sqlmodel import col
 from eldercare.envelope import utcnow
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring.alert.service import raise_alert
+from services.monitoring.rows import EventRows
 from services.monitoring.vitals.models import (
     Thresholds,
     ThresholdsUpdate,
@@ -37,10 +38,12 @@ _MEASURES = ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps"
 
 async def thresholds_for(session: AsyncSession, *, elder_id: str | None) -> Thresholds:
     """The elder's limits: their overrides on top of the platform defaults."""
+    return limits_of(await session.get(VitalsThreshold, elder_id) if elder_id is not None else None)
+
+
+def limits_of(row: VitalsThreshold | None) -> Thresholds:
+    """Platform defaults with an elder's overrides (the row) on top."""
     defaults = Thresholds()
-    if elder_id is None:
-        return defaults
-    row = await session.get(VitalsThreshold, elder_id)
     if row is None:
         return defaults
     overrides = {name: getattr(row, name) for name in Thresholds.model_fields if getattr(row, name) is not None}
@@ -69,6 +72,7 @@ async def record_vitals(
     now: datetime,
     sustained_readings: int,
     sustained_seconds: float,
+    rows: EventRows,
 ) -> int:
     """Store the reading and advance each measure's abnormal streak; returns how many alerts were raised.
 
@@ -79,13 +83,13 @@ async def record_vitals(
     vitals = envelope.vitals
     values = {name: getattr(vitals, name) for name in _MEASURES if vitals.HasField(name)}
     session.add(VitalsReading(device_id=envelope.device_id, elder_id=elder_id, at=at, **values))
-    limits = await thresholds_for(session, elder_id=elder_id)
+    limits = limits_of(rows.thresholds.get(elder_id) if elder_id is not None else None)
     raised = 0
     for measure, rule in _RULES.items():
         if measure not in values:
             continue
         broken = rule(float(values[measure]), limits)
-        streak = await session.get(VitalsStreak, (envelope.device_id, measure), with_for_update=True)
+        streak = rows.streaks.get((envelope.device_id, measure))
         if broken is None:
             if streak is not None and streak.abnormal_readings:
                 streak.abnormal_readings, streak.first_abnormal_at, streak.alerted = 0, None, False
@@ -93,6 +97,7 @@ async def record_vitals(
         if streak is None:
             streak = VitalsStreak(device_id=envelope.device_id, measure=measure)
             session.add(streak)
+            rows.streaks[(envelope.device_id, measure)] = streak
         if streak.abnormal_readings == 0:
             streak.first_abnormal_at = at
         streak.abnormal_readings += 1

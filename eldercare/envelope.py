@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -14,9 +15,21 @@ from eldercare.v1 import events_pb2 as pb
 _DEVICE_EVENT_NAMESPACE = uuid.UUID("6f1c3f5e-3b0a-4f7e-9d43-2b7f0e6c9a11")
 
 
+_NAMESPACE_BYTES = _DEVICE_EVENT_NAMESPACE.bytes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def device_event_id(device_id: str, device_event: str) -> str:
-    """The platform-wide idempotency key of a device event; a resend yields the same key."""
-    return str(uuid.uuid5(_DEVICE_EVENT_NAMESPACE, f"{device_id}\x1f{device_event}"))
+    """The platform-wide idempotency key of a device event; a resend yields the same key.
+
+    This is `uuid.uuid5(namespace, f"{device_id}\\x1f{device_event}")`, written out because it
+    runs for every device message and `uuid.UUID` objects cost more than the hash itself.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{device_id}\x1f{device_event}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_event_id() -> str:
@@ -29,13 +42,15 @@ def utcnow() -> datetime:
 
 
 def to_timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
+    """The protobuf Timestamp of a moment (a naive one is taken as local time, as `astimezone` does)."""
+    # Arithmetic instead of Timestamp.FromDatetime: the same value at a fraction of the cost, per message.
+    delta = (moment if moment.tzinfo is not None else moment.astimezone(UTC)) - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    """The aware UTC datetime of a Timestamp, to the microsecond."""
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 class EnvelopeDecodeError(ValueError):

@@ -4,18 +4,23 @@ Two MQTT sessions form the fast lane: one subscribes only to alarm kinds, the ot
 to everything else, so an SOS never queues behind location reports at the broker,
 in paho's socket, or in our producer (each lane has its own Kafka producer). A
 message is acknowledged to the broker only after Kafka acknowledged the write.
+
+GATEWAY_LANES picks the sessions a process runs: `all` (both, one process), or
+`alarms` / `bulk`, so that the alarm lane has an event loop and a GIL of its own
+beside bulk-lane processes (docs/decisions.md, "Alarm lane in its own process").
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
@@ -33,6 +38,7 @@ from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
 from gateway.ratelimit import DeviceRateLimiter
+from gateway.retire import LaneRetirement
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,27 @@ def alarm_lane_owns(topic: str) -> bool:
     return len(levels) == 5 and topic.startswith(DEVICE_TREE + "/") and levels[4] in ALARM_KINDS
 
 
+# A lane ("alarm" / "bulk", as in the metrics' lane label) -> its session's name (client ids, `session` label).
+SESSION_NAMES = {"alarm": "alarms", "bulk": "bulk"}
+
+
+def lane_client_id(settings: GatewaySettings, lane: str) -> str:
+    """The lane's persistent MQTT session: unique per gateway instance and lane."""
+    return f"eldercare-gw-{settings.instance_id}-{SESSION_NAMES[lane]}"
+
+
+def lane_subscriptions(settings: GatewaySettings, lane: str) -> list[str]:
+    share = f"$share/{settings.share_group}"
+    if lane == "alarm":
+        return [f"{share}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
+    # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
+    return [f"{share}/{DEVICE_TREE}/#"]
+
+
+class Acknowledger(Protocol):
+    def ack(self, message: mqtt.MQTTMessage) -> None: ...
+
+
 class Gateway:
     """Forwards device messages from MQTT to Kafka, with a lane of its own for alarms."""
 
@@ -53,29 +80,25 @@ class Gateway:
         # Kafka clients bind to the running event loop, so start() creates them.
         self._alarm_producer: AIOKafkaProducer | None = None
         self._bulk_producer: AIOKafkaProducer | None = None
-        self.dead_letters = DeadLetterPublisher(lambda: self.bulk_producer, "gateway")
-        share = f"$share/{settings.share_group}"
-        self.alarm_session = MqttSession(
-            url=settings.mqtt_url,
-            client_id=f"eldercare-gw-{settings.instance_id}-alarms",
-            subscriptions=[f"{share}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)],
-            on_message=lambda message: self._dispatch(message, lane="alarm"),
-            receive_maximum=settings.alarm_receive_maximum,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password,
-            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-        )
-        # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
-        self.bulk_session = MqttSession(
-            url=settings.mqtt_url,
-            client_id=f"eldercare-gw-{settings.instance_id}-bulk",
-            subscriptions=[f"{share}/{DEVICE_TREE}/#"],
-            on_message=lambda message: self._dispatch(message, lane="bulk"),
-            receive_maximum=settings.telemetry_receive_maximum,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password,
-            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-        )
+        # Through the bulk producer when this process has one, else the alarm lane's.
+        self.dead_letters = DeadLetterPublisher(lambda: self._producer_for("bulk"), "gateway")
+        self.alarm_session: MqttSession | None = None
+        self.bulk_session: MqttSession | None = None
+        if settings.runs_alarm_lane:
+            self.alarm_session = self._session("alarm", settings.alarm_receive_maximum)
+        if settings.runs_bulk_lane:
+            self.bulk_session = self._session("bulk", settings.telemetry_receive_maximum)
+        # The sessions this process runs, by session name: readiness, metrics, start and stop cover these only.
+        self.sessions = {
+            name: session
+            for name, session in (("alarms", self.alarm_session), ("bulk", self.bulk_session))
+            if session is not None
+        }
+        # A single-lane process ends the other lane's session its instance may have left behind.
+        self.retirement: LaneRetirement | None = None
+        if settings.lanes != "all":
+            self.retirement = self._retirement("bulk" if settings.lanes == "alarms" else "alarm")
+        self._retirement_task: asyncio.Task[None] | None = None
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -85,33 +108,84 @@ class Gateway:
         self._bulk_wakeup = asyncio.Event()
         self._bulk_worker: asyncio.Task[None] | None = None
 
+    def _session(self, lane: str, receive_maximum: int) -> MqttSession:
+        settings = self.settings
+        return MqttSession(
+            url=settings.mqtt_url,
+            client_id=lane_client_id(settings, lane),
+            subscriptions=lane_subscriptions(settings, lane),
+            on_message=lambda message: self._dispatch(message, lane=lane),
+            receive_maximum=receive_maximum,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        )
+
+    def _retirement(self, lane: str) -> LaneRetirement:
+        """What the left-over session of `lane` still holds is forwarded with that lane's rules."""
+        retirement = LaneRetirement(
+            settings=self.settings,
+            client_id=lane_client_id(self.settings, lane),
+            subscriptions=lane_subscriptions(self.settings, lane),
+            on_message=lambda message: self._spawn(self._forward(message, lane=lane, session=retirement)),
+            receive_maximum=self.settings.alarm_receive_maximum,
+        )
+        return retirement
+
     @property
     def alarm_producer(self) -> AIOKafkaProducer:
-        assert self._alarm_producer is not None, "start() first"
+        assert self._alarm_producer is not None, "start() first, with the alarm lane"
         return self._alarm_producer
 
     @property
     def bulk_producer(self) -> AIOKafkaProducer:
-        assert self._bulk_producer is not None, "start() first"
+        assert self._bulk_producer is not None, "start() first, with the bulk lane"
         return self._bulk_producer
 
+    def _producer_for(self, lane: str) -> AIOKafkaProducer:
+        """The lane's own producer; in a single-lane process, the one there is."""
+        if lane == "alarm":
+            producer = self._alarm_producer or self._bulk_producer
+        else:
+            producer = self._bulk_producer or self._alarm_producer
+        assert producer is not None, "start() first"
+        return producer
+
     async def start(self) -> None:
-        self._alarm_producer = create_producer(self.settings, fast_lane=True)
-        self._bulk_producer = create_producer(self.settings, fast_lane=False)
-        for name, session in (("alarms", self.alarm_session), ("bulk", self.bulk_session)):
+        if self.settings.lanes == "bulk":
+            log.warning(
+                "GATEWAY_LANES=bulk: this process acks and drops SOS, fall and alarm messages; a gateway with "
+                "GATEWAY_LANES=alarms must run beside it (same broker, share group %r) or alarms are lost",
+                self.settings.share_group,
+            )
+        log.info("gateway lanes: %s (MQTT sessions: %s)", self.settings.lanes, ", ".join(self.sessions))
+        if self.alarm_session is not None:
+            self._alarm_producer = create_producer(self.settings, fast_lane=True)
+        if self.bulk_session is not None:
+            self._bulk_producer = create_producer(self.settings, fast_lane=False)
+        for name, session in self.sessions.items():
             metrics.MQTT_CONNECTED.labels(name).set_function(session.connected.is_set)
-        await start_with_retry("kafka (alarm lane)", self.alarm_producer.start)
-        await start_with_retry("kafka (bulk lane)", self.bulk_producer.start)
+        if self._alarm_producer is not None:
+            await start_with_retry("kafka (alarm lane)", self._alarm_producer.start)
+        if self._bulk_producer is not None:
+            await start_with_retry("kafka (bulk lane)", self._bulk_producer.start)
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
-        self._bulk_worker = asyncio.create_task(self._run_bulk_lane(), name="gateway-bulk-lane")
-        await self.alarm_session.start()
-        await self.bulk_session.start()
+        if self.bulk_session is not None:
+            self._bulk_worker = asyncio.create_task(self._run_bulk_lane(), name="gateway-bulk-lane")
+        for session in self.sessions.values():
+            await session.start()
+        if self.retirement is not None:
+            self._retirement_task = asyncio.create_task(self.retirement.run(), name="gateway-retire-session")
 
     async def stop(self) -> None:
         self._stopping.set()
         # Stop taking messages first; what is still in flight is not acked and will be redelivered.
-        await self.alarm_session.stop()
-        await self.bulk_session.stop()
+        if self._retirement_task is not None:
+            self._retirement_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retirement_task
+        for session in self.sessions.values():
+            await session.stop()
         if self._bulk_worker is not None:
             self._bulk_worker.cancel()
         if self._tasks:
@@ -128,7 +202,8 @@ class Gateway:
             self._bulk_inbox.append(message)
             self._bulk_wakeup.set()
             return
-        self._spawn(self._forward(message, lane=lane))
+        assert self.alarm_session is not None
+        self._spawn(self._forward(message, lane=lane, session=self.alarm_session))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -168,13 +243,15 @@ class Gateway:
 
     async def _forward_bulk(self, message: mqtt.MQTTMessage) -> None:
         """The common case without a task: hand the event to the producer, ack when Kafka acked it."""
+        session = self.bulk_session
+        assert session is not None
         if alarm_lane_owns(message.topic):
-            self.bulk_session.ack(message)  # the alarm session got its own copy
+            session.ack(message)  # the alarm session (here or in the alarms process) got its own copy
             return
         started = time.perf_counter()
         outcome = self._classify(message)
         if not isinstance(outcome, DeviceMessage) or outcome.salvaged is not None:
-            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
         metrics.IN_FLIGHT.labels("bulk").inc()
         try:
@@ -183,7 +260,7 @@ class Gateway:
             )
         except KafkaError:
             metrics.IN_FLIGHT.labels("bulk").dec()
-            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
         delivery.add_done_callback(functools.partial(self._bulk_delivered, message, outcome, started))
 
@@ -191,22 +268,29 @@ class Gateway:
         self, message: mqtt.MQTTMessage, outcome: DeviceMessage, started: float, delivery: asyncio.Future[Any]
     ) -> None:
         metrics.IN_FLIGHT.labels("bulk").dec()
+        session = self.bulk_session
+        assert session is not None
         if delivery.cancelled() or delivery.exception() is not None:
             # The producer gave up on it: fall back to retrying until Kafka takes it, then ack.
             kafka_metrics.KAFKA_PRODUCE_ERRORS.labels(outcome.topic).inc()
-            self._spawn(self._forward(message, lane="bulk", outcome=outcome))
+            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
         elapsed = time.perf_counter() - started
         kafka_metrics.KAFKA_PRODUCED.labels(outcome.topic).inc()
         kafka_metrics.KAFKA_PRODUCE_SECONDS.labels(outcome.topic).observe(elapsed)
         metrics.PRODUCED.labels(outcome.kind).inc()
         metrics.PRODUCE_SECONDS.labels("bulk").observe(elapsed)
-        self.bulk_session.ack(message)
+        session.ack(message)
 
     async def _forward(
-        self, message: mqtt.MQTTMessage, *, lane: str, outcome: DeviceMessage | Rejection | Ignored | None = None
+        self,
+        message: mqtt.MQTTMessage,
+        *,
+        lane: str,
+        session: Acknowledger,
+        outcome: DeviceMessage | Rejection | Ignored | None = None,
     ) -> None:
-        session = self.alarm_session if lane == "alarm" else self.bulk_session
+        """Forward with `lane`'s rules and ack to `session` (the lane's, or a left-over one being drained)."""
         started = time.perf_counter()
         metrics.IN_FLIGHT.labels(lane).inc()
         try:
@@ -236,7 +320,7 @@ class Gateway:
             metrics.IN_FLIGHT.labels(lane).dec()
 
     async def _produce(self, message: DeviceMessage, *, lane: str) -> None:
-        producer = self.alarm_producer if lane == "alarm" else self.bulk_producer
+        producer = self._producer_for(lane)
         topic = message.topic  # alarms, telemetry or command acks
         await send_with_retry(
             producer,
@@ -260,12 +344,12 @@ class Gateway:
         )
 
     async def check_mqtt(self) -> None:
-        for name, session in (("alarms", self.alarm_session), ("bulk", self.bulk_session)):
+        for name, session in self.sessions.items():
             if not session.connected.is_set():
                 raise ConnectionError(f"MQTT session {name} is not connected")
 
     async def check_kafka(self) -> None:
-        await self.alarm_producer.client.fetch_all_metadata()
+        await self._producer_for("alarm").client.fetch_all_metadata()
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -279,8 +363,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await gateway.start()
         await downlink.start()
         try:
-            await gateway.alarm_session.wait_ready(timeout=30)
-            await gateway.bulk_session.wait_ready(timeout=30)
+            for session in gateway.sessions.values():
+                await session.wait_ready(timeout=30)
         except TimeoutError:
             log.warning("MQTT broker at %s not reachable yet; still trying", settings.mqtt_url)
         log.info("gateway ready on http://%s:%s", settings.http_host, settings.http_port)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 
 from eldercare.settings import BaseProcessSettings
+
+# Which MQTT sessions a gateway process runs: both (one process), or one of them, so that the
+# alarm lane has a process (an event loop and a GIL) of its own beside N bulk-lane processes.
+GatewayLanes = Literal["all", "alarms", "bulk"]
 
 
 class GatewaySettings(BaseProcessSettings):
@@ -17,6 +22,9 @@ class GatewaySettings(BaseProcessSettings):
         validation_alias=AliasChoices("GATEWAY_INSTANCE_ID", "instance_id"),
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
     )
+    # `bulk` acks and drops the alarm topics (the alarm lane gets its own copy): never run it
+    # without an `alarms` (or `all`) gateway on the same broker and share group.
+    lanes: GatewayLanes = Field("all", validation_alias=AliasChoices("GATEWAY_LANES", "lanes"))
     share_group: str = Field("gateway", validation_alias=AliasChoices("GATEWAY_SHARE_GROUP", "share_group"))
     mqtt_username: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_USERNAME", "mqtt_username"))
     mqtt_password: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_PASSWORD", "mqtt_password"))
@@ -38,3 +46,11 @@ class GatewaySettings(BaseProcessSettings):
     device_burst: int = Field(
         200, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEVICE_BURST", "device_burst")
     )
+
+    @property
+    def runs_alarm_lane(self) -> bool:
+        return self.lanes in ("all", "alarms")
+
+    @property
+    def runs_bulk_lane(self) -> bool:
+        return self.lanes in ("all", "bulk")

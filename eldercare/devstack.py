@@ -194,7 +194,12 @@ SERVICES: dict[str, tuple[str, str]] = {
     "care-record": ("services.care_record", "CARE_RECORD_PORT"),
     "monitoring": ("services.monitoring", "MONITORING_PORT"),
 }
-DEFAULT_PORTS = {"dispatch": 8001, "care-record": 8002, "monitoring": 8003, "gateway": 8004}
+# The "gateway" service is one alarm-lane process (GATEWAY_LANES=alarms) beside the bulk-lane ones
+# (GATEWAY_LANES=bulk): "gateway", "gateway-2", ... A bulk lane acks and drops the alarm topics, so
+# bulk-lane gateways never run without the alarm-lane one.
+ALARM_GATEWAY_INSTANCE = "alarms"
+ALARM_GATEWAY = f"gateway-{ALARM_GATEWAY_INSTANCE}"
+DEFAULT_PORTS = {"dispatch": 8001, "care-record": 8002, "monitoring": 8003, "gateway": 8004, ALARM_GATEWAY: 8005}
 
 
 @dataclass
@@ -203,13 +208,15 @@ class StackConfig:
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Service name -> HTTP port, and ALARM_GATEWAY -> the alarm-lane gateway's port when "gateway" runs.
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: dict[str, str] = field(default_factory=dict)  # passed to every service
     var_dir: Path = REPO_ROOT / "var"
     log_dir: Path | None = None  # None: children write to our terminal
     services: tuple[str, ...] = tuple(SERVICES)
     restart: bool = True
-    # Gateways on the shared subscription; the i-th extra one serves HTTP on the gateway port + i.
+    # Bulk-lane gateways on the shared subscription, beside the one alarm-lane gateway; the n-th
+    # (n >= 2, "gateway-n") serves HTTP on the gateway port + n.
     gateway_processes: int = 1
 
 
@@ -320,16 +327,29 @@ class Stack:
             }
         )
         env.setdefault("ELDERCARE_API_TOKENS", DEV_API_TOKENS)
-        env.update({SERVICES[other][1]: str(port) for other, port in self.config.ports.items()})
+        env.update({SERVICES[other][1]: str(port) for other, port in self.config.ports.items() if other in SERVICES})
         env.update(self.config.env)
         return env
 
     def make_process(self, name: str, *, instance: str = "", port: int | None = None) -> ManagedProcess:
+        """A service's process; for "gateway", instance ALARM_GATEWAY_INSTANCE is the alarm-lane one, any other bulk."""
         module, port_variable = SERVICES[name]
         env = self.service_env(name)
         label = name + (f"-{instance}" if instance else "")
         if name == "gateway":
-            env.setdefault("GATEWAY_INSTANCE_ID", f"local-{label}")
+            alarm_lane = instance == ALARM_GATEWAY_INSTANCE
+            if not alarm_lane and ALARM_GATEWAY not in self.processes:
+                raise RuntimeError(
+                    f"start {ALARM_GATEWAY} before {label}: a bulk-lane gateway acks and drops SOS, fall and alarms"
+                )
+            # Set, not defaulted from the environment: each process needs its own instance id (it names the
+            # persistent MQTT sessions), and the lanes are what keeps alarms covered.
+            env["GATEWAY_INSTANCE_ID"] = f"local-{label}"
+            env["GATEWAY_LANES"] = "alarms" if alarm_lane else "bulk"
+            if alarm_lane and port is None:
+                if ALARM_GATEWAY not in self.config.ports:
+                    raise ValueError(f"StackConfig.ports names no port for {ALARM_GATEWAY}")
+                port = self.config.ports[ALARM_GATEWAY]
         if port is not None:
             env[port_variable] = str(port)
         return ManagedProcess(
@@ -342,15 +362,25 @@ class Stack:
         )
 
     async def start_services(self, timeout: float = 90.0) -> None:
+        gateways = "gateway" in self.config.services
+        if gateways:
+            alarms = self.make_process("gateway", instance=ALARM_GATEWAY_INSTANCE)
+            await alarms.start()
+            self.processes[alarms.name] = alarms
         for name in self.config.services:
-            process = self.make_process(name)
-            await process.start()
-            self.processes[name] = process
-            if name == "gateway":
-                for number in range(2, self.config.gateway_processes + 1):
-                    extra = self.make_process(name, instance=str(number), port=self.config.ports[name] + number - 1)
-                    await extra.start()
-                    self.processes[extra.name] = extra
+            if name != "gateway":
+                process = self.make_process(name)
+                await process.start()
+                self.processes[name] = process
+        if gateways:
+            # The bulk lanes only once the alarm lane has subscribed: on a broker that has never seen
+            # its session, an SOS would otherwise reach only a bulk lane, which acks and drops it.
+            await alarms.wait_healthy(timeout)
+            for number in range(1, self.config.gateway_processes + 1):
+                instance, port = ("", None) if number == 1 else (str(number), self.config.ports["gateway"] + number)
+                bulk = self.make_process("gateway", instance=instance, port=port)
+                await bulk.start()
+                self.processes[bulk.name] = bulk
         await asyncio.gather(*(p.wait_healthy(timeout) for p in self.processes.values()))
 
     async def stop(self) -> None:
@@ -368,9 +398,21 @@ async def _wait_port(host: str, port: int, name: str, timeout: float = 20.0) -> 
 
 class DevStackSettings(BaseProcessSettings):
     api_tokens: str | None = Field(None, validation_alias=AliasChoices("ELDERCARE_API_TOKENS", "api_tokens"))
+    # Bulk-lane gateways; the alarm-lane gateway always runs beside them.
     gateway_processes: int = Field(
         1, ge=1, le=16, validation_alias=AliasChoices("GATEWAY_PROCESSES", "gateway_processes")
     )
+
+
+def _gateway_lines(stack: Stack) -> list[str]:
+    """One line per gateway process, the alarm lane first."""
+    lines: list[str] = []
+    for name, process in stack.processes.items():
+        if name == ALARM_GATEWAY:
+            lines.insert(0, f"  {name:<15}{process.health_url}/metrics   (alarm lane: sos, fall, alarm)")
+        elif name == "gateway" or name.startswith("gateway-"):
+            lines.append(f"  {name:<15}{process.health_url}/metrics   (bulk lane: telemetry, command acks)")
+    return lines
 
 
 def _banner(stack: Stack, settings: DevStackSettings) -> str:
@@ -385,10 +427,10 @@ def _banner(stack: Stack, settings: DevStackSettings) -> str:
         "",
         "Eldercare is running. Ctrl-C stops everything.",
         *(f"  {note}" for note in stack.notes),
-        f"  dispatch     http://127.0.0.1:{ports['dispatch']}/docs   (dispatcher API)",
-        f"  care-record  http://127.0.0.1:{ports['care-record']}/docs",
-        f"  monitoring   http://127.0.0.1:{ports['monitoring']}/docs",
-        f"  gateway      http://127.0.0.1:{ports['gateway']}/metrics",
+        f"  dispatch       http://127.0.0.1:{ports['dispatch']}/docs   (dispatcher API)",
+        f"  care-record    http://127.0.0.1:{ports['care-record']}/docs",
+        f"  monitoring     http://127.0.0.1:{ports['monitoring']}/docs",
+        *_gateway_lines(stack),
         f"  {token_line}",
         "Send a test SOS:",
         f"  mosquitto_pub -h {urlparse(stack.config.mqtt_url).hostname} -p {urlparse(stack.config.mqtt_url).port} -q 1 "

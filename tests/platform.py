@@ -14,7 +14,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from eldercare.devstack import Stack, StackConfig
+from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from eldercare.mqtt import MqttSession
 from eldercare.v1 import events_pb2 as pb
 from tests import infra
@@ -40,6 +40,29 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
 
 def new_device_id() -> str:
     return "T" + uuid.uuid4().hex[:15]
+
+
+async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:
+    """Every record currently on a topic, read from the start without a consumer group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        idle_rounds = 0
+        while idle_rounds < 3:
+            batch = await consumer.getmany(timeout_ms=200)
+            fetched = [r for rs in batch.values() for r in rs]
+            records.extend(fetched)
+            idle_rounds = 0 if fetched else idle_rounds + 1
+        return records
+    finally:
+        await consumer.stop()
 
 
 @dataclass
@@ -81,27 +104,7 @@ class Platform:
 
     async def read_topic(self, topic: str) -> list[Any]:
         """Every record currently on a topic, read from the start without a consumer group."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
-        )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            records: list[Any] = []
-            idle_rounds = 0
-            while idle_rounds < 3:
-                batch = await consumer.getmany(timeout_ms=200)
-                fetched = [r for rs in batch.values() for r in rs]
-                records.extend(fetched)
-                idle_rounds = 0 if fetched else idle_rounds + 1
-            return records
-        finally:
-            await consumer.stop()
+        return await read_topic(self.kafka_bootstrap, topic)
 
     async def dead_letters(self) -> list[pb.DeadLetter]:
         from eldercare.topics import DEADLETTER
@@ -130,7 +133,7 @@ async def start_platform(
     env: dict[str, str] | None = None,
 ) -> Platform:
     """Start the platform's processes against the given brokers, each service with a fresh database."""
-    ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway")}
+    ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway", ALARM_GATEWAY)}
     service_env = {
         "ELDERCARE_ENV": "test",
         "DISPATCH_DATABASE_URL": databases.url("dispatch"),

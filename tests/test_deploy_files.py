@@ -15,7 +15,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from eldercare.devstack import DEFAULT_PORTS
+from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS
 from gateway.config import GatewaySettings
 from services.care_record.config import CareRecordSettings
 from services.dispatch.config import DispatchSettings
@@ -37,11 +37,14 @@ OPERATOR_ENV = {
 }
 
 SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
+    "gateway-alarms": GatewaySettings,
     "gateway": GatewaySettings,
     "dispatch": DispatchSettings,
     "care-record": CareRecordSettings,
     "monitoring": MonitoringSettings,
 }
+# Prometheus job per process (compose service, or devstack process name): both gateway lanes are one job.
+SCRAPE_JOB = {name: "gateway" if name.startswith("gateway") else name for name in SETTINGS_BY_SERVICE}
 
 # One-shot jobs (none yet) would be listed here; everything else must come back by itself.
 ONE_SHOT_SERVICES: frozenset[str] = frozenset()
@@ -54,13 +57,13 @@ def _tool(name: str, debian_package: str) -> str:
     return found
 
 
-def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, env: dict[str, str], file: Path = COMPOSE) -> subprocess.CompletedProcess[str]:
     # An empty --env-file: an operator's .env next to the compose file must not
     # fill in what the test leaves out (docker-compose rejects /dev/null).
     clean = {k: v for k, v in os.environ.items() if k not in OPERATOR_ENV and not k.startswith("COMPOSE_")}
     with tempfile.NamedTemporaryFile(suffix=".env") as empty_env:
         return subprocess.run(
-            [_tool("docker-compose", "docker-compose"), "--env-file", empty_env.name, "-f", str(COMPOSE), *args],
+            [_tool("docker-compose", "docker-compose"), "--env-file", empty_env.name, "-f", str(file), *args],
             cwd=REPO,
             env={**clean, **env},
             capture_output=True,
@@ -75,9 +78,9 @@ def _load_yaml(text: str) -> Any:
 
 
 @cache
-def resolved_compose() -> dict[str, Any]:
-    """docker-compose.yml as docker-compose sees it: anchors merged, variables filled in."""
-    result = _compose("config", env=OPERATOR_ENV)
+def resolved_compose(file: Path = COMPOSE) -> dict[str, Any]:
+    """A compose file as docker-compose sees it: anchors merged, variables filled in."""
+    result = _compose("config", env=OPERATOR_ENV, file=file)
     assert result.returncode == 0, result.stderr
     return _load_yaml(result.stdout)
 
@@ -148,14 +151,87 @@ def test_prometheus_config_is_valid(config: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _scrape_targets(config: str) -> dict[str, list[str]]:
+    scrape = _load_yaml((PROMETHEUS_DIR / config).read_text())["scrape_configs"]
+    return {job["job_name"]: sorted(t for static in job["static_configs"] for t in static["targets"]) for job in scrape}
+
+
+def _by_job(addresses: dict[str, str]) -> dict[str, list[str]]:
+    jobs: dict[str, list[str]] = {}
+    for name, address in addresses.items():
+        jobs.setdefault(SCRAPE_JOB[name], []).append(address)
+    return {job: sorted(targets) for job, targets in jobs.items()}
+
+
 def test_prometheus_scrapes_every_process_where_it_listens() -> None:
     services = resolved_compose()["services"]
-    scrape = _load_yaml((PROMETHEUS_DIR / "prometheus.yml").read_text())["scrape_configs"]
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape}
-    assert set(targets) == set(SETTINGS_BY_SERVICE)
-    for name, settings_cls in SETTINGS_BY_SERVICE.items():
-        port = settings_cls(**services[name]["environment"]).http_port  # type: ignore[attr-defined]
-        assert targets[name] == [f"{name}:{port}"]
-    local = _load_yaml((PROMETHEUS_DIR / "prometheus.local.yml").read_text())["scrape_configs"]
-    local_targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in local}
-    assert local_targets == {name: [f"127.0.0.1:{port}"] for name, port in DEFAULT_PORTS.items()}
+    ports = {
+        name: settings_cls(**services[name]["environment"]).http_port  # type: ignore[attr-defined]
+        for name, settings_cls in SETTINGS_BY_SERVICE.items()
+    }
+    assert _scrape_targets("prometheus.yml") == _by_job({name: f"{name}:{port}" for name, port in ports.items()})
+    # make run: every process of eldercare/devstack.py on its default port.
+    assert set(DEFAULT_PORTS) == set(SETTINGS_BY_SERVICE)
+    local = _by_job({name: f"127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()})
+    assert _scrape_targets("prometheus.local.yml") == local
+
+
+def _gateways(services: dict[str, Any]) -> dict[str, GatewaySettings]:
+    """The compose services that run a gateway process, with the settings it would read."""
+    return {
+        name: GatewaySettings(**spec.get("environment", {}))
+        for name, spec in services.items()
+        if spec.get("command") == ["python", "-m", "gateway"]
+    }
+
+
+def test_compose_runs_an_alarm_lane_gateway_beside_the_bulk_lane_one() -> None:
+    gateways = _gateways(resolved_compose()["services"])
+    lanes = {name: settings.lanes for name, settings in gateways.items()}
+    assert lanes == {ALARM_GATEWAY: "alarms", "gateway": "bulk"}
+    instance_ids = [settings.instance_id for settings in gateways.values()]
+    assert len(set(instance_ids)) == len(instance_ids), f"gateway instance ids must differ: {instance_ids}"
+    # The bulk lane starts once the alarm lane is up: on a fresh broker, an SOS before that would be dropped.
+    depends_on = resolved_compose()["services"]["gateway"]["depends_on"]
+    assert depends_on[ALARM_GATEWAY] == {"condition": "service_healthy"}
+
+
+def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:
+    """Bulk-lane gateways with no started alarm-lane gateway on their broker and share group."""
+    gateways = _gateways(services)
+    alarm_lanes = {
+        (settings.mqtt_url, settings.share_group)
+        for name, settings in gateways.items()
+        if settings.runs_alarm_lane
+        and not services[name].get("profiles")  # a service in a profile is not started by default
+        and services[name].get("deploy", {}).get("replicas", 1) != 0
+    }
+    return [
+        name
+        for name, settings in gateways.items()
+        if settings.lanes == "bulk" and (settings.mqtt_url, settings.share_group) not in alarm_lanes
+    ]
+
+
+COMPOSE_FILES = sorted({*REPO.glob("*compose*.yml"), *REPO.glob("*compose*.yaml"), COMPOSE})
+
+
+@pytest.mark.parametrize("file", COMPOSE_FILES, ids=lambda path: path.name)
+def test_no_compose_file_runs_a_bulk_lane_without_an_alarm_lane(file: Path) -> None:
+    """A GATEWAY_LANES=bulk gateway acks and drops SOS: an alarm-lane one must run with it, on its broker and group."""
+    assert bulk_lanes_without_alarm_lane(resolved_compose(file)["services"]) == []
+
+
+def test_the_lane_check_catches_a_bulk_lane_left_alone() -> None:
+    gateway: dict[str, Any] = {"command": ["python", "-m", "gateway"]}
+    bulk: dict[str, Any] = {**gateway, "environment": {"GATEWAY_LANES": "bulk", "GATEWAY_INSTANCE_ID": "b"}}
+    alarms: dict[str, Any] = {**gateway, "environment": {"GATEWAY_LANES": "alarms", "GATEWAY_INSTANCE_ID": "a"}}
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk}) == ["gateway"]
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": {**alarms, "profiles": ["x"]}}) == [
+        "gateway"
+    ]
+    other_group = {**alarms, "environment": {**alarms["environment"], "GATEWAY_SHARE_GROUP": "other"}}
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": other_group}) == ["gateway"]
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": alarms}) == []
+    both = {**gateway, "environment": {"GATEWAY_INSTANCE_ID": "c"}}  # GATEWAY_LANES=all, the default
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-all": both}) == []

@@ -270,12 +270,15 @@ class Auditor:
         return copies
 
     async def gateway_in_flight(self) -> float:
-        """Messages the gateway holds unacknowledged (both lanes): 0 means nothing is in limbo there."""
-        response = await self.platform.http.get(self.platform.url("gateway", "/metrics"))
+        """Messages the gateways hold unacknowledged (both lanes, every process): 0 means nothing is in limbo there."""
         total = 0.0
-        for line in response.text.splitlines():
-            if line.startswith("gateway_in_flight_messages{"):
-                total += float(line.rsplit(" ", 1)[1])
+        for name, process in self.platform.stack.processes.items():
+            if not name.startswith("gateway") or process.health_url is None:
+                continue
+            response = await self.platform.http.get(process.health_url + "/metrics")
+            for line in response.text.splitlines():
+                if line.startswith("gateway_in_flight_messages{"):
+                    total += float(line.rsplit(" ", 1)[1])
         return total
 
     async def audit(self, scenario: str, result: StreamResult, *, notes: str = "") -> tuple[AuditRow, Observed]:

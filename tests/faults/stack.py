@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from eldercare.devstack import Stack, StackConfig
+from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from tests import infra
 from tests.platform import Platform
 
@@ -23,7 +23,7 @@ async def start_platform_patiently(
     *, workdir: Path, mqtt_port: int, kafka_port: int, databases: infra.DatabaseFactory, timeout: float = START_TIMEOUT
 ) -> Platform:
     """Start gateway, dispatch, care-record and monitoring on the given brokers, each service with a fresh database."""
-    ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway")}
+    ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway", ALARM_GATEWAY)}
     config = StackConfig(
         mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
         kafka_bootstrap=f"127.0.0.1:{kafka_port}",

@@ -1,0 +1,207 @@
+"""GATEWAY_LANES on the real broker and Kafka: the alarm lane in a process of its own beside a bulk-lane one.
+
+Each device message must reach Kafka exactly once: the SOS through the alarm-lane process
+only (the bulk lane's '#' sees it too, and drops it), the location report through the
+bulk lane only. A bulk-lane gateway alone must never produce an SOS; the SOS waits at the
+broker for the alarm lane instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from eldercare.devstack import ALARM_GATEWAY
+from eldercare.mqtt import MqttSession
+from eldercare.topics import ALARMS, TELEMETRY
+from eldercare.v1 import events_pb2 as pb
+from gateway.app import Gateway
+from gateway.config import GatewayLanes, GatewaySettings
+from tests import infra
+from tests.platform import Platform, eventually, new_device_id, read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+LOCATION = {"ts": 1795473651961, "lat": 31.9, "lon": 118.7}
+
+
+def sos(event_id: str) -> dict[str, Any]:
+    return {"event_id": event_id, "ts": "2026-11-22T08:15:00Z"}
+
+
+async def copies(kafka_bootstrap: str, topic: str, device_id: str, device_event: str) -> int:
+    """How many times the device's event was written to the topic."""
+    count = 0
+    for record in await read_topic(kafka_bootstrap, topic):
+        envelope = pb.Envelope()
+        envelope.ParseFromString(record.value)
+        if envelope.device_id == device_id and envelope.device_event_id == device_event:
+            count += 1
+    return count
+
+
+async def exactly_once(kafka_bootstrap: str, topic: str, device_id: str, device_event: str) -> None:
+    """Wait for the first copy, give a second one every chance to arrive, then count."""
+    await eventually(lambda: copies(kafka_bootstrap, topic, device_id, device_event), timeout=30)
+    await asyncio.sleep(1.0)
+    assert await copies(kafka_bootstrap, topic, device_id, device_event) == 1, (topic, device_event)
+
+
+async def exported_by(platform: Platform, sample: str) -> set[str]:
+    """The gateway processes whose /metrics show the sample (a metric with its labels, maybe its value)."""
+    found = set()
+    for name in (ALARM_GATEWAY, "gateway"):
+        url = platform.stack.processes[name].health_url
+        if sample in (await platform.http.get(f"{url}/metrics")).text:
+            found.add(name)
+    return found
+
+
+# ---- the platform as `make run` lays it out: gateway-alarms and gateway (bulk) processes ----------------
+
+
+async def test_each_lane_has_a_process_that_runs_only_its_session(platform: Platform) -> None:
+    processes = platform.stack.processes
+    assert processes[ALARM_GATEWAY].env["GATEWAY_LANES"] == "alarms"
+    assert processes["gateway"].env["GATEWAY_LANES"] == "bulk"
+    for name in (ALARM_GATEWAY, "gateway"):
+        url = processes[name].health_url
+        assert (await platform.http.get(f"{url}/readyz")).status_code == 200, name
+    for session, process in (("alarms", ALARM_GATEWAY), ("bulk", "gateway")):
+        assert await exported_by(platform, f'gateway_mqtt_connected{{session="{session}"}}') == {process}
+        assert await exported_by(platform, f'gateway_mqtt_connected{{session="{session}"}} 1.0') == {process}
+
+
+async def test_an_sos_and_a_location_each_reach_kafka_once_through_their_own_lane(platform: Platform) -> None:
+    device_id = new_device_id()
+    await platform.publish(device_id, "sos", sos("lane-sos"))
+    # Published after the SOS: once the bulk lane forwarded it, it has handled (dropped) its copy of the SOS.
+    await platform.publish(device_id, "location", {"event_id": "lane-loc", **LOCATION})
+    await exactly_once(platform.kafka_bootstrap, TELEMETRY, device_id, "lane-loc")
+    await exactly_once(platform.kafka_bootstrap, ALARMS, device_id, "lane-sos")
+    incidents = await eventually(lambda: platform.incidents_for(device_id))
+    assert [i["kind"] for i in incidents] == ["sos"]
+
+    for kind, process in (("sos", ALARM_GATEWAY), ("location", "gateway")):
+        assert await exported_by(platform, f'gateway_messages_received_total{{kind="{kind}"}}') == {process}
+
+
+async def test_an_sos_sent_while_the_alarm_lane_process_is_down_waits_for_its_restart(platform: Platform) -> None:
+    alarms = platform.stack.processes[ALARM_GATEWAY]
+    restarts = alarms.restarts
+    dying = alarms.process
+    assert dying is not None
+    alarms.kill(signal.SIGKILL)  # the supervisor restarts it
+    await asyncio.wait_for(dying.wait(), 10)
+
+    device_id = new_device_id()
+    await platform.publish(device_id, "sos", sos("while-down"))
+    await platform.publish(device_id, "location", {"event_id": "while-down-loc", **LOCATION})
+    # The bulk lane took its copy of the SOS and dropped it; the alarm lane's session holds the SOS.
+    await exactly_once(platform.kafka_bootstrap, TELEMETRY, device_id, "while-down-loc")
+    await alarms.wait_healthy(timeout=90)
+    assert alarms.restarts == restarts + 1
+    await exactly_once(platform.kafka_bootstrap, ALARMS, device_id, "while-down")
+    assert len(await eventually(lambda: platform.incidents_for(device_id))) == 1
+
+
+# ---- gateways in this process, on brokers of their own ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[infra.BrokerProcess, infra.BrokerProcess]]:
+    workdir: Path = tmp_path_factory.mktemp("lanes")
+    with infra.mosquitto(workdir) as mqtt, infra.tansu(workdir) as kafka:
+        yield mqtt, kafka
+
+
+class Lanes:
+    """Gateways of one share group (its own per test) on the module's brokers."""
+
+    def __init__(self, brokers: tuple[infra.BrokerProcess, infra.BrokerProcess]) -> None:
+        mqtt, kafka = brokers
+        self.mqtt_url = f"mqtt://127.0.0.1:{mqtt.port}"
+        self.kafka_bootstrap = f"127.0.0.1:{kafka.port}"
+        self.share_group = f"lanes{uuid.uuid4().hex[:8]}"
+
+    @asynccontextmanager
+    async def gateway(self, lanes: GatewayLanes, instance_id: str) -> AsyncIterator[Gateway]:
+        gateway = Gateway(
+            GatewaySettings(
+                lanes=lanes,
+                instance_id=f"{self.share_group}-{instance_id}",
+                share_group=self.share_group,
+                mqtt_url=self.mqtt_url,
+                kafka_bootstrap=self.kafka_bootstrap,
+                kafka_topic_partitions=3,
+            )
+        )
+        await gateway.start()
+        try:
+            for session in gateway.sessions.values():
+                await session.wait_ready(timeout=30)
+            yield gateway
+        finally:
+            await gateway.stop()
+
+    async def publish(self, device_id: str, kind: str, payload: dict[str, Any]) -> None:
+        device = MqttSession(url=self.mqtt_url, client_id=f"dev-{device_id}", persistent=False, manual_ack=False)
+        await device.start()
+        try:
+            await device.wait_ready()
+            await device.publish(f"eldercare/v1/devices/{device_id}/{kind}", orjson.dumps(payload), qos=1)
+        finally:
+            await device.stop()
+
+
+async def test_a_bulk_lane_gateway_alone_forwards_telemetry_but_never_an_sos(
+    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess], caplog: pytest.LogCaptureFixture
+) -> None:
+    lanes = Lanes(brokers)
+    # The alarm lane's session exists at the broker, as once its process has run; then that process is down.
+    async with lanes.gateway("alarms", "a"):
+        pass
+    device_id = new_device_id()
+    with caplog.at_level(logging.WARNING, logger="gateway.app"):
+        async with lanes.gateway("bulk", "b") as bulk:
+            assert bulk.alarm_session is None
+            assert "GATEWAY_LANES=alarms must run beside it" in caplog.text
+            await lanes.publish(device_id, "sos", sos("alone"))
+            await lanes.publish(device_id, "location", {"event_id": "alone-loc", **LOCATION})
+            await exactly_once(lanes.kafka_bootstrap, TELEMETRY, device_id, "alone-loc")
+            assert await copies(lanes.kafka_bootstrap, ALARMS, device_id, "alone") == 0
+    # Not lost: it waited in the alarm lane's session for the alarm-lane gateway.
+    async with lanes.gateway("alarms", "a"):
+        await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, "alone")
+
+
+async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left_behind(
+    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+) -> None:
+    lanes = Lanes(brokers)
+    # Instance "moved" ran both lanes; its alarm session stays subscribed at the broker after it stopped ...
+    async with lanes.gateway("all", "moved"):
+        pass
+    device_id = new_device_id()
+    await lanes.publish(device_id, "sos", sos("held"))  # ... and holds this SOS
+    async with lanes.gateway("alarms", "new"), lanes.gateway("bulk", "moved") as moved:
+        assert moved.retirement is not None
+        await asyncio.wait_for(moved.retirement.finished.wait(), 30)
+        assert moved.retirement.found is True
+        assert moved.retirement.drained >= 1
+        await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, "held")
+        # Left in place, the old session would take every other SOS of the group and hold it for days.
+        presses = [f"after-{n}" for n in range(4)]
+        for press in presses:
+            await lanes.publish(device_id, "sos", sos(press))
+        for press in presses:
+            await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, press)

@@ -160,11 +160,12 @@ async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Seque
     now = utcnow()
     statement = (
         insert_ignore_conflict(session, ProcessedEvent)
-        .values([{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique])
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
         .returning(col(ProcessedEvent.event_id))
     )
-    return set(await session.scalars(statement))
+    # Parameters as a list (insertmanyvalues), not .values([...]): one cached statement for any batch size.
+    rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique]
+    return set(await session.scalars(statement, rows))
 
 
 def add_to_outbox(session: AsyncSession, *, topic: str, key: bytes | None, value: bytes) -> None:

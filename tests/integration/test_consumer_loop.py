@@ -1,0 +1,107 @@
+"""ConsumerLoop batch mode on a real Kafka-protocol broker: a batch spans partitions, a poison record is isolated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, ensure_topics
+from eldercare.settings import BaseProcessSettings
+from eldercare.topics import DEADLETTER
+from eldercare.v1 import events_pb2 as pb
+from tests import infra
+from tests.platform import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+PARTITIONS = 3
+
+
+async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_isolated(
+    kafka_broker: infra.BrokerProcess,
+) -> None:
+    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
+    topic = f"test.batch.{uuid.uuid4().hex[:8]}"
+    group = f"batch-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [DEADLETTER])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    values = [f"ok-{n}".encode() for n in range(60)]
+    values[37] = b"poison"
+
+    async def produce(numbers: range) -> None:
+        for number in numbers:
+            await producer.send_and_wait(topic, values[number], partition=number % PARTITIONS)
+
+    try:
+        await produce(range(30))  # clean: these are applied in whole batches
+
+        applied: list[bytes] = []
+        batches: list[set[int]] = []
+
+        async def batch_handler(records: Sequence[ConsumerRecord]) -> None:
+            if any(record.value == b"poison" for record in records):
+                raise ValueError("one record in this batch cannot be applied")
+            batches.append({record.partition for record in records})
+            applied.extend(record.value for record in records)
+
+        async def record_handler(record: ConsumerRecord) -> None:
+            if record.value == b"poison":
+                raise PoisonRecord("test_poison", "refused on purpose")
+            applied.append(record.value)
+
+        loop = ConsumerLoop(
+            settings=settings,
+            name=group,
+            topics=[topic],
+            handler=record_handler,
+            batch_handler=batch_handler,
+            dead_letters=DeadLetterPublisher(lambda: producer, "test"),
+            max_records=500,
+        )
+        await loop.start()
+        try:
+            await eventually(lambda: asyncio.sleep(0, len(applied) >= 30), timeout=30)
+            assert any(len(partitions_in_batch) > 1 for partitions_in_batch in batches), batches
+            await produce(range(30, 60))  # the poison's batch falls back to one record at a time
+            await eventually(lambda: asyncio.sleep(0, len(applied) >= len(values) - 1), timeout=30)
+            # Committed only after applying: every partition's committed offset is its end.
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+
+            async def all_committed() -> bool:
+                return [await loop.consumer.committed(tp) for tp in partitions] == [20, 20, 20]
+
+            await eventually(all_committed, timeout=10)
+        finally:
+            await loop.stop()
+
+        assert sorted(applied) == sorted(v for v in values if v != b"poison")  # each once, poison excluded
+
+        reader = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await reader.start()
+        try:
+            letters: list[pb.DeadLetter] = []
+
+            async def poison_letter() -> pb.DeadLetter | None:
+                for records in (await reader.getmany(timeout_ms=500)).values():
+                    letters.extend(pb.DeadLetter.FromString(record.value) for record in records)
+                return next((letter for letter in letters if letter.raw == b"poison"), None)
+
+            poison = await eventually(poison_letter, timeout=15)
+        finally:
+            await reader.stop()
+        assert poison.reason == "test_poison" and poison.source.startswith(f"{topic}/")
+    finally:
+        await producer.stop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -89,3 +89,37 @@ async def load_rows(session: AsyncSession, *, envelopes: Sequence[pb.Envelope]) 
         )
         rows.streaks = {(streak.device_id, streak.measure): streak for streak in streaks}
     return rows
+
+
+_DEVICES = Device.__table__  # type: ignore[attr-defined]
+_DEVICE_COLUMNS = tuple(column.name for column in _DEVICES.columns if not column.primary_key)
+# Core, not the ORM's bulk update: the same executemany without its per-row bookkeeping.
+_UPDATE_DEVICE = update(_DEVICES).where(_DEVICES.c.device_id == bindparam("key_device_id"))
+
+
+async def write_devices(session: AsyncSession, *, rows: EventRows) -> int:
+    """Write the batch's changed device rows in one executemany UPDATE; returns how many.
+
+    The unit of work would group UPDATEs by the set of columns each device changed, and a
+    heartbeat, a location report and a vitals reading change different sets, so a mixed batch
+    became one UPDATE per device. Every column is written instead; that is safe because
+    `load_rows` locked these rows, so nothing else changed them in between. Devices seen for the
+    first time are still inserted by the flush.
+    """
+    changed = [device for device in rows.devices.values() if _persistent_and_modified(device)]
+    if not changed:
+        return 0
+    params = [
+        {"key_device_id": device.device_id, **{name: getattr(device, name) for name in _DEVICE_COLUMNS}}
+        for device in changed
+    ]
+    for device in changed:
+        session.expunge(device)  # written here, not again by the flush
+    connection = await session.connection()
+    await connection.execute(_UPDATE_DEVICE, params)
+    return len(changed)
+
+
+def _persistent_and_modified(device: Device) -> bool:
+    state = inspect(device)
+    return bool(state.persistent and state.modified)

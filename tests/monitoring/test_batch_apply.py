@@ -132,3 +132,8 @@ async def test_a_batch_creates_rows_and_later_events_in_it_build_on_them(
     assert await apply(sessions, [fix("B1", 20 + i, HOME) for i in range(3)]) == 3
     assert await count(sessions, AlertRecord, AlertRecord.type == "geofence_enter") == 1  # type: ignore[arg-type]
     assert await count(sessions, AlertRecord, AlertRecord.type == "geofence_exit") == 1  # type: ignore[arg-type]
+    async with sessions() as session:
+        wearer = await session.get(Device, "B1")
+    # An existing device's row is written by the batch's single UPDATE: the newest fix is stored.
+    assert wearer is not None and (wearer.lat, wearer.lon) == HOME and wearer.elder_id == "E1"
+    assert wearer.first_seen < wearer.last_seen

@@ -72,12 +72,14 @@ async def touch(
         )
         session.add(device)
         rows.devices[device.device_id] = device
-    device.elder_id = elder_id
+    # Assignments only where the value changes: each one costs a SQLModel/ORM attribute event.
+    if device.elder_id != elder_id:
+        device.elder_id = elder_id
     device.last_seen = max(device.last_seen, now)
     newest = device.device_last_event_at is None or occurred >= device.device_last_event_at
     if newest:
         device.device_last_event_at = occurred
-    if envelope.HasField("battery") and newest:
+    if envelope.HasField("battery") and newest and device.battery != envelope.battery:
         device.battery = envelope.battery
     fix = fix_of(envelope)
     if fix is not None and (device.location_at is None or occurred >= device.location_at):
@@ -120,7 +122,8 @@ async def apply_battery(
     reported_low = envelope.WhichOneof("body") == "alarm" and envelope.alarm.type == pb.DEVICE_ALARM_TYPE_LOW_BATTERY
     battery = envelope.battery if envelope.HasField("battery") else None
     if battery is not None and battery >= settings.low_battery_percent + settings.battery_rearm_percent:
-        device.low_battery_alerted = False
+        if device.low_battery_alerted:
+            device.low_battery_alerted = False
         return
     low = reported_low or (battery is not None and battery <= settings.low_battery_percent)
     if low and not device.low_battery_alerted:

@@ -20,7 +20,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -81,12 +81,18 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
 
 
-def write_prometheus_config(path: Path, *, ports: Mapping[str, int], scrape_interval: str = "15s") -> Path:
+def write_prometheus_config(
+    path: Path, *, ports: Mapping[str, int], scrape_interval: str = "15s", extra_gateway_ports: Sequence[int] = ()
+) -> Path:
     """infra/prometheus/prometheus.local.yml with this run's service ports and an absolute rules path."""
     source = REPO_ROOT / "infra" / "prometheus" / "prometheus.local.yml"
     text = source.read_text()
     for name, port in ports.items():
         text = text.replace(f'"127.0.0.1:{DEFAULT_PORTS[name]}"', f'"127.0.0.1:{port}"')
+    if extra_gateway_ports:
+        # Bulk gateways beyond the first (GATEWAY_PROCESSES > 1) join the gateway job.
+        first = f'"127.0.0.1:{ports["gateway"]}"'
+        text = text.replace(first + "]", ", ".join([first, *(f'"127.0.0.1:{p}"' for p in extra_gateway_ports)]) + "]")
     text = text.replace("- alerts.yml", f"- {source.parent / 'alerts.yml'}")
     text = text.replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
     text = text.replace("evaluation_interval: 15s", f"evaluation_interval: {scrape_interval}")
@@ -294,7 +300,10 @@ class Stack:
             self.notes.append("Prometheus: not installed (sudo apt-get install prometheus)")
             return None
         config = write_prometheus_config(
-            self.config.var_dir / f"prometheus-{port}.yml", ports=self.config.ports, scrape_interval=scrape_interval
+            self.config.var_dir / f"prometheus-{port}.yml",
+            ports=self.config.ports,
+            scrape_interval=scrape_interval,
+            extra_gateway_ports=self.extra_gateway_ports(),
         )
         process = ManagedProcess(
             "prometheus",
@@ -316,6 +325,15 @@ class Stack:
         self.notes.append(f"Prometheus: {url} (scraping every process, alert rules from infra/prometheus/alerts.yml)")
         return url
 
+    def extra_gateway_ports(self) -> list[int]:
+        """HTTP ports of the bulk gateways after the first (gateway-2, gateway-3, ...)."""
+        return [self.config.ports["gateway"] + number for number in range(2, self.config.gateway_processes + 1)]
+
+    def gateway_urls(self) -> list[str]:
+        """Every gateway process's base URL, the alarm lane first."""
+        ports = [self.config.ports[ALARM_GATEWAY], self.config.ports["gateway"], *self.extra_gateway_ports()]
+        return [f"http://127.0.0.1:{port}" for port in ports]
+
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -328,6 +346,9 @@ class Stack:
         )
         env.setdefault("ELDERCARE_API_TOKENS", DEV_API_TOKENS)
         env.update({SERVICES[other][1]: str(port) for other, port in self.config.ports.items() if other in SERVICES})
+        if name == "monitoring" and "gateway" in self.config.services and ALARM_GATEWAY in self.config.ports:
+            # Offline detection holds while any gateway has lost the broker, so it must ask all of them.
+            env.setdefault("MONITORING_GATEWAY_URLS", ",".join(self.gateway_urls()))
         env.update(self.config.env)
         return env
 

@@ -196,6 +196,13 @@ def test_compose_runs_an_alarm_lane_gateway_beside_the_bulk_lane_one() -> None:
     assert depends_on[ALARM_GATEWAY] == {"condition": "service_healthy"}
 
 
+def test_monitoring_asks_every_compose_gateway_whether_it_has_the_broker() -> None:
+    services = resolved_compose()["services"]
+    monitoring = MonitoringSettings(**services["monitoring"]["environment"])
+    expected = {f"http://{name}:{settings.http_port}" for name, settings in _gateways(services).items()}
+    assert set(monitoring.gateway_health_urls()) == expected
+
+
 def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:
     """Bulk-lane gateways with no started alarm-lane gateway on their broker and share group."""
     gateways = _gateways(services)

@@ -1,0 +1,40 @@
+"""What `make run` hands Prometheus and monitoring when it runs several gateway processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS, Stack, StackConfig, write_prometheus_config
+
+
+def gateway_targets(config_path: Path) -> list[str]:
+    config = yaml.safe_load(config_path.read_text())
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "gateway")
+    return [target for group in job["static_configs"] for target in group["targets"]]
+
+
+def test_prometheus_scrapes_every_gateway_process(tmp_path: Path) -> None:
+    stack = Stack(StackConfig(gateway_processes=3, var_dir=tmp_path))
+    path = write_prometheus_config(
+        tmp_path / "prometheus.yml", ports=stack.config.ports, extra_gateway_ports=stack.extra_gateway_ports()
+    )
+    assert gateway_targets(path) == ["127.0.0.1:8005", "127.0.0.1:8004", "127.0.0.1:8006", "127.0.0.1:8007"]
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "make test installs Debian's prometheus package, which ships promtool"
+    subprocess.run([promtool, "check", "config", str(path)], check=True, capture_output=True)
+
+
+def test_one_bulk_gateway_keeps_the_file_as_it_is(tmp_path: Path) -> None:
+    ports = dict(DEFAULT_PORTS, gateway=9104, **{ALARM_GATEWAY: 9105})
+    path = write_prometheus_config(tmp_path / "prometheus.yml", ports=ports)
+    assert gateway_targets(path) == ["127.0.0.1:9105", "127.0.0.1:9104"]
+
+
+def test_monitoring_asks_every_gateway_whether_it_has_the_broker(tmp_path: Path) -> None:
+    stack = Stack(StackConfig(gateway_processes=2, var_dir=tmp_path))
+    urls = stack.service_env("monitoring")["MONITORING_GATEWAY_URLS"].split(",")
+    assert urls == ["http://127.0.0.1:8005", "http://127.0.0.1:8004", "http://127.0.0.1:8006"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import getpass
 import logging
 import os
@@ -40,6 +41,12 @@ def _die_with_parent() -> None:
     # Linux: a child gets SIGTERM if the supervisor itself is killed, so nothing is orphaned.
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _prepare_child(nice: int) -> None:
+    _die_with_parent()
+    if nice:
+        os.nice(nice)
 
 
 def tansu_binary() -> Path:
@@ -113,6 +120,7 @@ class ManagedProcess:
     restart: bool = True
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    nice: int = 0  # added to the child's CPU niceness: the bulk path yields the CPU to the alarm path
     _watcher: asyncio.Task[None] | None = None
     _stopping: bool = False
     _started_at: float = 0.0
@@ -129,7 +137,7 @@ class ManagedProcess:
             stdout=output,
             stderr=output if output else None,
             stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_prepare_child, self.nice),
             cwd=str(REPO_ROOT),
         )
         if output:
@@ -224,6 +232,9 @@ class StackConfig:
     # Bulk-lane gateways on the shared subscription, beside the one alarm-lane gateway; the n-th
     # (n >= 2, "gateway-n") serves HTTP on the gateway port + n.
     gateway_processes: int = 1
+    # Niceness of the bulk path (bulk-lane gateways, monitoring): when the CPU is short, the
+    # scheduler serves the alarm path (alarm-lane gateway, dispatch) first. 0 turns it off.
+    bulk_nice: int = 5
 
 
 class Stack:
@@ -373,6 +384,7 @@ class Stack:
                 port = self.config.ports[ALARM_GATEWAY]
         if port is not None:
             env[port_variable] = str(port)
+        bulk_path = name == "monitoring" or (name == "gateway" and instance != ALARM_GATEWAY_INSTANCE)
         return ManagedProcess(
             label,
             [sys.executable, "-m", module],
@@ -380,6 +392,7 @@ class Stack:
             health_url=f"http://127.0.0.1:{port or self.config.ports[name]}",
             log_file=self._log_file(label),
             restart=self.config.restart,
+            nice=self.config.bulk_nice if bulk_path else 0,
         )
 
     async def start_services(self, timeout: float = 90.0) -> None:
@@ -423,6 +436,7 @@ class DevStackSettings(BaseProcessSettings):
     gateway_processes: int = Field(
         1, ge=1, le=16, validation_alias=AliasChoices("GATEWAY_PROCESSES", "gateway_processes")
     )
+    bulk_nice: int = Field(5, ge=0, le=19, validation_alias=AliasChoices("ELDERCARE_BULK_NICE", "bulk_nice"))
 
 
 def _gateway_lines(stack: Stack) -> list[str]:
@@ -473,6 +487,7 @@ async def _main() -> None:
             mqtt_url=settings.mqtt_url,
             kafka_bootstrap=settings.kafka_bootstrap,
             gateway_processes=settings.gateway_processes,
+            bulk_nice=settings.bulk_nice,
         )
     )
     stop = asyncio.Event()

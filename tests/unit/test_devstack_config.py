@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS, Stack, StackConfig, write_prometheus_config
+from eldercare.devstack import (
+    ALARM_GATEWAY,
+    DEFAULT_PORTS,
+    ManagedProcess,
+    Stack,
+    StackConfig,
+    write_prometheus_config,
+)
 
 
 def gateway_targets(config_path: Path) -> list[str]:
@@ -38,3 +48,39 @@ def test_monitoring_asks_every_gateway_whether_it_has_the_broker(tmp_path: Path)
     stack = Stack(StackConfig(gateway_processes=2, var_dir=tmp_path))
     urls = stack.service_env("monitoring")["MONITORING_GATEWAY_URLS"].split(",")
     assert urls == ["http://127.0.0.1:8005", "http://127.0.0.1:8004", "http://127.0.0.1:8006"]
+
+
+def test_the_bulk_path_runs_at_a_lower_cpu_priority_than_the_alarm_path(tmp_path: Path) -> None:
+    stack = Stack(StackConfig(gateway_processes=2, var_dir=tmp_path))
+    alarms = stack.make_process("gateway", instance=ALARM_GATEWAY.removeprefix("gateway-"))
+    stack.processes[alarms.name] = alarms
+    niceness = {
+        "gateway-alarms": alarms.nice,
+        "gateway": stack.make_process("gateway").nice,
+        "gateway-2": stack.make_process("gateway", instance="2", port=8006).nice,
+        "monitoring": stack.make_process("monitoring").nice,
+        "dispatch": stack.make_process("dispatch").nice,
+        "care-record": stack.make_process("care-record").nice,
+    }
+    assert niceness == {
+        "gateway-alarms": 0,
+        "gateway": 5,
+        "gateway-2": 5,
+        "monitoring": 5,
+        "dispatch": 0,
+        "care-record": 0,
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_managed_process_starts_at_its_niceness(tmp_path: Path) -> None:
+    log_file = tmp_path / "child.log"
+    script = "import os; print(os.nice(0))"
+    parent = os.nice(0)
+    child = ManagedProcess("child", [sys.executable, "-c", script], dict(os.environ), log_file=log_file, nice=3)
+    child.restart = False
+    await child.start()
+    assert child.process is not None
+    await child.process.wait()
+    await child.stop()
+    assert int(log_file.read_text().strip()) == min(parent + 3, 19)

@@ -9,6 +9,7 @@ command. Devices drop repeats by `command_id` (dispatch also retries unacked one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import orjson
@@ -66,6 +67,7 @@ class Downlink:
             password=settings.mqtt_password,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
+        self._joining: asyncio.Task[None] | None = None
         self.consumer = ConsumerLoop(
             settings=settings,
             name=DOWNLINK_CONSUMER,
@@ -75,10 +77,22 @@ class Downlink:
         )
 
     async def start(self) -> None:
+        """Connect to the broker and join the commands consumer group in the background.
+
+        Joining can take a while (a rebalance; with the local broker, a group left with a
+        departed leader never settles), and the lanes must not wait for it: a gateway takes
+        SOS as soon as its MQTT sessions and producers are up.
+        """
         await self.session.start()
-        await start_with_retry("kafka (downlink)", self.consumer.start)
+        self._joining = asyncio.create_task(
+            start_with_retry("kafka (downlink)", self.consumer.start), name="gateway-downlink-join"
+        )
 
     async def stop(self) -> None:
+        if self._joining is not None and not self._joining.done():
+            self._joining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._joining
         await self.consumer.stop()
         await self.session.stop()
 

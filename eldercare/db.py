@@ -76,7 +76,10 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
+    # No pre-ping: it is one more round trip on every transaction, the SOS path's included. A
+    # connection broken by a database restart fails its first statement instead; that invalidates
+    # the pool and the consumer retries the record on a fresh connection (tests/faults checks it).
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -61,7 +61,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         name=alert_handlers.CANCEL_CONSUMER,
         topics=[ALARMS],
         handler=alert_handlers.cancel_handler(runtime, give_up_after=timedelta(minutes=2)),
-        fetch_max_wait_ms=settings.alarm_fetch_max_wait_ms,
+        # A cancel is not in a hurry (the fall's incident is already open): the default 100 ms poll,
+        # not the alarm consumer's 10 ms, which costs a hundred fetches a second while idle.
     )
     runtime.background.append(incident_gauges(runtime))
     runtime.add_consumer(

@@ -328,7 +328,7 @@ class Gateway:
             message.envelope.SerializeToString(),
             key=message.device_id.encode(),
             stop=self._stopping,
-            max_delay=0.5 if lane == "alarm" else 5.0,
+            max_delay=0.2 if lane == "alarm" else 5.0,
         )
         metrics.PRODUCED.labels(message.kind).inc()
 

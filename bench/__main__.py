@@ -19,7 +19,9 @@ def main() -> None:
     parser.add_argument("--connection-devices", type=int)
     parser.add_argument("--e2e-rates", help="comma-separated telemetry rates, e.g. 0,1000,3000")
     parser.add_argument("--e2e-step-s", type=float)
-    parser.add_argument("--gateway-processes", type=int, help="gateways for the e2e, connection and soak phases")
+    parser.add_argument(
+        "--gateway-processes", type=int, help="bulk-lane gateways for the e2e, connection and soak phases (default 2)"
+    )
     args = parser.parse_args()
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
     unknown = set(phases) - set(PHASES)

@@ -564,6 +564,9 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
     steps = []
     try:
         for rate in plan.e2e_rates:
+            # Each step starts with nothing left over: not the previous step's backlog, nor what an
+            # earlier phase left on the shared broker's topics for these consumers.
+            backlog = await wait_drained(env, stack, timeout=180)
             sim = None
             if rate:
                 sim = await SimProcess(
@@ -588,6 +591,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                 pids["simulator"] = sim.process.pid
             meter = ProcessMeter(pids)
             produced_before = await gateway_produced(env, stack)
+            lag_at_start = await consumer_lag(env, stack)
             rejected_before = await gateway_produced(env, stack, "gateway_messages_rejected_total")
             published_before = sim.last.get("acked", 0) if sim else 0
             started = time.monotonic()
@@ -618,7 +622,13 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "device_acked_msg_per_s": round((published_after - published_before) / elapsed, 1),
                     "gateway_produced_msg_per_s": round((produced_after - produced_before) / elapsed, 1),
                     "gateway_rejected": rejected,
+                    "backlog_before_step": backlog,
+                    "consumer_lag_records_at_start": lag_at_start,
                     "consumer_lag_records_at_end": lag,
+                    # Sustained means this stays near 0: the consumers keep up with the offered rate.
+                    "consumer_lag_growth_per_s": {
+                        name: round((lag.get(name, 0) - lag_at_start.get(name, 0)) / elapsed, 1) for name in lag
+                    },
                     "sos_probes": len(sent),
                     "sos_to_incident_opened": percentiles(incident_latency),
                     "sos_missing": len(sent) - len(incident_latency),
@@ -631,6 +641,16 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
         await watcher.stop()
         await stack.stop()
     return {"steps": steps}
+
+
+async def wait_drained(env: Environment, stack: Platform, *, timeout: float) -> dict[str, float]:
+    """Wait until no consumer has a backlog (or the timeout); returns the lag seen last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lag = await consumer_lag(env, stack)
+        if not any(lag.values()) or time.monotonic() > deadline:
+            return lag
+        await asyncio.sleep(1.0)
 
 
 async def _until(condition: Any) -> None:
@@ -856,7 +876,8 @@ def table(report: dict[str, Any]) -> Iterator[str]:
         sse_text = sse if isinstance(sse, str) else f"p50 {sse['p50_ms']} p99 {sse['p99_ms']} ms"
         yield (
             f"e2e offered {step['offered_msg_per_s']:>5}/s: gateway {step['gateway_produced_msg_per_s']:>7.0f}/s, "
-            f"lag {step['consumer_lag_records_at_end']}; SOS->incident p50 {s['p50_ms']} p95 {s['p95_ms']} "
+            f"lag {step['consumer_lag_records_at_end']} (growth/s {step['consumer_lag_growth_per_s']}); "
+            f"SOS->incident p50 {s['p50_ms']} p95 {s['p95_ms']} "
             f"p99 {s['p99_ms']} max {s['max_ms']} ms (n={s['n']}, missing {step['sos_missing']}); "
             f"SOS->SSE {sse_text}"
         )

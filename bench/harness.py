@@ -724,10 +724,17 @@ async def read_device_sequences(bootstrap: str, topics: list[str], prefix: str) 
         partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        idle = 0
-        while idle < 5:
+        # Read until every partition's position reaches the high-water mark its fetches report
+        # (the local broker's end_offsets is unreliable). Stopping after a few empty fetches
+        # instead ended a 600,000-event read early and reported events as missing.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300, max_records=5000)
-            idle = 0 if batches else idle + 1
+            if not batches:
+                marks = [consumer.highwater(tp) for tp in partitions]
+                positions = [await consumer.position(tp) for tp in partitions]
+                if all(mark is not None and position >= mark for mark, position in zip(marks, positions, strict=True)):
+                    break
             for records in batches.values():
                 for record in records:
                     envelope = pb.Envelope()
@@ -807,6 +814,7 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
             "events_acked_by_broker": final.get("acked"),
             "events_unacked_at_exit": sum(len(r["unacked"]) for r in audit["devices"].values()),
             "gateway_drain_after_run_s": drain_s,
+            "audit_events_read_back_from_kafka": sum(len(sequences) for sequences in seen.values()),
             "audit_missing_events": missing,
             "audit_devices_with_gaps": devices_with_gaps,
             "rss_growth_mb_after_warmup": growth,

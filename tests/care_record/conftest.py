@@ -18,6 +18,7 @@ from services.care_record.app import create_app
 from services.care_record.config import CareRecordSettings
 from services.care_record.elder.models import Sex, make_id_number
 from tests import infra
+from tests.platform import read_topic
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 DISPATCHER = {"Authorization": "Bearer dev-dispatcher-token"}
@@ -98,29 +99,6 @@ async def care(databases: infra.DatabaseFactory, kafka_broker: infra.BrokerProce
     settings = care_settings(databases.url(f"care_{uuid.uuid4().hex[:6]}"), kafka_broker.port)
     async with running_app(settings) as running:
         yield running
-
-
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record on a topic right now, from the start, without a consumer group."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[Any] = []
-        idle = 0
-        while idle < 3:
-            batch = await consumer.getmany(timeout_ms=200)
-            fetched = [r for rs in batch.values() for r in rs]
-            records.extend(fetched)
-            idle = 0 if fetched else idle + 1
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def snapshots_of(bootstrap: str, elder_id: str) -> list[Any]:

@@ -29,10 +29,9 @@ from tests.care_record.conftest import (
     CareApp,
     care_settings,
     elder_body,
-    read_topic,
     running_app,
 )
-from tests.platform import eventually
+from tests.platform import eventually, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

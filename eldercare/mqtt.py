@@ -39,6 +39,33 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     return MqttEndpoint(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
 
 
+def new_paho_client(
+    *,
+    client_id: str,
+    tls: bool,
+    username: str | None,
+    password: str | None,
+    ca_file: str | None,
+    manual_ack: bool = True,
+    reconnect_on_failure: bool = True,
+) -> mqtt.Client:
+    """A paho v2-API, MQTT v5 client with the platform's credentials and TLS policy, queueing nothing offline."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+        reconnect_on_failure=reconnect_on_failure,
+    )
+    if username:
+        client.username_pw_set(username, password)
+    if tls:
+        # The broker's certificate is always verified: against ca_file (MQTT_CA_FILE) or the system store.
+        client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+    client.max_queued_messages_set(0)
+    return client
+
+
 class MqttSession:
     """One MQTT v5 client session on the event loop: subscribe, ack manually, publish with acks."""
 
@@ -75,19 +102,15 @@ class MqttSession:
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.connections = 0
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+        self.client = new_paho_client(
             client_id=client_id,
-            protocol=mqtt.MQTTv5,
+            tls=self.endpoint.tls,
+            username=username,
+            password=password,
+            ca_file=ca_file,
             manual_ack=manual_ack,
         )
-        if username:
-            self.client.username_pw_set(username, password)
-        if self.endpoint.tls:
-            # The broker's certificate is always verified: against ca_file (MQTT_CA_FILE) or the system store.
-            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self.client.max_inflight_messages_set(1000)
-        self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from eldercare.mqtt import parse_mqtt_url
+from eldercare.mqtt import new_paho_client, parse_mqtt_url
 from gateway.config import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -103,20 +102,14 @@ class LaneRetirement:
         self._on_message(message)
 
     def _new_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+        return new_paho_client(
             client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+            tls=parse_mqtt_url(self.settings.mqtt_url).tls,
+            username=self.settings.mqtt_username,
+            password=self.settings.mqtt_password,
+            ca_file=str(self.settings.mqtt_ca_file) if self.settings.mqtt_ca_file else None,
             reconnect_on_failure=False,  # a lost connection ends this attempt; `run()` decides
         )
-        if self.settings.mqtt_username:
-            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
-        if parse_mqtt_url(self.settings.mqtt_url).tls:
-            ca_file = str(self.settings.mqtt_ca_file) if self.settings.mqtt_ca_file else None
-            client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        client.max_queued_messages_set(0)
-        return client
 
     async def _attempt(self) -> bool:
         """One connection: True once the session is gone (or there was none)."""

@@ -336,9 +336,13 @@ class Stack:
         self.notes.append(f"Prometheus: {url} (scraping every process, alert rules from infra/prometheus/alerts.yml)")
         return url
 
+    def bulk_gateway_port(self, number: int) -> int:
+        """HTTP port of the n-th bulk gateway: `gateway` on the gateway port, `gateway-n` on it + n."""
+        return self.config.ports["gateway"] + (number if number > 1 else 0)
+
     def extra_gateway_ports(self) -> list[int]:
         """HTTP ports of the bulk gateways after the first (gateway-2, gateway-3, ...)."""
-        return [self.config.ports["gateway"] + number for number in range(2, self.config.gateway_processes + 1)]
+        return [self.bulk_gateway_port(number) for number in range(2, self.config.gateway_processes + 1)]
 
     def gateway_urls(self) -> list[str]:
         """Every gateway process's base URL, the alarm lane first."""
@@ -411,7 +415,7 @@ class Stack:
             # its session, an SOS would otherwise reach only a bulk lane, which acks and drops it.
             await alarms.wait_healthy(timeout)
             for number in range(1, self.config.gateway_processes + 1):
-                instance, port = ("", None) if number == 1 else (str(number), self.config.ports["gateway"] + number)
+                instance, port = ("", None) if number == 1 else (str(number), self.bulk_gateway_port(number))
                 bulk = self.make_process("gateway", instance=instance, port=port)
                 await bulk.start()
                 self.processes[bulk.name] = bulk

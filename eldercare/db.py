@@ -146,13 +146,7 @@ def insert_ignore_conflict(session: AsyncSession, table: Any) -> Any:
 
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
     """Record (consumer, event_id) in the inbox; False when it was applied before."""
-    statement = (
-        insert_ignore_conflict(session, ProcessedEvent)
-        .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-    )
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return event_id in await claim_events(session, consumer=consumer, event_ids=[event_id])
 
 
 async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Sequence[str]) -> set[str]:

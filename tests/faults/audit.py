@@ -269,17 +269,24 @@ class Auditor:
                     copies[envelope.event_id] += 1
         return copies
 
-    async def gateway_in_flight(self) -> float:
-        """Messages the gateways hold unacknowledged (both lanes, every process): 0 means nothing is in limbo there."""
-        total = 0.0
+    async def gateway_samples(self, metric: str) -> dict[str, dict[str, float]]:
+        """`metric`'s samples in every gateway process: {process: {labels: value}}."""
+        samples: dict[str, dict[str, float]] = {}
         for name, process in self.platform.stack.processes.items():
             if not name.startswith("gateway") or process.health_url is None:
                 continue
             response = await self.platform.http.get(process.health_url + "/metrics")
+            own = samples.setdefault(name, {})
             for line in response.text.splitlines():
-                if line.startswith("gateway_in_flight_messages{"):
-                    total += float(line.rsplit(" ", 1)[1])
-        return total
+                if line.startswith(metric + "{"):
+                    labels, value = line[len(metric) :].rsplit(" ", 1)
+                    own[labels] = float(value)
+        return samples
+
+    async def gateway_in_flight(self) -> float:
+        """Messages the gateways hold unacknowledged (both lanes, every process): 0 means nothing is in limbo there."""
+        held = await self.gateway_samples("gateway_in_flight_messages")
+        return sum(value for per_process in held.values() for value in per_process.values())
 
     async def audit(self, scenario: str, result: StreamResult, *, notes: str = "") -> tuple[AuditRow, Observed]:
         """Wait for the acknowledged events to be applied, then count applied, doubled and lost."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from eldercare.devstack import ManagedProcess
+from eldercare.devstack import ALARM_GATEWAY, ManagedProcess
 from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
 from tests.faults.conftest import FaultWorld
 from tests.infra import free_port
@@ -154,29 +154,49 @@ async def test_3_kafka_unreachable_then_drained_alarms_first(fault_world: FaultW
     readyz = (await world.platform.http.get(world.platform.url("gateway", "/readyz"))).json()
     assert readyz["checks"]["kafka"].startswith("error"), readyz
     await eventually(auditor.gateway_in_flight, timeout=outage)
+    produced_before = await auditor.gateway_samples("gateway_messages_produced_total")
     await asyncio.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
     held = await auditor.gateway_in_flight()
+    held_by_lane = await auditor.gateway_samples("gateway_in_flight_messages")
     await asyncio.to_thread(world.kafka_proxy.restore)
     drain = await watch_drain(auditor, fleet, stream)
     result = await finish_stream(fleet, stream)
     await eventually(lambda: _is(ready_status(world, "gateway"), 200), timeout=60)
     await all_ready(world)
+    produced_after = await auditor.gateway_samples("gateway_messages_produced_total")
     row, _ = await auditor.audit("3. Kafka unreachable", result)
     row.notes = (
-        f"{outage:.0f} s cut; readyz 503; gateway held {held:.0f} unacked; after restore, applied: "
-        f"first backlog alarm +{drain['first_alarm']:.2f} s, "
-        f"all {drain['alarms']:.0f} alarms +{drain['all_alarms']:.2f} s, "
+        f"{outage:.0f} s cut; readyz 503; gateway held {held:.0f} unacked; after restore: "
+        f"first backlog incident +{drain['first_incident']:.2f} s, "
+        f"all {drain['alarms']:.0f} alarms applied everywhere +{drain['all_alarms']:.2f} s, "
         f"all {drain['telemetry']:.0f} telemetry +{drain['all_telemetry']:.2f} s"
     )
     check(world, row, result)
-    # Alarms are not queued behind telemetry: the alarm lane (its own gateway process, session and
-    # producer) has a held alarm applied before the telemetry backlog is done. Both backlogs now
-    # drain in parallel; telemetry is applied in whole batches, alarms one transaction each.
-    assert drain["first_alarm"] <= drain["all_telemetry"], row.notes
+    # Alarms first: during the outage the held alarms waited in the alarm lane (its own process,
+    # MQTT session and producer with a 0.2 s retry cap), never in the bulk lane's queue, so the
+    # telemetry backlog cannot delay them. The two backlogs then drain in parallel; which one
+    # finishes first on a few hundred events is a race of milliseconds, so the timings are
+    # reported above rather than compared.
+    assert held_by_lane[ALARM_GATEWAY].get('{lane="alarm"}', 0) >= 1, held_by_lane
+    for name, lanes in held_by_lane.items():
+        if name != ALARM_GATEWAY:
+            assert lanes.get('{lane="alarm"}', 0) == 0, f"{name} held alarms: {lanes}"
+    alarm_kinds = ('{kind="sos"}', '{kind="fall"}')
+
+    def alarms_produced(samples: dict[str, dict[str, float]], name: str) -> float:
+        return sum(samples.get(name, {}).get(kind, 0.0) for kind in alarm_kinds)
+
+    assert (
+        alarms_produced(produced_after, ALARM_GATEWAY) - alarms_produced(produced_before, ALARM_GATEWAY)
+        >= drain["alarms"]
+    ), (produced_before, produced_after)
+    for name in produced_after:
+        if name != ALARM_GATEWAY:
+            assert alarms_produced(produced_after, name) == 0, f"{name} produced alarms: {produced_after[name]}"
 
 
 async def watch_drain(auditor: Auditor, fleet: DeviceFleet, stream: asyncio.Task[StreamResult]) -> dict[str, float]:
-    """From the moment Kafka is back: when the backlog's first alarm, all alarms, all telemetry are applied."""
+    """From the moment Kafka is back: when the backlog's first incident opens, and all alarms and telemetry apply."""
     restored = time.monotonic()
     events = fleet.planned
     baseline = await auditor.observe(events)
@@ -188,16 +208,17 @@ async def watch_drain(auditor: Auditor, fleet: DeviceFleet, stream: asyncio.Task
     while time.monotonic() < deadline:
         observed = await auditor.observe(backlog)
         now = time.monotonic() - restored
+        # What the dispatcher sees: an incident's timeline entry naming the held alarm.
+        if any(observed.alarm_entries.get(e.event_id, 0) for e in alarms):
+            seen.setdefault("first_incident", now)
         missing = auditor.missing(observed, backlog)
         alarms_left = sum(e.is_alarm for e in missing)
-        if alarms_left < len(alarms):
-            seen.setdefault("first_alarm", now)
         if alarms_left == 0:
             seen.setdefault("all_alarms", now)
         if len(missing) == alarms_left:
             seen.setdefault("all_telemetry", now)
         if not missing:
-            seen.setdefault("first_alarm", now)
+            seen.setdefault("first_incident", now)
             return seen
         await asyncio.sleep(0.1)
     raise AssertionError(f"backlog not drained within 120 s: {seen}")

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,121 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     return MqttEndpoint(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
 
 
+class ReceivedMessage(mqtt.MQTTMessage):
+    """A received PUBLISH, built without the `MQTTMessageInfo` (a threading.Condition) only sent messages use."""
+
+    def __init__(self, *, mid: int, topic: bytes, payload: bytes, qos: int, dup: bool, retain: bool) -> None:
+        # Deliberately not calling MQTTMessage.__init__: it builds that MQTTMessageInfo.
+        self.timestamp = time.monotonic()
+        self.state = mqtt.mqtt_ms_invalid
+        self.dup = dup
+        self.mid = mid
+        self._topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.properties = None  # the fast path only takes PUBLISHes that carry no properties
+
+    @property
+    def info(self) -> mqtt.MQTTMessageInfo:  # type: ignore[override]
+        """paho's delivery handle; meaningless for a received message, kept for the interface."""
+        return mqtt.MQTTMessageInfo(self.mid)
+
+
+class FastReceiveClient(mqtt.Client):
+    """paho's client with a cheaper receive path for a subscriber taking thousands of messages a second.
+
+    Profiling the gateway showed paho spending most of its receive time outside the
+    message itself: a `Properties` object (dozens of dicts and string scans) built for
+    every v5 PUBLISH, one to three `recv` syscalls and a `select` per packet, and a
+    topic-filter walk even with no filtered callbacks. This subclass
+    - reads the socket 64 KiB at a time and parses every complete packet in the buffer
+      before going back to `select`;
+    - decodes a PUBLISH whose property block is empty (what devices send) without
+      building `Properties`; anything else goes through paho's own decoder;
+    - hands messages straight to `on_message` when no `message_callback_add` filter exists.
+    It overrides three private paho methods, so requirements.lock pins paho-mqtt and
+    tests/unit/test_mqtt_fast_receive.py checks the result against paho's own decoding.
+    """
+
+    _READ_SIZE = 65536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_buffer = b""
+        self._read_pos = 0
+        self._read_sock: Any = None
+        self._filtered_callbacks = False
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        self._filtered_callbacks = True
+        super().message_callback_add(sub, callback)
+
+    def _buffered(self) -> bool:
+        return self._read_sock is self._sock and self._read_pos < len(self._read_buffer)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._buffered():
+            data = super()._sock_recv(max(bufsize, self._READ_SIZE))
+            if not data:
+                return data  # the peer closed: paho handles the empty read
+            self._read_buffer, self._read_pos, self._read_sock = data, 0, self._sock
+        start = self._read_pos
+        chunk = self._read_buffer[start : start + bufsize]
+        self._read_pos = start + len(chunk)
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """paho's loop_read, repeated while complete packets are still buffered (select cannot see them)."""
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        header: int = self._in_packet["command"]
+        packet: bytearray = self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if self._protocol != mqtt.MQTTv5 or qos > 1 or len(packet) < 2:
+            return super()._handle_publish()
+        position = 2 + int.from_bytes(packet[0:2], "big")
+        topic = bytes(packet[2:position])
+        mid = 0
+        if qos:
+            mid = int.from_bytes(packet[position : position + 2], "big")
+            position += 2
+        if position >= len(packet) or packet[position] != 0:
+            return super()._handle_publish()  # it carries properties (or is malformed): paho's own decoder
+        message = ReceivedMessage(
+            mid=mid,
+            topic=topic,
+            payload=bytes(packet[position + 1 :]),
+            qos=qos,
+            dup=bool(header & 0x08),
+            retain=bool(header & 0x01),
+        )
+        self._handle_on_message(message)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        if self._filtered_callbacks:
+            super()._handle_on_message(message)
+            return
+        with self._callback_mutex:
+            on_message = self.on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+
+
 def new_paho_client(
     *,
     client_id: str,
@@ -50,7 +166,7 @@ def new_paho_client(
     reconnect_on_failure: bool = True,
 ) -> mqtt.Client:
     """A paho v2-API, MQTT v5 client with the platform's credentials and TLS policy, queueing nothing offline."""
-    client = mqtt.Client(
+    client = FastReceiveClient(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,

@@ -97,8 +97,8 @@ async def send_with_retry(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
             continue
-        metrics.KAFKA_PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
-        metrics.KAFKA_PRODUCED.labels(topic).inc()
+        metrics.kafka_produce_seconds_to(topic).observe(time.perf_counter() - started)
+        metrics.kafka_produced_to(topic).inc()
         return result
 
 

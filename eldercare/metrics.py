@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+
+def child_of(metric: MetricWrapperBase) -> Callable[..., Any]:
+    """`metric.labels`, memoised, for per-message paths: the child for a label value never changes,
+    and `labels()` re-validates and locks on every call (a few per cent of the gateway's CPU)."""
+    return functools.cache(metric.labels)
+
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -46,3 +58,6 @@ DB_TRANSACTION_SECONDS = Histogram(
     ["operation"],
     buckets=LATENCY_BUCKETS,
 )
+
+kafka_produced_to = child_of(KAFKA_PRODUCED)
+kafka_produce_seconds_to = child_of(KAFKA_PRODUCE_SECONDS)

@@ -11,8 +11,9 @@ import asyncio
 import collections
 import logging
 import ssl
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -38,6 +39,9 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     parsed = urlparse(url)
     tls = parsed.scheme == "mqtts"
     return MqttEndpoint(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
+
+
+_PUBACK = struct.Struct("!BBH")
 
 
 class ReceivedMessage(mqtt.MQTTMessage):
@@ -72,7 +76,8 @@ class FastReceiveClient(mqtt.Client):
       before going back to `select`;
     - decodes a PUBLISH whose property block is empty (what devices send) without
       building `Properties`; anything else goes through paho's own decoder;
-    - hands messages straight to `on_message` when no `message_callback_add` filter exists.
+    - hands messages straight to `on_message` when no `message_callback_add` filter exists;
+    - acknowledges a burst of messages with one queued write (`ack_many`).
     It overrides three private paho methods, so requirements.lock pins paho-mqtt and
     tests/unit/test_mqtt_fast_receive.py checks the result against paho's own decoding.
     """
@@ -110,6 +115,15 @@ class FastReceiveClient(mqtt.Client):
         while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
             rc = super().loop_read(max_packets)
         return rc
+
+    def ack_many(self, mids: Sequence[int]) -> mqtt.MQTTErrorCode:
+        """PUBACK several QoS 1 messages (manual ack) as one queued write: one wake-up and one send, not one each."""
+        if not mids or not self._manual_ack:
+            return mqtt.MQTT_ERR_SUCCESS
+        # The bytes paho's own ack() queues per message (PUBACK, remaining length 2, packet id).
+        packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
+        result: mqtt.MQTTErrorCode = self._packet_queue(mqtt.PUBACK, packet, mids[-1], 1)
+        return result
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         header: int = self._in_packet["command"]
@@ -164,7 +178,7 @@ def new_paho_client(
     ca_file: str | None,
     manual_ack: bool = True,
     reconnect_on_failure: bool = True,
-) -> mqtt.Client:
+) -> FastReceiveClient:
     """A paho v2-API, MQTT v5 client with the platform's credentials and TLS policy, queueing nothing offline."""
     client = FastReceiveClient(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -215,6 +229,8 @@ class MqttSession:
         # not one self-pipe write per message (that write was a top cost at a few thousand msg/s).
         self._inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
         self._drain_scheduled = False
+        self._acks: list[int] = []
+        self._ack_flush_scheduled = False
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.connections = 0
@@ -260,6 +276,8 @@ class MqttSession:
 
     async def stop(self) -> None:
         """Disconnect cleanly; the broker keeps a persistent session for the next start."""
+        if self._ack_flush_scheduled:
+            self._flush_acks()  # what was acked goes out before the DISCONNECT, not redelivered next time
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
         for future in self._pending_publishes.values():
@@ -269,9 +287,24 @@ class MqttSession:
     # ---- operations ---------------------------------------------------------------------------
 
     def ack(self, message: mqtt.MQTTMessage) -> None:
-        """Acknowledge a received QoS 1 message (only once its effect is durable)."""
-        if message.qos > 0:
-            self.client.ack(message.mid, message.qos)
+        """Acknowledge a received QoS 1 message (only once its effect is durable).
+
+        On the event loop, acks made in one loop iteration leave together (one queued write
+        and one wake-up of paho's thread instead of one each), later in the same iteration.
+        """
+        if message.qos != 1 or self._loop is None:
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
+            return
+        self._acks.append(message.mid)
+        if not self._ack_flush_scheduled:
+            self._ack_flush_scheduled = True
+            self._loop.call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_scheduled = False
+        mids, self._acks = self._acks, []
+        self.client.ack_many(mids)
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, timeout: float = 10.0) -> None:
         """Publish and wait for the broker's PUBACK (QoS 1) or the write (QoS 0)."""

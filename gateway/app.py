@@ -214,9 +214,9 @@ class Gateway:
         """Parse and validate; telemetry over the device's rate cap becomes a `rate_limited` rejection."""
         outcome = parse_device_message(message.topic, bytes(message.payload), utcnow())
         if isinstance(outcome, Rejection):
-            metrics.RECEIVED.labels("invalid").inc()
+            metrics.received_as("invalid").inc()
         elif isinstance(outcome, DeviceMessage):
-            metrics.RECEIVED.labels(outcome.kind).inc()
+            metrics.received_as(outcome.kind).inc()
             if outcome.kind in TELEMETRY_KINDS and not self.rate_limiter.allow(outcome.device_id, time.monotonic()):
                 return Rejection("rate_limited", f"{outcome.kind} over the per-device cap")
         return outcome
@@ -253,13 +253,13 @@ class Gateway:
         if not isinstance(outcome, DeviceMessage) or outcome.salvaged is not None:
             self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
-        metrics.IN_FLIGHT.labels("bulk").inc()
+        metrics.in_flight_in("bulk").inc()
         try:
             delivery = await self.bulk_producer.send(
                 outcome.topic, outcome.envelope.SerializeToString(), key=outcome.device_id.encode()
             )
         except KafkaError:
-            metrics.IN_FLIGHT.labels("bulk").dec()
+            metrics.in_flight_in("bulk").dec()
             self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
         delivery.add_done_callback(functools.partial(self._bulk_delivered, message, outcome, started))
@@ -267,7 +267,7 @@ class Gateway:
     def _bulk_delivered(
         self, message: mqtt.MQTTMessage, outcome: DeviceMessage, started: float, delivery: asyncio.Future[Any]
     ) -> None:
-        metrics.IN_FLIGHT.labels("bulk").dec()
+        metrics.in_flight_in("bulk").dec()
         session = self.bulk_session
         assert session is not None
         if delivery.cancelled() or delivery.exception() is not None:
@@ -276,10 +276,10 @@ class Gateway:
             self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
         elapsed = time.perf_counter() - started
-        kafka_metrics.KAFKA_PRODUCED.labels(outcome.topic).inc()
-        kafka_metrics.KAFKA_PRODUCE_SECONDS.labels(outcome.topic).observe(elapsed)
-        metrics.PRODUCED.labels(outcome.kind).inc()
-        metrics.PRODUCE_SECONDS.labels("bulk").observe(elapsed)
+        kafka_metrics.kafka_produced_to(outcome.topic).inc()
+        kafka_metrics.kafka_produce_seconds_to(outcome.topic).observe(elapsed)
+        metrics.produced_as(outcome.kind).inc()
+        metrics.produce_seconds_in("bulk").observe(elapsed)
         session.ack(message)
 
     async def _forward(
@@ -292,7 +292,7 @@ class Gateway:
     ) -> None:
         """Forward with `lane`'s rules and ack to `session` (the lane's, or a left-over one being drained)."""
         started = time.perf_counter()
-        metrics.IN_FLIGHT.labels(lane).inc()
+        metrics.in_flight_in(lane).inc()
         try:
             if outcome is None and lane == "bulk" and alarm_lane_owns(message.topic):
                 session.ack(message)  # the alarm session got its own copy
@@ -308,7 +308,7 @@ class Gateway:
                 if outcome.salvaged is not None:
                     metrics.SALVAGED.labels(outcome.kind).inc()
                     await self._reject(message, outcome.salvaged, salvaged=True)
-                metrics.PRODUCE_SECONDS.labels(lane).observe(time.perf_counter() - started)
+                metrics.produce_seconds_in(lane).observe(time.perf_counter() - started)
             session.ack(message)
         except asyncio.CancelledError:
             # Shutting down: not acked, so the broker redelivers it to the next session.
@@ -317,7 +317,7 @@ class Gateway:
             # Unexpected: leave it unacked (redelivered on reconnect) rather than lose it.
             log.exception("could not forward a message on %s lane", lane)
         finally:
-            metrics.IN_FLIGHT.labels(lane).dec()
+            metrics.in_flight_in(lane).dec()
 
     async def _produce(self, message: DeviceMessage, *, lane: str) -> None:
         producer = self._producer_for(lane)
@@ -330,7 +330,7 @@ class Gateway:
             stop=self._stopping,
             max_delay=0.2 if lane == "alarm" else 5.0,
         )
-        metrics.PRODUCED.labels(message.kind).inc()
+        metrics.produced_as(message.kind).inc()
 
     async def _reject(self, message: mqtt.MQTTMessage, rejection: Rejection, *, salvaged: bool = False) -> None:
         metrics.REJECTED.labels(rejection.reason).inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from eldercare.metrics import LATENCY_BUCKETS
+from eldercare.metrics import LATENCY_BUCKETS, child_of
 
 RECEIVED = Counter("gateway_messages_received_total", "MQTT messages received", ["kind"])
 PRODUCED = Counter("gateway_messages_produced_total", "Events acknowledged by Kafka", ["kind"])
@@ -19,3 +19,9 @@ PRODUCE_SECONDS = Histogram(
 )
 MQTT_CONNECTED = Gauge("gateway_mqtt_connected", "1 while the session is connected to the broker", ["session"])
 IN_FLIGHT = Gauge("gateway_in_flight_messages", "Messages received but not yet acknowledged", ["lane"])
+
+# Memoised children for the per-message path.
+received_as = child_of(RECEIVED)
+produced_as = child_of(PRODUCED)
+produce_seconds_in = child_of(PRODUCE_SECONDS)
+in_flight_in = child_of(IN_FLIGHT)

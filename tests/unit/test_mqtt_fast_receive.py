@@ -157,6 +157,21 @@ def test_manual_ack_sends_nothing_until_acked(pair: tuple[Wired, Wired]) -> None
     assert fast.broker_got() == bytes([0x40, 0x02, 0x00, 0x07])
 
 
+def test_ack_many_is_the_same_pubacks_in_one_write(pair: tuple[Wired, Wired]) -> None:
+    fast, stock = pair
+    for wired in pair:
+        wired.feed(
+            b"".join(
+                publish_packet(topic=b"t", payload=b"p", qos=1, mid=mid, props=b"", dup=False, retain=False)
+                for mid in (5, 300, 70)
+            )
+        )
+    for mid in (300, 5, 70):
+        stock.client.ack(mid, 1)
+    assert fast.client.ack_many([300, 5, 70]) == mqtt.MQTT_ERR_SUCCESS
+    assert fast.broker_got() == stock.broker_got() == bytes.fromhex("4002012c" "40020005" "40020046")
+
+
 def test_filtered_callbacks_still_route(pair: tuple[Wired, Wired]) -> None:
     fast, _ = pair
     routed: list[str] = []

@@ -19,7 +19,7 @@ from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import service
 from services.monitoring.elder import service as elders
 from services.monitoring.geofence import service as geofences
-from services.monitoring.rows import EventRows, load_rows, write_devices
+from services.monitoring.rows import EventRows, load_rows, write_rows
 from services.monitoring.vitals import service as vitals
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ async def apply_device_batch(
     rows = await load_rows(session, envelopes=todo)
     for envelope in todo:
         await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
-    await write_devices(session, rows=rows)
+    await write_rows(session, rows=rows)
     return len(todo)
 
 
@@ -130,6 +130,7 @@ def device_record_handler(
                 return
             rows = await load_rows(session, envelopes=[envelope])
             await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
+            await write_rows(session, rows=rows)
         if alerts.count_committed(session):
             runtime.outbox.notify()
 

@@ -19,7 +19,7 @@ from services.monitoring.config import MonitoringSettings
 from services.monitoring.device.models import Device, DeviceRead, DeviceStatus, LocationRead
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.geofence.service import distance_m
-from services.monitoring.rows import EventRows
+from services.monitoring.rows import DeviceState, EventRows
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class DeviceNotFound(LookupError):
     """No device with that id has been seen."""
 
 
-def offline_timeout(device: Device, settings: MonitoringSettings) -> float:
+def offline_timeout(device: Device | DeviceState, settings: MonitoringSettings) -> float:
     """Seconds of silence before the device counts as offline."""
     if device.offline_timeout_override_s is not None:
         return device.offline_timeout_override_s
@@ -58,21 +58,20 @@ async def touch(
     now: datetime,
     settings: MonitoringSettings,
     rows: EventRows,
-) -> Device:
+) -> DeviceState:
     """Apply what any device event says about the device: seen, battery, position, heartbeat, back online."""
     device = rows.devices.get(envelope.device_id)
     occurred = from_timestamp(envelope.occurred_at)
     if device is None:
-        device = Device(
+        device = DeviceState(
             device_id=envelope.device_id,
             first_seen=now,
             last_seen=now,
             offline_due_at=now,
             last_activity_at=now,
+            is_new=True,
         )
-        session.add(device)
         rows.devices[device.device_id] = device
-    # Assignments only where the value changes: each one costs a SQLModel/ORM attribute event.
     if device.elder_id != elder_id:
         device.elder_id = elder_id
     device.last_seen = max(device.last_seen, now)
@@ -116,7 +115,7 @@ async def touch(
 
 
 async def apply_battery(
-    session: AsyncSession, *, device: Device, envelope: pb.Envelope, now: datetime, settings: MonitoringSettings
+    session: AsyncSession, *, device: DeviceState, envelope: pb.Envelope, now: datetime, settings: MonitoringSettings
 ) -> None:
     """Low battery alerts once per discharge cycle; charging above threshold + re-arm margin re-arms it."""
     reported_low = envelope.WhichOneof("body") == "alarm" and envelope.alarm.type == pb.DEVICE_ALARM_TYPE_LOW_BATTERY
@@ -142,7 +141,9 @@ async def apply_battery(
         )
 
 
-async def apply_device_alarm(session: AsyncSession, *, device: Device, envelope: pb.Envelope, now: datetime) -> None:
+async def apply_device_alarm(
+    session: AsyncSession, *, device: DeviceState, envelope: pb.Envelope, now: datetime
+) -> None:
     """Power-off alerts (informational); removal and tamper are recorded (dispatch opens removal incidents)."""
     alarm_type = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
     device.last_alarm = alarm_type
@@ -160,7 +161,7 @@ async def apply_device_alarm(session: AsyncSession, *, device: Device, envelope:
         )
 
 
-def note_activity(device: Device, *, envelope: pb.Envelope, now: datetime, movement_m: float) -> None:
+def note_activity(device: DeviceState, *, envelope: pb.Envelope, now: datetime, movement_m: float) -> None:
     """Steps going up, or moving more than `movement_m` from the last active spot, count as activity."""
     active = False
     if envelope.WhichOneof("body") == "vitals" and envelope.vitals.HasField("steps"):

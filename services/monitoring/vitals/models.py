@@ -56,9 +56,9 @@ class VitalsStreak(SQLModel, table=True):
 
 
 class Thresholds(BaseModel):
-    """Limits outside which a reading is abnormal."""
+    """Limits outside which a reading is abnormal (frozen: the defaults are one shared instance)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     heart_rate_low: float = PydanticField(40, ge=0, le=350)
     heart_rate_high: float = PydanticField(130, ge=0, le=350)

@@ -34,6 +34,9 @@ _RULES: dict[str, Callable[[float, Thresholds], str | None]] = {
     "body_temp": lambda v, t: "body_temp_high" if v > t.body_temp_high else None,
 }
 _MEASURES = ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps")
+# Every reading row names every column: an executemany takes one set of keys.
+_NO_READING: dict[str, float | None] = dict.fromkeys(_MEASURES)
+_DEFAULT_LIMITS = Thresholds()
 
 
 async def thresholds_for(session: AsyncSession, *, elder_id: str | None) -> Thresholds:
@@ -43,11 +46,10 @@ async def thresholds_for(session: AsyncSession, *, elder_id: str | None) -> Thre
 
 def limits_of(row: VitalsThreshold | None) -> Thresholds:
     """Platform defaults with an elder's overrides (the row) on top."""
-    defaults = Thresholds()
     if row is None:
-        return defaults
+        return _DEFAULT_LIMITS  # shared: nothing modifies a Thresholds after it is built
     overrides = {name: getattr(row, name) for name in Thresholds.model_fields if getattr(row, name) is not None}
-    return defaults.model_copy(update=overrides)
+    return _DEFAULT_LIMITS.model_copy(update=overrides)
 
 
 async def set_thresholds(session: AsyncSession, *, elder_id: str, body: ThresholdsUpdate) -> Thresholds:
@@ -82,7 +84,7 @@ async def record_vitals(
     """
     vitals = envelope.vitals
     values = {name: getattr(vitals, name) for name in _MEASURES if vitals.HasField(name)}
-    session.add(VitalsReading(device_id=envelope.device_id, elder_id=elder_id, at=at, **values))
+    rows.readings.append({**_NO_READING, "device_id": envelope.device_id, "elder_id": elder_id, "at": at, **values})
     limits = limits_of(rows.thresholds.get(elder_id) if elder_id is not None else None)
     raised = 0
     for measure, rule in _RULES.items():

@@ -144,6 +144,45 @@ def insert_ignore_conflict(session: AsyncSession, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+class ArrayWrite:
+    """One INSERT or UPDATE of many rows on PostgreSQL, with one array per column (`unnest`).
+
+    An executemany of N rows makes SQLAlchemy process N x columns bind values in Python and
+    asyncpg send N bind/execute messages; passing each column as one array hands the whole
+    batch to asyncpg's C encoder as a single statement. Built once per table and column set.
+    """
+
+    def __init__(self, table: Any, columns: Sequence[str], *, key: str | None = None) -> None:
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        self.columns = tuple(columns)
+        arrays = ", ".join(
+            f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in self.columns
+        )
+        source = f"unnest({arrays}) AS v({', '.join(self.columns)})"
+        if key is None:
+            names = ", ".join(self.columns)
+            self.statement = text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {source}")
+        else:
+            assignments = ", ".join(f"{name} = v.{name}" for name in self.columns if name != key)
+            self.statement = text(
+                f"UPDATE {table.name} SET {assignments} FROM {source} WHERE {table.name}.{key} = v.{key}"
+            )
+
+    async def execute(self, session: AsyncSession, rows: Sequence[Any], *, values: Callable[[Any, str], Any]) -> None:
+        """Write `rows`; `values(row, column)` reads one column of one row."""
+        if rows:
+            arrays = {name: [values(row, name) for row in rows] for name in self.columns}
+            await session.execute(self.statement, arrays)
+
+
+_CLAIM_ARRAY = text(
+    "INSERT INTO processed_events (consumer, event_id, processed_at) "
+    "SELECT CAST(:consumer AS VARCHAR(64)), e, CAST(:now AS TIMESTAMP WITH TIME ZONE) "
+    "FROM unnest(CAST(:event_ids AS VARCHAR(64)[])) AS e "
+    "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+)
+
+
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
     """Record (consumer, event_id) in the inbox; False when it was applied before."""
     return event_id in await claim_events(session, consumer=consumer, event_ids=[event_id])
@@ -155,6 +194,10 @@ async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Seque
     if not unique:
         return set()
     now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: no per-id bind processing, whatever the batch size.
+        claimed = await session.scalars(_CLAIM_ARRAY, {"consumer": consumer, "now": now, "event_ids": unique})
+        return set(claimed)
     statement = (
         insert_ignore_conflict(session, ProcessedEvent)
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])

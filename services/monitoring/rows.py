@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import ArrayWrite
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring.device.models import Device
 from services.monitoring.elder.models import DeviceBinding, ElderProfile
@@ -144,33 +145,26 @@ async def load_rows(session: AsyncSession, *, envelopes: Sequence[pb.Envelope]) 
     return rows
 
 
-# Core, not the ORM's bulk operations: the same executemany without per-row bookkeeping.
-_UPDATE_DEVICE = update(_DEVICES).where(_DEVICES.c.device_id == bindparam("key_device_id"))
-_INSERT_DEVICE = insert(_DEVICES)
-_INSERT_READING = insert(VitalsReading.__table__)  # type: ignore[attr-defined]
-_UPDATED_COLUMNS = tuple(name for name in DEVICE_COLUMNS if name != "device_id")
+# One statement per table, each column one array (see eldercare.db.ArrayWrite).
+_INSERT_DEVICES = ArrayWrite(_DEVICES, DEVICE_COLUMNS)
+_UPDATE_DEVICES = ArrayWrite(_DEVICES, DEVICE_COLUMNS, key="device_id")
+READING_COLUMNS = ("device_id", "elder_id", "at", "heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps")
+_INSERT_READINGS = ArrayWrite(VitalsReading.__table__, READING_COLUMNS)  # type: ignore[attr-defined]
 
 
 async def write_rows(session: AsyncSession, *, rows: EventRows) -> int:
-    """Write the batch's device rows (one executemany each for new and known devices) and vitals readings.
+    """Write the batch's device rows (one statement each for new and known devices) and vitals readings.
 
     Every column of every device the batch touched is written: each event moves at least
     `last_seen` and `offline_due_at`, and `load_rows` locked the known rows, so nothing else
     changed them in between. Returns how many device rows were written.
     """
-    connection = await session.connection()
     new = [device for device in rows.devices.values() if device.is_new]
     known = [device for device in rows.devices.values() if not device.is_new]
-    if new:
-        await connection.execute(_INSERT_DEVICE, [{n: getattr(d, n) for n in DEVICE_COLUMNS} for d in new])
-        for device in new:
-            device.is_new = False  # a second write of the same rows (the per-record path) updates them
-    if known:
-        await connection.execute(
-            _UPDATE_DEVICE,
-            [{"key_device_id": d.device_id, **{n: getattr(d, n) for n in _UPDATED_COLUMNS}} for d in known],
-        )
-    if rows.readings:
-        await connection.execute(_INSERT_READING, rows.readings)
-        rows.readings = []
+    await _INSERT_DEVICES.execute(session, new, values=getattr)
+    for device in new:
+        device.is_new = False  # a second write of the same rows (the per-record path) updates them
+    await _UPDATE_DEVICES.execute(session, known, values=getattr)
+    await _INSERT_READINGS.execute(session, rows.readings, values=dict.get)
+    rows.readings = []
     return len(new) + len(known)

@@ -34,8 +34,6 @@ _RULES: dict[str, Callable[[float, Thresholds], str | None]] = {
     "body_temp": lambda v, t: "body_temp_high" if v > t.body_temp_high else None,
 }
 _MEASURES = ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps")
-# Every reading row names every column: an executemany takes one set of keys.
-_NO_READING: dict[str, float | None] = dict.fromkeys(_MEASURES)
 _DEFAULT_LIMITS = Thresholds()
 
 
@@ -84,7 +82,7 @@ async def record_vitals(
     """
     vitals = envelope.vitals
     values = {name: getattr(vitals, name) for name in _MEASURES if vitals.HasField(name)}
-    rows.readings.append({**_NO_READING, "device_id": envelope.device_id, "elder_id": elder_id, "at": at, **values})
+    rows.readings.append({"device_id": envelope.device_id, "elder_id": elder_id, "at": at, **values})
     limits = limits_of(rows.thresholds.get(elder_id) if elder_id is not None else None)
     raised = 0
     for measure, rule in _RULES.items():

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -72,6 +73,12 @@ DEVICE_COLUMNS = tuple(f.name for f in fields(DeviceState) if f.name != "is_new"
 if set(DEVICE_COLUMNS) != {column.name for column in _DEVICES.columns}:
     # Checked at import, so a column added to Device without DeviceState stops the service and every test.
     raise RuntimeError(f"DeviceState and the devices table differ: {sorted(DEVICE_COLUMNS)}")
+# Plain SQL, columns in DeviceState's order: asyncpg's values go straight into DeviceState (timestamptz
+# already comes back as aware UTC), and one array parameter keeps the statement the same for any batch.
+_SELECT_DEVICES = text(
+    f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices WHERE device_id = ANY(CAST(:device_ids AS VARCHAR(64)[])) "
+    "ORDER BY device_id FOR UPDATE"
+)
 
 
 @dataclass
@@ -94,17 +101,12 @@ async def load_rows(session: AsyncSession, *, envelopes: Sequence[pb.Envelope]) 
     if not device_ids:
         return rows
     # Key order, so two transactions over overlapping devices cannot deadlock.
-    devices = await session.execute(
-        select(_DEVICES)
-        .where(_DEVICES.c.device_id.in_(device_ids))
-        .order_by(_DEVICES.c.device_id)
-        .with_for_update()
-    )
-    rows.devices = {row.device_id: DeviceState(**row._mapping) for row in devices}
+    devices = await session.execute(_SELECT_DEVICES, {"device_ids": device_ids})
+    rows.devices = {row[0]: DeviceState(*row) for row in devices}
     bound = await session.execute(
         select(col(DeviceBinding.device_id), ElderProfile)
         .join(ElderProfile, col(ElderProfile.elder_id) == col(DeviceBinding.elder_id))
-        .where(col(DeviceBinding.device_id).in_(device_ids))
+        .where(col(DeviceBinding.device_id) == any_(bindparam("device_ids", device_ids, type_=ARRAY(String))))
     )
     rows.elders = {device_id: elder for device_id, elder in bound}
     located = sorted({e.device_id for e in envelopes if e.HasField("location") and e.device_id in rows.elders})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from eldercare import metrics
 from eldercare.envelope import to_timestamp, utcnow
@@ -23,6 +25,24 @@ from eldercare.v1 import events_pb2 as pb
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+
+
+class MemoisedKeyPartitioner:
+    """aiokafka's DefaultPartitioner (the Java client's murmur2, so every producer agrees on a key's
+    partition), remembering each key's answer: murmur2 is pure Python there, and a device id is
+    hashed again for every one of its events."""
+
+    def __init__(self, max_keys: int = 200_000) -> None:
+        self._index = functools.lru_cache(maxsize=max_keys)(self._murmur_index)
+
+    @staticmethod
+    def _murmur_index(key: bytes, partitions: int) -> int:
+        return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+        return all_partitions[self._index(key, len(all_partitions))]
 
 
 def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False) -> AIOKafkaProducer:
@@ -36,6 +56,7 @@ def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False) -
         request_timeout_ms=10000,
         retry_backoff_ms=100,
         client_id=f"eldercare-{'fast' if fast_lane else 'bulk'}",
+        partitioner=MemoisedKeyPartitioner(),
     )
 
 

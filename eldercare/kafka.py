@@ -187,6 +187,7 @@ class ConsumerLoop:
         handler: RecordHandler,
         dead_letters: DeadLetterPublisher,
         fetch_max_wait_ms: int = 100,
+        fetch_min_bytes: int = 1,
         max_records: int = 200,
         batch_handler: BatchHandler | None = None,
     ) -> None:
@@ -197,6 +198,7 @@ class ConsumerLoop:
         self._dead_letters = dead_letters
         self._settings = settings
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_min_bytes = fetch_min_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._max_records = max_records
         self._stopping = asyncio.Event()
@@ -216,6 +218,10 @@ class ConsumerLoop:
             # since at 10 ms every idle consumer polls 100 times a second and, across the
             # platform's consumers, that alone kept the broker busy a quarter of a core.
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            # A bulk consumer that keeps up would otherwise fetch again the moment any record
+            # arrives: hundreds of tiny fetches a second, each costing the broker and the consumer
+            # a request. With a minimum size the broker answers when it has a batch or at the wait.
+            fetch_min_bytes=self._fetch_min_bytes,
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,

@@ -30,6 +30,7 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
         batch_handler=handlers.device_batch_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
         max_records=settings.telemetry_max_batch,
         fetch_max_wait_ms=100,
+        fetch_min_bytes=settings.telemetry_fetch_min_bytes,
     )
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,

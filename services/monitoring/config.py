@@ -83,6 +83,13 @@ class MonitoringSettings(ServiceSettings):
     telemetry_max_batch: int = Field(
         500, ge=1, le=5000, validation_alias=_env("MONITORING_TELEMETRY_MAX_BATCH", "telemetry_max_batch")
     )
+    telemetry_fetch_min_bytes: int = Field(
+        65536,
+        ge=1,
+        le=16 * 1024 * 1024,
+        validation_alias=_env("MONITORING_TELEMETRY_FETCH_MIN_BYTES", "telemetry_fetch_min_bytes"),
+        description="the broker answers a telemetry fetch once it has this much, or after 100 ms",
+    )
 
     @field_validator("timezone")
     @classmethod

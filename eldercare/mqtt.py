@@ -78,8 +78,9 @@ class FastReceiveClient(mqtt.Client):
       building `Properties`; anything else goes through paho's own decoder;
     - hands messages straight to `on_message` when no `message_callback_add` filter exists;
     - acknowledges a burst of messages with one queued write (`ack_many`).
-    It overrides three private paho methods, so requirements.lock pins paho-mqtt and
-    tests/unit/test_mqtt_fast_receive.py checks the result against paho's own decoding.
+    It overrides three private paho methods (`_sock_recv`, `_handle_publish`,
+    `_handle_on_message`) and queues through a fourth (`_packet_queue`), so requirements.lock
+    pins paho-mqtt and tests/unit/test_mqtt_fast_receive.py checks the result against stock paho.
     """
 
     _READ_SIZE = 65536

@@ -35,7 +35,7 @@ from services.monitoring.vitals.models import VitalsReading, VitalsStreak, Vital
 
 @dataclass(slots=True)
 class DeviceState:
-    """One `devices` row as the event rules change it (the columns of `Device`; a test keeps them in step)."""
+    """One `devices` row as the event rules change it (the columns of `Device`; checked at import below)."""
 
     device_id: str
     first_seen: datetime
@@ -76,8 +76,8 @@ if set(DEVICE_COLUMNS) != {column.name for column in _DEVICES.columns}:
 # Plain SQL, columns in DeviceState's order: asyncpg's values go straight into DeviceState (timestamptz
 # already comes back as aware UTC), and one array parameter keeps the statement the same for any batch.
 _SELECT_DEVICES = text(
-    f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices WHERE device_id = ANY(CAST(:device_ids AS VARCHAR(64)[])) "
-    "ORDER BY device_id FOR UPDATE"
+    f"SELECT {', '.join(DEVICE_COLUMNS)} FROM {_DEVICES.name} "
+    "WHERE device_id = ANY(CAST(:device_ids AS VARCHAR(64)[])) ORDER BY device_id FOR UPDATE"
 )
 
 
@@ -150,8 +150,9 @@ async def load_rows(session: AsyncSession, *, envelopes: Sequence[pb.Envelope]) 
 # One statement per table, each column one array (see eldercare.db.ArrayWrite).
 _INSERT_DEVICES = ArrayWrite(_DEVICES, DEVICE_COLUMNS)
 _UPDATE_DEVICES = ArrayWrite(_DEVICES, DEVICE_COLUMNS, key="device_id")
-READING_COLUMNS = ("device_id", "elder_id", "at", "heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps")
-_INSERT_READINGS = ArrayWrite(VitalsReading.__table__, READING_COLUMNS)  # type: ignore[attr-defined]
+_READINGS = VitalsReading.__table__  # type: ignore[attr-defined]
+# Every column but the generated id; a reading that lacks a measure writes NULL (values=dict.get).
+_INSERT_READINGS = ArrayWrite(_READINGS, [column.name for column in _READINGS.columns if column.name != "id"])
 
 
 async def write_rows(session: AsyncSession, *, rows: EventRows) -> int:

@@ -24,13 +24,12 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from eldercare import metrics as kafka_metrics
 from eldercare.envelope import utcnow
 from eldercare.http import install_error_handlers, ops_router
-from eldercare.kafka import DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
+from eldercare.kafka import BatchSender, DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from gateway import metrics
@@ -43,6 +42,10 @@ from gateway.retire import LaneRetirement
 log = logging.getLogger(__name__)
 
 DEVICE_TREE = "eldercare/v1/devices"
+# Bulk-lane messages taken from the inbox at a time: Kafka batches are built per chunk.
+BULK_CHUNK = 1000
+# Within a chunk, the bulk lane yields to the event loop this often (a few ms of validation).
+BULK_YIELD_EVERY = 64
 
 
 def alarm_lane_owns(topic: str) -> bool:
@@ -107,6 +110,7 @@ class Gateway:
         self._bulk_inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
         self._bulk_wakeup = asyncio.Event()
         self._bulk_worker: asyncio.Task[None] | None = None
+        self._bulk_batches: BatchSender[tuple[mqtt.MQTTMessage, DeviceMessage]] | None = None
 
     def _session(self, lane: str, receive_maximum: int) -> MqttSession:
         settings = self.settings
@@ -133,14 +137,9 @@ class Gateway:
         return retirement
 
     @property
-    def alarm_producer(self) -> AIOKafkaProducer:
-        assert self._alarm_producer is not None, "start() first, with the alarm lane"
-        return self._alarm_producer
-
-    @property
-    def bulk_producer(self) -> AIOKafkaProducer:
-        assert self._bulk_producer is not None, "start() first, with the bulk lane"
-        return self._bulk_producer
+    def bulk_batches(self) -> BatchSender[tuple[mqtt.MQTTMessage, DeviceMessage]]:
+        assert self._bulk_batches is not None, "start() first, with the bulk lane"
+        return self._bulk_batches
 
     def _producer_for(self, lane: str) -> AIOKafkaProducer:
         """The lane's own producer; in a single-lane process, the one there is."""
@@ -163,6 +162,7 @@ class Gateway:
             self._alarm_producer = create_producer(self.settings, fast_lane=True)
         if self.bulk_session is not None:
             self._bulk_producer = create_producer(self.settings, fast_lane=False)
+            self._bulk_batches = BatchSender(self._bulk_producer)
         for name, session in self.sessions.items():
             metrics.MQTT_CONNECTED.labels(name).set_function(session.connected.is_set)
         if self._alarm_producer is not None:
@@ -223,64 +223,77 @@ class Gateway:
 
     async def _run_bulk_lane(self) -> None:
         inbox = self._bulk_inbox
-        handled = 0
         while True:
             if not inbox:
                 self._bulk_wakeup.clear()
                 await self._bulk_wakeup.wait()
                 continue
-            handled += 1
-            if handled % 32 == 0:
-                # producer.send() rarely suspends: yield so alarms, acks and /metrics are not held up.
-                await asyncio.sleep(0)
-            message = inbox.popleft()
+            chunk = [inbox.popleft() for _ in range(min(len(inbox), BULK_CHUNK))]
             try:
-                await self._forward_bulk(message)
+                await self._forward_bulk(chunk)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("could not forward a message on the bulk lane")  # unacked: redelivered later
+                log.exception("could not forward %d messages on the bulk lane", len(chunk))  # unacked: redelivered
+            # Yield between chunks so that alarms, acks and /metrics are not held up.
+            await asyncio.sleep(0)
 
-    async def _forward_bulk(self, message: mqtt.MQTTMessage) -> None:
-        """The common case without a task: hand the event to the producer, ack when Kafka acked it."""
+    async def _forward_bulk(self, chunk: list[mqtt.MQTTMessage]) -> None:
+        """The common case: valid telemetry goes to Kafka in per-partition batches, acked once Kafka acked.
+
+        Anything else (dead letters, salvaged alarms, a refused batch) takes `_forward`, a task per message.
+        """
         session = self.bulk_session
         assert session is not None
-        if alarm_lane_owns(message.topic):
-            session.ack(message)  # the alarm session (here or in the alarms process) got its own copy
-            return
-        started = time.perf_counter()
-        outcome = self._classify(message)
-        if not isinstance(outcome, DeviceMessage) or outcome.salvaged is not None:
-            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
-            return
-        metrics.in_flight_in("bulk").inc()
-        try:
-            delivery = await self.bulk_producer.send(
-                outcome.topic, outcome.envelope.SerializeToString(), key=outcome.device_id.encode()
-            )
-        except KafkaError:
-            metrics.in_flight_in("bulk").dec()
-            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
-            return
-        delivery.add_done_callback(functools.partial(self._bulk_delivered, message, outcome, started))
+        by_topic: dict[str, list[tuple[bytes, bytes, tuple[mqtt.MQTTMessage, DeviceMessage]]]] = {}
+        for index, message in enumerate(chunk):
+            if index and index % BULK_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # validation is the costly part; let the alarm lane in between
+            if alarm_lane_owns(message.topic):
+                session.ack(message)  # the alarm session (here or in the alarms process) got its own copy
+                continue
+            outcome = self._classify(message)
+            if not isinstance(outcome, DeviceMessage) or outcome.salvaged is not None:
+                self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
+                continue
+            record = (outcome.device_id.encode(), outcome.envelope.SerializeToString(), (message, outcome))
+            by_topic.setdefault(outcome.topic, []).append(record)
+        for topic, records in by_topic.items():
+            metrics.in_flight_in("bulk").inc(len(records))
+            submitted = time.perf_counter()
+            for delivery, items in await self.bulk_batches.send(topic, records):
+                delivery.add_done_callback(functools.partial(self._bulk_delivered, topic, items, submitted))
 
     def _bulk_delivered(
-        self, message: mqtt.MQTTMessage, outcome: DeviceMessage, started: float, delivery: asyncio.Future[Any]
+        self,
+        topic: str,
+        items: list[tuple[mqtt.MQTTMessage, DeviceMessage]],
+        submitted: float,
+        delivery: asyncio.Future[Any],
     ) -> None:
-        metrics.in_flight_in("bulk").dec()
+        metrics.in_flight_in("bulk").dec(len(items))
         session = self.bulk_session
         assert session is not None
         if delivery.cancelled() or delivery.exception() is not None:
-            # The producer gave up on it: fall back to retrying until Kafka takes it, then ack.
-            kafka_metrics.KAFKA_PRODUCE_ERRORS.labels(outcome.topic).inc()
-            self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
+            # The producer gave up on the batch: each message falls back to retrying until Kafka takes it.
+            kafka_metrics.KAFKA_PRODUCE_ERRORS.labels(topic).inc()
+            for message, outcome in items:
+                self._spawn(self._forward(message, lane="bulk", session=session, outcome=outcome))
             return
-        elapsed = time.perf_counter() - started
-        kafka_metrics.kafka_produced_to(outcome.topic).inc()
-        kafka_metrics.kafka_produce_seconds_to(outcome.topic).observe(elapsed)
-        metrics.produced_as(outcome.kind).inc()
-        metrics.produce_seconds_in("bulk").observe(elapsed)
-        session.ack(message)
+        now = time.monotonic()
+        kafka_seconds = time.perf_counter() - submitted
+        kafka_metrics.kafka_produced_to(topic).inc(len(items))
+        kafka_produce_seconds = kafka_metrics.kafka_produce_seconds_to(topic)
+        produce_seconds = metrics.produce_seconds_in("bulk")
+        kinds: collections.Counter[str] = collections.Counter()
+        for message, outcome in items:
+            kinds[outcome.kind] += 1
+            kafka_produce_seconds.observe(kafka_seconds)
+            # From the MQTT receipt (paho stamps every message with monotonic time) to Kafka's ack.
+            produce_seconds.observe(now - message.timestamp)
+            session.ack(message)
+        for kind, count in kinds.items():
+            metrics.produced_as(kind).inc(count)
 
     async def _forward(
         self,

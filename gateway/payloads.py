@@ -6,7 +6,6 @@ Everything here is pure (no I/O) so it can be unit-tested and fuzzed exhaustivel
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,18 +43,10 @@ KNOWN_ALARM_TYPES = {
     "tamper": pb.DEVICE_ALARM_TYPE_TAMPER,
     "cancel": pb.DEVICE_ALARM_TYPE_CANCEL,
 }
+_EVENT_KINDS: dict[str, pb.EventKind] = {
+    kind: pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}") for kind in DEVICE_KINDS  # type: ignore[misc]
+}
 _SOURCES = {"gps": pb.LOCATION_SOURCE_GPS, "lbs": pb.LOCATION_SOURCE_LBS, "wifi": pb.LOCATION_SOURCE_WIFI}
-
-
-def _finite(value: Any) -> Any:
-    # Strict: a number in a string is a wrong-typed field, as is a boolean.
-    if value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
 
 
 # RFC 3339 date-time (section 5.6), with the leap second and lower-case T/Z it allows.
@@ -98,7 +89,9 @@ def _device_time(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-Number = Annotated[float, BeforeValidator(_finite)]
+# Strict: a number in a string, or a boolean, is a wrong-typed field. JSON cannot carry NaN or
+# infinity, but the check is free in pydantic's core (a Python validator here cost ~0.6 µs a field).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 DeviceTime = Annotated[datetime, BeforeValidator(_device_time)]
 
 
@@ -147,14 +140,13 @@ class LocationPayload(DevicePayload):
             raise PydanticCustomError("missing", "location needs lat and lon, at top level or in 'location'")
         return self
 
-    def fix(self) -> LocationFix:
+    def fix(self) -> pb.Location:
         """The position, top-level fields winning over the nested object."""
         if self.lat is not None and self.lon is not None:
-            return LocationFix(
-                lat=self.lat, lon=self.lon, accuracy_m=self.accuracy_m, source=self.source, speed_kmh=self.speed_kmh
-            )
+            # Straight to protobuf: a LocationFix built here would validate the same values a second time.
+            return _location(self.lat, self.lon, self.accuracy_m, self.source, self.speed_kmh)
         assert self.location is not None
-        return self.location
+        return _location_of(self.location)
 
 
 class VitalsPayload(DevicePayload):
@@ -312,7 +304,7 @@ def _decode_object(payload: bytes) -> dict[str, Any] | Rejection:
 def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: datetime) -> pb.Envelope:
     envelope = pb.Envelope(
         event_id=device_event_id(device_id, model.event_id),
-        kind=pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}"),  # type: ignore[arg-type]
+        kind=_EVENT_KINDS[kind],
         device_id=device_id,
         device_event_id=model.event_id,
         occurred_at=to_timestamp(model.ts),
@@ -321,9 +313,10 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
     )
     if model.battery is not None:
         envelope.battery = model.battery
-    fix = model.fix() if isinstance(model, LocationPayload) else model.location
-    if fix is not None:
-        envelope.location.CopyFrom(_location(fix))
+    if isinstance(model, LocationPayload):
+        envelope.location.CopyFrom(model.fix())
+    elif model.location is not None:
+        envelope.location.CopyFrom(_location_of(model.location))
     if isinstance(model, SosPayload):
         envelope.sos.SetInParent()
     elif isinstance(model, FallPayload):
@@ -352,14 +345,18 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
     return envelope
 
 
-def _location(fix: LocationFix) -> pb.Location:
-    location = pb.Location(
-        lat=fix.lat, lon=fix.lon, source=_SOURCES.get(fix.source or "", pb.LOCATION_SOURCE_UNSPECIFIED)
-    )
-    if fix.accuracy_m is not None:
-        location.accuracy_m = fix.accuracy_m
-    if fix.speed_kmh is not None:
-        location.speed_kmh = fix.speed_kmh
+def _location_of(fix: LocationFix) -> pb.Location:
+    return _location(fix.lat, fix.lon, fix.accuracy_m, fix.source, fix.speed_kmh)
+
+
+def _location(
+    lat: float, lon: float, accuracy_m: float | None, source: str | None, speed_kmh: float | None
+) -> pb.Location:
+    location = pb.Location(lat=lat, lon=lon, source=_SOURCES.get(source or "", pb.LOCATION_SOURCE_UNSPECIFIED))
+    if accuracy_m is not None:
+        location.accuracy_m = accuracy_m
+    if speed_kmh is not None:
+        location.speed_kmh = speed_kmh
     return location
 
 

@@ -45,9 +45,14 @@ def utcnow() -> datetime:
 
 def to_timestamp(moment: datetime) -> Timestamp:
     """The protobuf Timestamp of a moment (a naive one is taken as local time, as `astimezone` does)."""
+    return Timestamp(**timestamp_fields(moment))
+
+
+def timestamp_fields(moment: datetime) -> dict[str, int]:
+    """A moment as Timestamp fields, for building a whole message in one constructor call."""
     # Arithmetic instead of Timestamp.FromDatetime: the same value at a fraction of the cost, per message.
     delta = (moment if moment.tzinfo is not None else moment.astimezone(UTC)) - _EPOCH
-    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
+    return {"seconds": delta.days * 86400 + delta.seconds, "nanos": delta.microseconds * 1000}
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:

@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from eldercare.envelope import device_event_id, to_timestamp
+from eldercare.envelope import device_event_id, timestamp_fields, to_timestamp
 from eldercare.topics import ALARMS, COMMAND_ACKS, TELEMETRY
 from eldercare.v1 import commands_pb2
 from eldercare.v1 import events_pb2 as pb
@@ -140,10 +140,10 @@ class LocationPayload(DevicePayload):
             raise PydanticCustomError("missing", "location needs lat and lon, at top level or in 'location'")
         return self
 
-    def fix(self) -> pb.Location:
-        """The position, top-level fields winning over the nested object."""
+    def fix(self) -> dict[str, Any]:
+        """The position as `pb.Location` fields, top-level fields winning over the nested object."""
         if self.lat is not None and self.lon is not None:
-            # Straight to protobuf: a LocationFix built here would validate the same values a second time.
+            # Straight to protobuf fields: a LocationFix built here would validate the same values again.
             return _location(self.lat, self.lon, self.accuracy_m, self.source, self.speed_kmh)
         assert self.location is not None
         return _location_of(self.location)
@@ -302,61 +302,66 @@ def _decode_object(payload: bytes) -> dict[str, Any] | Rejection:
 
 
 def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: datetime) -> pb.Envelope:
-    envelope = pb.Envelope(
-        event_id=device_event_id(device_id, model.event_id),
-        kind=_EVENT_KINDS[kind],
-        device_id=device_id,
-        device_event_id=model.event_id,
-        occurred_at=to_timestamp(model.ts),
-        received_at=to_timestamp(received_at),
-        producer="gateway",
-    )
+    # The whole message is built from one tree of fields in a single constructor call: upb makes
+    # that about half the cost of building sub-messages and copying or setting them one by one.
+    fields: dict[str, Any] = {
+        "event_id": device_event_id(device_id, model.event_id),
+        "kind": _EVENT_KINDS[kind],
+        "device_id": device_id,
+        "device_event_id": model.event_id,
+        "occurred_at": timestamp_fields(model.ts),
+        "received_at": timestamp_fields(received_at),
+        "producer": "gateway",
+    }
     if model.battery is not None:
-        envelope.battery = model.battery
+        fields["battery"] = model.battery
     if isinstance(model, LocationPayload):
-        envelope.location.CopyFrom(model.fix())
-    elif model.location is not None:
-        envelope.location.CopyFrom(_location_of(model.location))
-    if isinstance(model, SosPayload):
-        envelope.sos.SetInParent()
-    elif isinstance(model, FallPayload):
-        envelope.fall.SetInParent()
-        if model.confidence is not None:
-            envelope.fall.confidence = model.confidence
-        if model.impact_g is not None:
-            envelope.fall.impact_g = model.impact_g
-    elif isinstance(model, LocationPayload):
-        envelope.location_report.SetInParent()
-    elif isinstance(model, VitalsPayload):
-        envelope.vitals.SetInParent()
-        for name in ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps"):
-            value = getattr(model, name)
-            if value is not None:
-                setattr(envelope.vitals, name, value)
-    elif isinstance(model, HeartbeatPayload):
-        envelope.heartbeat.SetInParent()
-        if model.signal is not None:
-            envelope.heartbeat.signal = model.signal
-    elif isinstance(model, AlarmPayload):
-        alarm_type = KNOWN_ALARM_TYPES.get(model.type, pb.DEVICE_ALARM_TYPE_OTHER)
-        envelope.alarm.CopyFrom(
-            pb.DeviceAlarm(type=alarm_type, raw_type=model.type, ref_event_id=model.ref_event_id or "")
-        )
-    return envelope
+        fields["location"] = model.fix()
+        fields["location_report"] = {}
+    else:
+        if model.location is not None:
+            fields["location"] = _location_of(model.location)
+        if isinstance(model, SosPayload):
+            fields["sos"] = {}
+        elif isinstance(model, FallPayload):
+            fields["fall"] = _present(confidence=model.confidence, impact_g=model.impact_g)
+        elif isinstance(model, VitalsPayload):
+            fields["vitals"] = _present(
+                heart_rate=model.heart_rate,
+                spo2=model.spo2,
+                systolic=model.systolic,
+                diastolic=model.diastolic,
+                body_temp=model.body_temp,
+                steps=model.steps,
+            )
+        elif isinstance(model, HeartbeatPayload):
+            fields["heartbeat"] = _present(signal=model.signal)
+        elif isinstance(model, AlarmPayload):
+            fields["alarm"] = {
+                "type": KNOWN_ALARM_TYPES.get(model.type, pb.DEVICE_ALARM_TYPE_OTHER),
+                "raw_type": model.type,
+                "ref_event_id": model.ref_event_id or "",
+            }
+    return pb.Envelope(**fields)
 
 
-def _location_of(fix: LocationFix) -> pb.Location:
+def _present(**values: Any) -> dict[str, Any]:
+    """The fields that were given: an absent optional field stays unset (no presence) in protobuf."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _location_of(fix: LocationFix) -> dict[str, Any]:
     return _location(fix.lat, fix.lon, fix.accuracy_m, fix.source, fix.speed_kmh)
 
 
 def _location(
     lat: float, lon: float, accuracy_m: float | None, source: str | None, speed_kmh: float | None
-) -> pb.Location:
-    location = pb.Location(lat=lat, lon=lon, source=_SOURCES.get(source or "", pb.LOCATION_SOURCE_UNSPECIFIED))
+) -> dict[str, Any]:
+    location = {"lat": lat, "lon": lon, "source": _SOURCES.get(source or "", pb.LOCATION_SOURCE_UNSPECIFIED)}
     if accuracy_m is not None:
-        location.accuracy_m = accuracy_m
+        location["accuracy_m"] = accuracy_m
     if speed_kmh is not None:
-        location.speed_kmh = speed_kmh
+        location["speed_kmh"] = speed_kmh
     return location
 
 

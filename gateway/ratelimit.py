@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     updated: float
@@ -42,18 +42,22 @@ class DeviceRateLimiter:
 
     def allow(self, device_id: str, now: float) -> bool:
         """Take one token for this device at monotonic time `now`; False when it is over its cap."""
-        if not self.enabled:
+        # Runs for every telemetry message: builtins and attribute lookups kept out of the common path.
+        rate = self.rate_per_s
+        if rate <= 0:
             return True
-        bucket = self._buckets.get(device_id)
+        buckets = self._buckets
+        bucket = buckets.get(device_id)
         if bucket is None:
-            bucket = _Bucket(tokens=float(self.burst), updated=now)
-            self._buckets[device_id] = bucket
-            if len(self._buckets) > self.max_devices:
-                self._buckets.popitem(last=False)
+            bucket = buckets[device_id] = _Bucket(tokens=float(self.burst), updated=now)
+            if len(buckets) > self.max_devices:
+                buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(device_id)
-            elapsed = max(now - bucket.updated, 0.0)
-            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_s)
+            buckets.move_to_end(device_id)
+            elapsed = now - bucket.updated
+            if elapsed > 0:
+                tokens = bucket.tokens + elapsed * rate
+                bucket.tokens = tokens if tokens < self.burst else float(self.burst)
             bucket.updated = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0

@@ -442,6 +442,8 @@ class IncidentWatcher:
     def __init__(self, bootstrap: str) -> None:
         self.opened: dict[str, float] = {}
         self.incident_of: dict[str, str] = {}
+        # When dispatch began applying the alarm: the opened event's occurred_at (its clock, this machine's).
+        self.handling_started: dict[str, float] = {}
         self._consumer = AIOKafkaConsumer(
             INCIDENTS,
             bootstrap_servers=bootstrap,
@@ -466,6 +468,8 @@ class IncidentWatcher:
                     envelope.ParseFromString(record.value)
                     if envelope.incident.action == "opened":
                         self.opened.setdefault(envelope.incident.device_id, now)
+                        stamp = envelope.occurred_at
+                        self.handling_started.setdefault(envelope.incident.device_id, stamp.seconds + stamp.nanos / 1e9)
                         self.incident_of.setdefault(envelope.incident.device_id, envelope.incident.incident_id)
 
     async def stop(self) -> None:
@@ -610,6 +614,9 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_until(lambda sent=sent: all(d in watcher.opened for d in sent)), 15)
             incident_latency = [watcher.opened[d] - t for d, t in sent.items() if d in watcher.opened]
+            # Where the time goes: up to dispatch's handler (MQTT, gateway, Kafka, its fetch), and the rest
+            # (its transaction and commit, the outbox relay, Kafka again and the watcher's fetch).
+            to_handler = [watcher.handling_started[d] - t for d, t in sent.items() if d in watcher.handling_started]
             await asyncio.sleep(1.0 if stream.available else 0)  # the stream polls its database
             stream_latency = [
                 stream.seen[watcher.incident_of[d]] - t
@@ -631,6 +638,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     },
                     "sos_probes": len(sent),
                     "sos_to_incident_opened": percentiles(incident_latency),
+                    "sos_to_dispatch_handler": percentiles(to_handler),
                     "sos_missing": len(sent) - len(incident_latency),
                     "sos_to_stream": percentiles(stream_latency) if stream.available else "endpoint not available",
                     "processes": usage,
@@ -900,6 +908,9 @@ def table(report: dict[str, Any]) -> Iterator[str]:
             f"p99 {s['p99_ms']} max {s['max_ms']} ms (n={s['n']}, missing {step['sos_missing']}); "
             f"SOS->SSE {sse_text}"
         )
+        if "sos_to_dispatch_handler" in step:
+            h = step["sos_to_dispatch_handler"]
+            yield f"    of which SOS->dispatch handler p50 {h['p50_ms']} p99 {h['p99_ms']} ms"
     if "connections" in report:
         c = report["connections"]
         yield (

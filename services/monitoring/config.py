@@ -81,7 +81,7 @@ class MonitoringSettings(ServiceSettings):
     movement_m: float = Field(50, gt=0, validation_alias=_env("MONITORING_MOVEMENT_M", "movement_m"))
 
     telemetry_max_batch: int = Field(
-        500, ge=1, le=5000, validation_alias=_env("MONITORING_TELEMETRY_MAX_BATCH", "telemetry_max_batch")
+        2000, ge=1, le=5000, validation_alias=_env("MONITORING_TELEMETRY_MAX_BATCH", "telemetry_max_batch")
     )
     telemetry_fetch_min_bytes: int = Field(
         65536,

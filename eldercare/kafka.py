@@ -46,13 +46,15 @@ class MemoisedKeyPartitioner:
         return all_partitions[self._index(key, len(all_partitions))]
 
 
-def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False) -> AIOKafkaProducer:
-    """A producer with acks=all; the fast lane never lingers to fill a batch."""
+def create_producer(
+    settings: BaseProcessSettings, *, fast_lane: bool = False, linger_ms: int = 5
+) -> AIOKafkaProducer:
+    """A producer with acks=all; the fast lane never lingers to fill a batch, the bulk one `linger_ms`."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
-        linger_ms=0 if fast_lane else 5,
+        linger_ms=0 if fast_lane else linger_ms,
         max_batch_size=16384 if fast_lane else 262144,
         request_timeout_ms=10000,
         retry_backoff_ms=100,
@@ -253,6 +255,7 @@ class ConsumerLoop:
         fetch_min_bytes: int = 1,
         max_records: int = 200,
         batch_handler: BatchHandler | None = None,
+        linger_ms: int = 0,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -264,6 +267,7 @@ class ConsumerLoop:
         self._fetch_min_bytes = fetch_min_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._max_records = max_records
+        self._linger_s = linger_ms / 1000
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.healthy = False
@@ -337,6 +341,11 @@ class ConsumerLoop:
                     await self._commit({partition: records[-1].offset + 1})
             for partition, records in batches.items():
                 self._report_lag(partition, records[-1].offset + 1)
+            if self._linger_s and len(fetched) < self._max_records:
+                # Caught up: let records gather before the next round. aiokafka fetches again only
+                # once its buffer is read, so this spaces out the fetches; the local broker answers a
+                # fetch as soon as it has any record, and each fetch costs it far more than a record.
+                await asyncio.sleep(self._linger_s)
 
     async def _apply(self, record: ConsumerRecord) -> None:
         delay = 0.1

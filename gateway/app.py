@@ -161,7 +161,9 @@ class Gateway:
         if self.alarm_session is not None:
             self._alarm_producer = create_producer(self.settings, fast_lane=True)
         if self.bulk_session is not None:
-            self._bulk_producer = create_producer(self.settings, fast_lane=False)
+            self._bulk_producer = create_producer(
+                self.settings, fast_lane=False, linger_ms=self.settings.telemetry_linger_ms
+            )
             self._bulk_batches = BatchSender(self._bulk_producer)
         for name, session in self.sessions.items():
             metrics.MQTT_CONNECTED.labels(name).set_function(session.connected.is_set)

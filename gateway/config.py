@@ -38,6 +38,11 @@ class GatewaySettings(BaseProcessSettings):
         le=65535,
         validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
     )
+    # How long the bulk lane's Kafka producer waits to fill a batch. Each produce request costs the
+    # broker far more than a record in it (Tansu: ~180 µs a request), and telemetry can wait this long.
+    telemetry_linger_ms: int = Field(
+        20, ge=0, le=1000, validation_alias=AliasChoices("GATEWAY_TELEMETRY_LINGER_MS", "telemetry_linger_ms")
+    )
     # Per-device cap on telemetry (location, vitals, heartbeat); SOS and fall are never capped.
     # 0 turns it off. The burst absorbs a backlog the broker kept during an outage.
     device_rate_per_s: float = Field(

@@ -31,6 +31,7 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
         max_records=settings.telemetry_max_batch,
         fetch_max_wait_ms=100,
         fetch_min_bytes=settings.telemetry_fetch_min_bytes,
+        linger_ms=settings.telemetry_linger_ms,
     )
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,

@@ -83,6 +83,13 @@ class MonitoringSettings(ServiceSettings):
     telemetry_max_batch: int = Field(
         2000, ge=1, le=5000, validation_alias=_env("MONITORING_TELEMETRY_MAX_BATCH", "telemetry_max_batch")
     )
+    telemetry_linger_ms: int = Field(
+        50,
+        ge=0,
+        le=5000,
+        validation_alias=_env("MONITORING_TELEMETRY_LINGER_MS", "telemetry_linger_ms"),
+        description="after a round that was not full, wait this long before fetching again (fewer, fuller fetches)",
+    )
     telemetry_fetch_min_bytes: int = Field(
         65536,
         ge=1,

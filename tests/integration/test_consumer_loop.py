@@ -105,3 +105,58 @@ async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_iso
         assert poison.reason == "test_poison" and poison.source.startswith(f"{topic}/")
     finally:
         await producer.stop()
+
+
+async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_nothing(
+    kafka_broker: infra.BrokerProcess,
+) -> None:
+    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
+    topic = f"test.linger.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [DEADLETTER])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    rounds: list[int] = []
+    applied: list[bytes] = []
+
+    async def batch_handler(records: Sequence[ConsumerRecord]) -> None:
+        rounds.append(len(records))
+        applied.extend(record.value for record in records)
+
+    async def record_handler(record: ConsumerRecord) -> None:
+        rounds.append(1)
+        applied.append(record.value)
+
+    linger_s = 0.2
+    loop = ConsumerLoop(
+        settings=settings,
+        name=f"linger-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handler=record_handler,
+        batch_handler=batch_handler,
+        dead_letters=DeadLetterPublisher(lambda: producer, "test"),
+        max_records=500,
+        fetch_max_wait_ms=10,
+        linger_ms=int(linger_s * 1000),
+    )
+    await loop.start()
+    try:
+        started = asyncio.get_running_loop().time()
+        for number in range(100):  # a record every ~10 ms: without the linger, a round for nearly each
+            await producer.send_and_wait(topic, f"r{number}".encode(), partition=number % PARTITIONS)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: asyncio.sleep(0, len(applied) >= 100), timeout=30)
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await loop.stop()
+        await producer.stop()
+
+    assert sorted(applied) == sorted(f"r{number}".encode() for number in range(100))
+    # Every round that was not full is followed by the linger, so rounds are bounded by the time taken.
+    assert len(rounds) <= elapsed / linger_s + 2, (len(rounds), elapsed)

@@ -47,7 +47,7 @@ class BenchPlan:
 
     ceiling_messages: int = 60_000
     ceiling_devices: int = 2_000
-    e2e_rates: tuple[int, ...] = (0, 1_000, 2_000, 3_000)
+    e2e_rates: tuple[int, ...] = (0, 1_000, 2_000, 3_000, 4_000, 5_000)
     e2e_step_s: float = 30.0
     # At least one device per msg/s of the step: the gateway caps telemetry per device (2/s by default).
     e2e_devices: int = 2_000

@@ -497,22 +497,33 @@ class StreamWatcher:
             await asyncio.wait_for(self._ready.wait(), 5)
 
     async def _run(self) -> None:
-        try:
-            async with self.http.stream("GET", self.url, headers=DISPATCHER, timeout=None) as response:
-                self.available = response.status_code == 200
-                self._ready.set()
-                if not self.available:
+        # The server ends a stream after DISPATCH_STREAM_MAX_SECONDS (300 s); like a console, the
+        # watcher then reconnects with Last-Event-ID, or a long bench would stop seeing incidents.
+        last_event_id: str | None = None
+        while True:
+            headers = dict(DISPATCHER) | ({"Last-Event-ID": last_event_id} if last_event_id else {})
+            try:
+                async with self.http.stream("GET", self.url, headers=headers, timeout=None) as response:
+                    self.available = response.status_code == 200
+                    self._ready.set()
+                    if not self.available:
+                        return
+                    async for line in response.aiter_lines():
+                        if line.startswith("id:"):
+                            last_event_id = line[3:].strip()
+                        elif line.startswith("data:") and '"opened"' in line:
+                            now = time.time()
+                            with contextlib.suppress(orjson.JSONDecodeError):
+                                data = orjson.loads(line[5:])
+                                if data.get("action") == "opened":
+                                    self.seen.setdefault(str(data.get("incident_id")), now)
+                await asyncio.sleep(0.1)  # the server ended this stream: reconnect, without spinning
+            except httpx.HTTPError:
+                if not self._ready.is_set():
+                    self.available = False
+                    self._ready.set()
                     return
-                async for line in response.aiter_lines():
-                    if line.startswith("data:") and '"opened"' in line:
-                        now = time.time()
-                        with contextlib.suppress(orjson.JSONDecodeError):
-                            data = orjson.loads(line[5:])
-                            if data.get("action") == "opened":
-                                self.seen.setdefault(str(data.get("incident_id")), now)
-        except httpx.HTTPError:
-            self.available = False
-            self._ready.set()
+                await asyncio.sleep(0.5)  # dropped mid-run: reconnect
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -88,8 +88,10 @@ class BatchSender(Generic[Tag]):
         A batch the producer refused (closed, or its queue stayed full past the request timeout)
         comes back with a future that already holds that error, so every tag is accounted for.
         """
+        # Known metadata is read as it is (this runs per chunk); otherwise wait for it as send() would.
+        known = self._producer.client.cluster.partitions_for_topic(topic)
         try:
-            partitions = sorted(await self._producer.partitions_for(topic))
+            partitions = sorted(known if known else await self._producer.partitions_for(topic))
         except KafkaError as exc:  # no metadata for the topic (broker unreachable): nothing was queued
             return [(self._refused(exc), [tag for _, _, tag in records])]
         open_batches: dict[int, tuple[BatchBuilder, list[Tag]]] = {}

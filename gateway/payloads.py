@@ -86,7 +86,7 @@ def _device_time(value: Any) -> datetime:
         raise ValueError("must be an RFC 3339 string or epoch milliseconds")
     if not _EARLIEST <= moment < _LATEST:
         raise ValueError("timestamp outside 2000-01-01..2100-01-01")
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 # Strict: a number in a string, or a boolean, is a wrong-typed field. JSON cannot carry NaN or

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from eldercare.mqtt import MqttSession
@@ -40,6 +41,18 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
 
 def new_device_id() -> str:
     return "T" + uuid.uuid4().hex[:15]
+
+
+async def new_topic(kafka_bootstrap: str, prefix: str, partitions: int) -> str:
+    """Create a topic with a fresh name (tests share one broker) and return the name."""
+    topic = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    return topic
 
 
 async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:

@@ -3,53 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from eldercare.kafka import BatchSender, MemoisedKeyPartitioner
 from tests import infra
+from tests.platform import new_topic, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 PARTITIONS = 4
-
-
-async def _new_topic(bootstrap: str) -> str:
-    topic = f"test.batches.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
-    return topic
-
-
-async def _read_all(bootstrap: str, topic: str, expected: int) -> list[tuple[int, bytes, bytes]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        seen: list[tuple[int, bytes, bytes]] = []
-        async with asyncio.timeout(30):
-            while len(seen) < expected:
-                for tp, records in (await consumer.getmany(timeout_ms=200)).items():
-                    seen.extend((tp.partition, r.key or b"", r.value or b"") for r in records)
-        return seen
-    finally:
-        await consumer.stop()
 
 
 async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
     kafka_broker: infra.BrokerProcess,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
-    topic = await _new_topic(bootstrap)
+    topic = await new_topic(bootstrap, "test.batches", PARTITIONS)
     # A small batch size, so that the sender must also start a new batch when one fills up.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=2048, linger_ms=5)
     await producer.start()
@@ -67,7 +38,7 @@ async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
     finally:
         await producer.stop()
 
-    seen = await _read_all(bootstrap, topic, 600)
+    seen = [(record.partition, record.key or b"", record.value or b"") for record in await read_topic(bootstrap, topic)]
     assert len(seen) == 600
     expected_partition = MemoisedKeyPartitioner()
     all_partitions = list(range(PARTITIONS))
@@ -85,7 +56,7 @@ async def test_a_producer_that_cannot_take_the_batch_hands_back_a_failed_deliver
     kafka_broker: infra.BrokerProcess,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
-    topic = await _new_topic(bootstrap)
+    topic = await new_topic(bootstrap, "test.batches", PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     sender: BatchSender[str] = BatchSender(producer)

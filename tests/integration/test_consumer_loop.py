@@ -8,14 +8,13 @@ from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, ensure_topics
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import DEADLETTER
 from eldercare.v1 import events_pb2 as pb
 from tests import infra
-from tests.platform import eventually
+from tests.platform import eventually, new_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 PARTITIONS = 3
@@ -26,15 +25,9 @@ async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_iso
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
-    topic = f"test.batch.{uuid.uuid4().hex[:8]}"
+    topic = await new_topic(bootstrap, "test.batch", PARTITIONS)
     group = f"batch-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [DEADLETTER])
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -112,14 +105,8 @@ async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_n
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
-    topic = f"test.linger.{uuid.uuid4().hex[:8]}"
+    topic = await new_topic(bootstrap, "test.linger", PARTITIONS)
     await ensure_topics(settings, [DEADLETTER])
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     rounds: list[int] = []

@@ -182,6 +182,15 @@ class ManagedProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(sig)
 
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the process's log, to put in an error: test runs delete their logs afterwards."""
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        with self.log_file.open("rb") as log_output:
+            log_output.seek(max(0, log_output.seek(0, os.SEEK_END) - 16384))
+            tail = log_output.read().decode(errors="replace").splitlines()[-lines:]
+        return f"; last lines of {self.log_file.name}:\n" + "\n".join(tail)
+
     async def wait_healthy(self, timeout: float = 60.0, path: str = "/readyz") -> None:
         """Poll the process's HTTP endpoint until it answers 200."""
         assert self.health_url is not None
@@ -195,9 +204,12 @@ class ManagedProcess:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.name} not ready at {self.health_url}{path} after {timeout:.0f}s")
+                    raise TimeoutError(
+                        f"{self.name} not ready at {self.health_url}{path} after {timeout:.0f}s"
+                        f" ({self.restarts} restarts){self.log_tail()}"
+                    )
                 if self.process is not None and self.process.returncode is not None and not self.restart:
-                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}{self.log_tail()}")
                 await asyncio.sleep(0.2)
 
 

@@ -84,3 +84,24 @@ async def test_a_managed_process_starts_at_its_niceness(tmp_path: Path) -> None:
     await child.process.wait()
     await child.stop()
     assert int(log_file.read_text().strip()) == min(parent + 3, 19)
+
+
+@pytest.mark.asyncio
+async def test_a_process_that_never_gets_ready_reports_its_last_log_lines(tmp_path: Path) -> None:
+    # Test runs delete their service logs, so the error itself has to carry the cause of a failed start.
+    log_file = tmp_path / "service.log"
+    script = "import sys; print('\\n'.join(f'line {n}' for n in range(100))); print('startup failed: no database'); sys.exit(3)"
+    child = ManagedProcess(
+        "service", [sys.executable, "-c", script], dict(os.environ), health_url="http://127.0.0.1:9", log_file=log_file
+    )
+    child.restart = False
+    await child.start()
+    assert child.process is not None
+    await child.process.wait()
+    with pytest.raises(RuntimeError) as failure:
+        await child.wait_healthy(timeout=5)
+    await child.stop()
+    message = str(failure.value)
+    assert "exited with 3" in message
+    assert message.rstrip().endswith("startup failed: no database")
+    assert "line 99" in message and "line 50" not in message

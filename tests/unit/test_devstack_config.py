@@ -90,7 +90,10 @@ async def test_a_managed_process_starts_at_its_niceness(tmp_path: Path) -> None:
 async def test_a_process_that_never_gets_ready_reports_its_last_log_lines(tmp_path: Path) -> None:
     # Test runs delete their service logs, so the error itself has to carry the cause of a failed start.
     log_file = tmp_path / "service.log"
-    script = "import sys; print('\\n'.join(f'line {n}' for n in range(100))); print('startup failed: no database'); sys.exit(3)"
+    script = (
+        "import sys; print('\\n'.join(f'line {n}' for n in range(100)));"
+        " print('startup failed: no database'); sys.exit(3)"
+    )
     child = ManagedProcess(
         "service", [sys.executable, "-c", script], dict(os.environ), health_url="http://127.0.0.1:9", log_file=log_file
     )

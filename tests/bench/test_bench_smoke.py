@@ -20,6 +20,7 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
     assert [g["gateway_processes"] for g in ceiling["gateways"]] == list(plan.ceiling_gateway_counts)
     for gateway in ceiling["gateways"]:
         assert gateway["messages"] >= plan.ceiling_messages
+        assert gateway["rejected"] == 0
         assert gateway["msg_per_s"] > 0
     # With 300 messages the raw figure is meaningless (one librdkafka batch), so only its presence is checked.
     assert set(ceiling["gateway_to_raw_ratio"]) == {f"{n}_process" for n in plan.ceiling_gateway_counts}
@@ -37,3 +38,9 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
     path = write_report(report, tmp_path)
     assert path.exists()
     assert any("ceiling" in line for line in table(report))
+
+
+def test_a_large_ceiling_backlog_is_spread_so_no_device_goes_over_the_gateway_burst() -> None:
+    # 600,000 reports from 2,000 devices is 300 each: the gateway would dead-letter a third as rate-limited.
+    assert BenchPlan(ceiling_messages=600_000).ceiling_fleet == 6_000
+    assert BenchPlan(ceiling_messages=100_000).ceiling_fleet == 2_000

@@ -1,17 +1,21 @@
 """An asyncio face on paho-mqtt (v2 API, MQTT v5).
 
-paho runs its network loop in its own thread; its callbacks only hand work to the
-event loop (as Home Assistant's MQTT client does), and publish acks are awaited
-on the loop with a timeout.
+paho's network I/O runs on the asyncio event loop, as Home Assistant's MQTT client
+does: the socket is watched with `add_reader`/`add_writer` and paho's `loop_read`,
+`loop_write` and `loop_misc` are called from there, so received messages reach the
+service without a thread hop, a lock hand-off or a wake-up pipe (docs/decisions.md,
+"MQTT on the event loop"). Only the blocking part of (re)connecting, the TCP and TLS
+handshake, runs in a worker thread. Publish acks are awaited with a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import logging
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,7 +115,11 @@ class FastReceiveClient(mqtt.Client):
         return chunk
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        """paho's loop_read, repeated while complete packets are still buffered (select cannot see them)."""
+        """paho's loop_read, repeated while complete packets are still buffered (select cannot see them).
+
+        Over TLS, a 64 KiB read takes the whole of a record (16 KiB at most), so OpenSSL holds no
+        decrypted bytes back that the selector could not see either.
+        """
         rc = super().loop_read(max_packets)
         while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
             rc = super().loop_read(max_packets)
@@ -226,10 +234,6 @@ class MqttSession:
         self._keepalive = keepalive
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending_publishes: dict[int, asyncio.Future[None]] = {}
-        # Received messages cross from paho's thread in batches: one loop wake-up per burst,
-        # not one self-pipe write per message (that write was a top cost at a few thousand msg/s).
-        self._inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
-        self._drain_scheduled = False
         self._acks: list[int] = []
         self._ack_flush_scheduled = False
         self.connected = asyncio.Event()
@@ -244,18 +248,27 @@ class MqttSession:
             manual_ack=manual_ack,
         )
         self.client.max_inflight_messages_set(1000)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
         self.client.on_subscribe = self._handle_subscribe
         self.client.on_publish = self._handle_publish
+        self.client.on_socket_open = self._socket_opened
+        self.client.on_socket_close = self._socket_closed
+        self.client.on_socket_register_write = self._socket_wants_write
+        self.client.on_socket_unregister_write = self._socket_written
+        self._loop_thread: int | None = None
+        self._fd: int | None = None  # the socket the event loop watches
+        self._disconnected = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ---- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect (retrying in the background) and start paho's network thread."""
+        """Connect, retrying with backoff in the background for as long as the session runs."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         properties = Properties(PacketTypes.CONNECT)
         if self._persistent:
             properties.SessionExpiryInterval = self._session_expiry_s
@@ -267,7 +280,37 @@ class MqttSession:
             clean_start=not self._persistent,
             properties=properties,
         )
-        self.client.loop_start()
+        self._connector = asyncio.create_task(self._stay_connected(), name=f"mqtt-{self.client_id}")
+
+    async def _stay_connected(self, min_delay: float = 1.0, max_delay: float = 10.0) -> None:
+        """(Re)connect whenever the socket is gone, with backoff: what paho's own network thread would do."""
+        delay = min_delay
+        while not self._stopping:
+            self._disconnected.clear()
+            connections = self.connections
+            try:
+                # Only the TCP connect and the TLS handshake block; paho then hands the socket to the loop.
+                await asyncio.to_thread(self.client.reconnect)
+            except (OSError, ValueError) as exc:
+                log.warning(
+                    "MQTT %s: cannot connect to %s:%s: %s", self.client_id, self.endpoint.host, self.endpoint.port, exc
+                )
+            else:
+                await self._housekeep_until_disconnected()
+            if self._stopping:
+                return
+            if self.connections > connections:
+                delay = min_delay  # it was up: a fresh failure, not a broker refusing us
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+    async def _housekeep_until_disconnected(self) -> None:
+        """Keepalive pings and the dead-broker check (paho's loop_misc), once a second while connected."""
+        while not self._disconnected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), 1.0)
+            if not self._disconnected.is_set():
+                self.client.loop_misc()
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until connected and, when there are subscriptions, subscribed."""
@@ -275,12 +318,22 @@ class MqttSession:
         if self._subscriptions:
             await asyncio.wait_for(self.subscribed.wait(), timeout)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 2.0) -> None:
         """Disconnect cleanly; the broker keeps a persistent session for the next start."""
+        self._stopping = True
         if self._ack_flush_scheduled:
             self._flush_acks()  # what was acked goes out before the DISCONNECT, not redelivered next time
-        self.client.disconnect()
-        await asyncio.to_thread(self.client.loop_stop)
+        if self.client.socket() is not None:
+            self.client.disconnect()
+            self.client.loop_write()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), timeout)
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self.client.socket() is not None:  # the broker never saw the DISCONNECT through: just close
+            self.client._sock_close()  # paho has no public close that skips the DISCONNECT
         for future in self._pending_publishes.values():
             if not future.done():
                 future.set_exception(ConnectionError("MQTT session stopped"))
@@ -306,6 +359,7 @@ class MqttSession:
         self._ack_flush_scheduled = False
         mids, self._acks = self._acks, []
         self.client.ack_many(mids)
+        self.client.loop_write()  # now, rather than after another trip through the selector
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, timeout: float = 10.0) -> None:
         """Publish and wait for the broker's PUBACK (QoS 1) or the write (QoS 0)."""
@@ -324,7 +378,51 @@ class MqttSession:
         finally:
             self._pending_publishes.pop(info.mid, None)
 
-    # ---- paho callbacks (network thread): hand over to the loop and return --------------------
+    # ---- paho's socket, watched by the event loop ---------------------------------------------
+    # paho calls these from the loop, except while reconnect() runs in its worker thread.
+
+    def _on_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            callback(*args)
+        elif self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _socket_opened(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._watch, sock.fileno())
+
+    def _socket_closed(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        # The fd is taken now: paho closes the socket as soon as this returns.
+        self._on_loop(self._unwatch, sock.fileno())
+
+    def _socket_wants_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._watch_writes, sock.fileno())
+
+    def _socket_written(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._unwatch_writes, sock.fileno())
+
+    def _watch(self, fd: int) -> None:
+        assert self._loop is not None
+        self._fd = fd
+        self._loop.add_reader(fd, self.client.loop_read)
+
+    def _unwatch(self, fd: int) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(fd)
+        self._loop.remove_writer(fd)
+        if fd == self._fd:
+            self._fd = None
+            self._disconnected.set()
+
+    def _watch_writes(self, fd: int) -> None:
+        assert self._loop is not None
+        if fd == self._fd:  # not a socket closed in between
+            self._loop.add_writer(fd, self.client.loop_write)
+
+    def _unwatch_writes(self, fd: int) -> None:
+        assert self._loop is not None
+        self._loop.remove_writer(fd)
+
+    # ---- paho callbacks (on the event loop) ------------------------------------------------------
 
     def _handle_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
@@ -335,14 +433,14 @@ class MqttSession:
         self.connections += 1
         if self._subscriptions:
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._subscriptions])
-        self._call(self.connected.set)
+        self._on_loop(self.connected.set)
 
     def _handle_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         log.warning("MQTT %s disconnected: %s", self.client_id, reason)
-        self._call(self.connected.clear)
-        self._call(self.subscribed.clear)
+        self._on_loop(self.connected.clear)
+        self._on_loop(self.subscribed.clear)
 
     def _handle_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
@@ -351,35 +449,18 @@ class MqttSession:
         if failed:
             log.error("MQTT %s: subscription refused: %s", self.client_id, failed)
             return
-        self._call(self.subscribed.set)
+        self._on_loop(self.subscribed.set)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._on_message is None:
-            return
-        self._inbox.append(message)
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._call(self._drain_inbox)
-
-    def _drain_inbox(self) -> None:
-        # Cleared before draining: a message appended meanwhile either gets drained below or
-        # schedules another drain, so none is stranded.
-        self._drain_scheduled = False
-        assert self._on_message is not None
-        inbox = self._inbox
-        while inbox:
-            self._on_message(inbox.popleft())
+        if self._on_message is not None:
+            self._on_message(message)
 
     def _handle_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
     ) -> None:
-        self._call(self._resolve_publish, mid)
+        self._on_loop(self._resolve_publish, mid)
 
     def _resolve_publish(self, mid: int) -> None:
         future = self._pending_publishes.get(mid)
         if future is not None and not future.done():
             future.set_result(None)
-
-    def _call(self, callback: Callable[..., None], *args: Any) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(callback, *args)

@@ -358,6 +358,10 @@ class MqttSession:
     def _flush_acks(self) -> None:
         self._ack_flush_scheduled = False
         mids, self._acks = self._acks, []
+        if not self.connected.is_set():
+            # Acks for a lost connection die with it (paho's reconnect() clears its queue anyway), and
+            # queued now they could reach a new socket ahead of its CONNECT. The broker redelivers.
+            return
         self.client.ack_many(mids)
         self.client.loop_write()  # now, rather than after another trip through the selector
 
@@ -402,6 +406,10 @@ class MqttSession:
 
     def _watch(self, fd: int) -> None:
         assert self._loop is not None
+        if self._stopping:
+            # A reconnect() that was already under way in its thread when stop() came: leave at once.
+            self.client._sock_close()
+            return
         self._fd = fd
         self._loop.add_reader(fd, self.client.loop_read)
 

@@ -291,9 +291,9 @@ class MqttSession:
             try:
                 # Only the TCP connect and the TLS handshake block; paho then hands the socket to the loop.
                 await asyncio.to_thread(self.client.reconnect)
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # whatever it was, a session never stops trying (OSError is the usual)
                 log.warning(
-                    "MQTT %s: cannot connect to %s:%s: %s", self.client_id, self.endpoint.host, self.endpoint.port, exc
+                    "MQTT %s: cannot connect to %s:%s: %r", self.client_id, self.endpoint.host, self.endpoint.port, exc
                 )
             else:
                 await self._housekeep_until_disconnected()

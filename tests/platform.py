@@ -91,8 +91,17 @@ class Platform:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
     async def device(self, device_id: str) -> MqttSession:
-        """An MQTT session acting as the device (QoS 1 publishes await the broker's PUBACK)."""
-        session = MqttSession(url=self.mqtt_url, client_id=f"dev-{device_id}", persistent=False, manual_ack=False)
+        """The device's MQTT session (QoS 1 publishes await the broker's PUBACK), opened on first use.
+
+        One per device: two sessions with one client id would take the connection from each
+        other, reconnect and take it back, for as long as the test session runs.
+        """
+        client_id = f"dev-{device_id}"
+        for existing in self.devices:
+            if existing.client_id == client_id:
+                await existing.wait_ready(timeout=30)  # reconnecting, if a test restarted the broker
+                return existing
+        session = MqttSession(url=self.mqtt_url, client_id=client_id, persistent=False, manual_ack=False)
         await session.start()
         await session.wait_ready()
         self.devices.append(session)

@@ -76,7 +76,12 @@ async def device_state(platform: Platform, device_id: str) -> dict[str, Any] | N
 
 async def applied_up_to(platform: Platform, fleet: Fleet, device_id: str) -> dict[str, Any]:
     """Send a marker heartbeat behind everything sent so far and wait until monitoring applied it."""
+    # The marker must differ from the battery monitoring shows now (the previous marker, often):
+    # an equal one would count as applied at once, before the events sent ahead of it.
+    before = await device_state(platform, device_id)
     marker = 1 + uuid.uuid4().int % 99
+    if before is not None and before["battery"] == marker:
+        marker = marker % 99 + 1
 
     async def seen() -> dict[str, Any] | None:
         state = await device_state(platform, device_id)

@@ -243,14 +243,24 @@ def stack_pids(env: Environment, stack: Platform) -> dict[str, int]:
     return pids
 
 
-async def gateway_produced(env: Environment, stack: Platform, metric: str = "gateway_messages_produced_total") -> float:
-    """Events the gateway(s) had acknowledged by Kafka (or another gateway counter), from their /metrics."""
-    total = 0.0
+PRODUCED = "gateway_messages_produced_total"
+REJECTED = "gateway_messages_rejected_total"
+
+
+async def gateway_counters(env: Environment, stack: Platform, *metrics: str) -> list[float]:
+    """Each counter summed over the gateway processes, from one /metrics scrape per process."""
+    totals = [0.0] * len(metrics)
     for name, process in stack.stack.processes.items():
         if name.startswith("gateway") and process.health_url:
-            response = await env.http.get(process.health_url + "/metrics", timeout=60)
-            total += metric_sum(response.text, metric)
-    return total
+            text = (await env.http.get(process.health_url + "/metrics", timeout=60)).text
+            totals = [total + metric_sum(text, metric) for total, metric in zip(totals, metrics, strict=True)]
+    return totals
+
+
+async def gateway_produced(env: Environment, stack: Platform) -> float:
+    """Events the gateway(s) had acknowledged by Kafka, from their /metrics."""
+    (produced,) = await gateway_counters(env, stack, PRODUCED)
+    return produced
 
 
 async def consumer_lag(env: Environment, stack: Platform) -> dict[str, float]:
@@ -418,8 +428,7 @@ async def measure_gateway_ceiling(env: Environment, plan: BenchPlan, processes: 
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                produced = await gateway_produced(env, stack)
-                rejected = await gateway_produced(env, stack, "gateway_messages_rejected_total")
+                produced, rejected = await gateway_counters(env, stack, PRODUCED, REJECTED)
             now = time.monotonic()
             if produced and first_at is None:
                 first_at, first_count = now, produced
@@ -616,17 +625,16 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             if sim is not None and sim.process is not None:
                 pids["simulator"] = sim.process.pid
             meter = ProcessMeter(pids)
-            produced_before = await gateway_produced(env, stack)
+            produced_before, rejected_before = await gateway_counters(env, stack, PRODUCED, REJECTED)
             lag_at_start = await consumer_lag(env, stack)
-            rejected_before = await gateway_produced(env, stack, "gateway_messages_rejected_total")
             published_before = sim.last.get("acked", 0) if sim else 0
             started = time.monotonic()
             sent = await probe_sos(
                 env, duration_s=plan.e2e_step_s, interval_s=plan.sos_probe_interval_s, tag=f"R{rate}"
             )
             elapsed = time.monotonic() - started
-            produced_after = await gateway_produced(env, stack)
-            rejected = await gateway_produced(env, stack, "gateway_messages_rejected_total") - rejected_before
+            produced_after, rejected_after = await gateway_counters(env, stack, PRODUCED, REJECTED)
+            rejected = rejected_after - rejected_before
             lag = await consumer_lag(env, stack)
             usage = meter.read()
             published_after = sim.last.get("acked", 0) if sim else 0
@@ -827,9 +835,7 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
         # The broker acked the devices; the gateway may still be draining what it queued for it.
         drain_deadline = time.monotonic() + 180
         while time.monotonic() < drain_deadline:
-            forwarded = await gateway_produced(env, stack) + await gateway_produced(
-                env, stack, "gateway_messages_rejected_total"
-            )
+            forwarded = sum(await gateway_counters(env, stack, PRODUCED, REJECTED))
             if forwarded >= (final.get("acked") or 0):
                 break
             await asyncio.sleep(1)

@@ -229,12 +229,21 @@ class OutboxRelay:
     reach Kafka in the order they were written even with several replicas.
     """
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], producer: Callable[[], Any], name: str) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: Callable[[], Any],
+        name: str,
+        drain_timeout_s: float = 5.0,
+    ) -> None:
         self._sessions = sessions
         self._producer = producer
         self._lock_key = _lock_key(f"outbox:{name}")
+        self._drain_timeout_s = drain_timeout_s
         self._wakeup = asyncio.Event()
         self._committed = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
@@ -252,7 +261,21 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Finish the round in flight and relay what is already committed, then stop.
+
+        Cancelling a round between Kafka's ack and the DELETE's commit would leave
+        its rows behind, and the next start would publish them a second time.
+        Only a relay that cannot finish within the drain timeout (Kafka down) is
+        cancelled; its rows stay in the outbox and go out after the restart.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=self._drain_timeout_s)
+        except TimeoutError:
+            log.warning("outbox relay did not drain in %.1f s; stopping it", self._drain_timeout_s)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -265,12 +288,19 @@ class OutboxRelay:
                 raise
             except Exception:
                 log.exception("outbox relay failed; retrying")
+                if self._stopping:
+                    return
                 relayed = 0
-                await asyncio.sleep(1)
+                await self._sleep_unless_woken(1.0)
             if relayed == 0:
+                if self._stopping:
+                    return
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=0.5)
+                await self._sleep_unless_woken(0.5)
+
+    async def _sleep_unless_woken(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
 
     async def relay_once(self, limit: int = 500) -> int:
         """Publish up to `limit` pending rows; returns how many were published."""

@@ -52,6 +52,11 @@ DEAD_LETTERS = Counter(
 )
 OUTBOX_RELAYED = Counter("eldercare_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"])
 OUTBOX_PENDING = Gauge("eldercare_outbox_pending_rows", "Outbox rows not yet published")
+OUTBOX_DELAY_SECONDS = Histogram(
+    "eldercare_outbox_delay_seconds",
+    "From an outbox row's write (inside its transaction) to Kafka's ack of it",
+    buckets=LATENCY_BUCKETS,
+)
 DB_TRANSACTION_SECONDS = Histogram(
     "eldercare_db_transaction_seconds",
     "Database transaction latency",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
@@ -36,14 +37,31 @@ class GatedProducer:
         await self.gate.wait()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = databases.url(f"outbox_{uuid.uuid4().hex[:6]}")
+async def migrated(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await db.ensure_database(url)
     engine = db.create_engine(url)
     await db.run_migrations(engine, MIGRATIONS)
     yield db.session_factory(engine)
     await engine.dispose()
+
+
+@pytest_asyncio.fixture(params=["postgresql", "sqlite"], loop_scope="session")
+async def sessions(
+    request: pytest.FixtureRequest, databases: DatabaseFactory, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Both back ends a service runs on (SQLite when no PostgreSQL answers)."""
+    if request.param == "postgresql":
+        url = databases.url(f"outbox_{uuid.uuid4().hex[:6]}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/outbox.db"
+    async for factory in migrated(url):
+        yield factory
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async for factory in migrated(databases.url(f"outbox_{uuid.uuid4().hex[:6]}")):
+        yield factory
 
 
 async def queue(sessions: async_sessionmaker[AsyncSession], *values: bytes) -> None:
@@ -104,3 +122,34 @@ async def test_a_relay_that_cannot_drain_is_cancelled_after_the_timeout_and_keep
     await asyncio.wait_for(producer.send_started.wait(), timeout=10)
     await asyncio.wait_for(relay.stop(), timeout=5)
     assert await pending(sessions) == 1  # still there for the next start: at least once, never lost
+
+
+async def test_rows_go_out_once_in_commit_order_and_only_the_lock_holder_takes_them(
+    pg_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = pg_sessions
+    name = "high2"  # crc32("outbox:high2") is above 2**31: the key must travel as a BIGINT
+    assert db._lock_key(f"outbox:{name}") >= 2**31
+    producer = GatedProducer()
+    producer.gate.set()
+    relay = db.OutboxRelay(sessions=sessions, producer=lambda: producer, name=name)
+    await queue(sessions, *(f"event-{n:03d}".encode() for n in range(12)))
+
+    async with sessions() as holder, holder.begin():  # another replica is relaying right now
+        await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": db._lock_key(f"outbox:{name}")})
+        assert await relay.relay_once(limit=5) == 0
+        assert producer.sent == [] and await pending(sessions) == 12
+
+    assert [await relay.relay_once(limit=5) for _ in range(4)] == [5, 5, 2, 0]
+    assert producer.sent == [f"event-{n:03d}".encode() for n in range(12)]
+    assert await pending(sessions) == 0
+
+
+async def test_rows_go_out_in_commit_order_in_rounds_of_the_limit(sessions: async_sessionmaker[AsyncSession]) -> None:
+    producer = GatedProducer()
+    producer.gate.set()
+    relay = db.OutboxRelay(sessions=sessions, producer=lambda: producer, name=f"t{uuid.uuid4().hex[:6]}")
+    for n in range(7):  # one transaction each, as services write them
+        await queue(sessions, f"event-{n}".encode())
+    assert [await relay.relay_once(limit=3) for _ in range(4)] == [3, 3, 1, 0]
+    assert producer.sent == [f"event-{n}".encode() for n in range(7)] and await pending(sessions) == 0

@@ -94,10 +94,13 @@ async def snapshot_of_elder(session: AsyncSession, *, elder_id: str) -> elders_p
 
 async def elder_for_device(session: AsyncSession, *, device_id: str) -> elders_pb2.ElderSnapshot | None:
     """The snapshot of the elder wearing the device; None for an unbound device."""
-    elder_id = await session.scalar(select(col(DeviceElder.elder_id)).where(col(DeviceElder.device_id) == device_id))
-    if elder_id is None:
-        return None
-    return await snapshot_of_elder(session, elder_id=elder_id)
+    # One joined round trip: this lookup sits on every SOS's path to an incident.
+    raw = await session.scalar(
+        select(col(ElderSnapshotRow.snapshot))
+        .join(DeviceElder, col(DeviceElder.elder_id) == col(ElderSnapshotRow.elder_id))
+        .where(col(DeviceElder.device_id) == device_id, col(ElderSnapshotRow.deleted).is_(False))
+    )
+    return None if raw is None else _decode(raw)
 
 
 def age_on(birth_date: date, today: date) -> int:

@@ -165,11 +165,11 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def metric_sum(text: str, name: str) -> float:
-    """Sum of every sample of one metric family in Prometheus exposition text."""
+def metric_sum(text: str, name: str, label: str = "") -> float:
+    """Sum of every sample of one metric (those carrying `label`, e.g. 'operation="x"') in exposition text."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
+        if line.startswith(name) and (line[len(name)] in " {") and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -249,12 +249,37 @@ REJECTED = "gateway_messages_rejected_total"
 
 async def gateway_counters(env: Environment, stack: Platform, *metrics: str) -> list[float]:
     """Each counter summed over the gateway processes, from one /metrics scrape per process."""
+    return await process_counters(env, stack, "gateway", *((metric, "") for metric in metrics))
+
+
+async def process_counters(env: Environment, stack: Platform, prefix: str, *metrics: tuple[str, str]) -> list[float]:
+    """Each (metric, label) summed over the processes whose name starts with `prefix`, one scrape each."""
     totals = [0.0] * len(metrics)
     for name, process in stack.stack.processes.items():
-        if name.startswith("gateway") and process.health_url:
+        if name.startswith(prefix) and process.health_url:
             text = (await env.http.get(process.health_url + "/metrics", timeout=60)).text
-            totals = [total + metric_sum(text, metric) for total, metric in zip(totals, metrics, strict=True)]
+            totals = [total + metric_sum(text, *metric) for total, metric in zip(totals, metrics, strict=True)]
     return totals
+
+
+# Dispatch's own view of an SOS after its handler starts: the alarm transaction, then the outbox
+# relay (row written → Kafka ack). Means over a step, from the histograms' sums and counts.
+DISPATCH_TIMINGS = (
+    ("eldercare_db_transaction_seconds_sum", 'operation="record_alarm"'),
+    ("eldercare_db_transaction_seconds_count", 'operation="record_alarm"'),
+    ("eldercare_outbox_delay_seconds_sum", ""),
+    ("eldercare_outbox_delay_seconds_count", ""),
+)
+
+
+def dispatch_means_ms(before: list[float], after: list[float]) -> dict[str, float | None]:
+    """Mean alarm transaction and outbox delay in ms between two DISPATCH_TIMINGS scrapes."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+
+    def mean(total: float, count: float) -> float | None:
+        return round(1000 * total / count, 2) if count else None
+
+    return {"alarm_transaction_mean_ms": mean(delta[0], delta[1]), "outbox_delay_mean_ms": mean(delta[2], delta[3])}
 
 
 async def gateway_produced(env: Environment, stack: Platform) -> float:
@@ -626,6 +651,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                 pids["simulator"] = sim.process.pid
             meter = ProcessMeter(pids)
             produced_before, rejected_before = await gateway_counters(env, stack, PRODUCED, REJECTED)
+            dispatch_before = await process_counters(env, stack, "dispatch", *DISPATCH_TIMINGS)
             lag_at_start = await consumer_lag(env, stack)
             published_before = sim.last.get("acked", 0) if sim else 0
             started = time.monotonic()
@@ -634,6 +660,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             )
             elapsed = time.monotonic() - started
             produced_after, rejected_after = await gateway_counters(env, stack, PRODUCED, REJECTED)
+            dispatch_after = await process_counters(env, stack, "dispatch", *DISPATCH_TIMINGS)
             rejected = rejected_after - rejected_before
             lag = await consumer_lag(env, stack)
             usage = meter.read()
@@ -669,6 +696,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "sos_probes": len(sent),
                     "sos_to_incident_opened": percentiles(incident_latency),
                     "sos_to_dispatch_handler": percentiles(to_handler),
+                    "dispatch": dispatch_means_ms(dispatch_before, dispatch_after),
                     "sos_missing": len(sent) - len(incident_latency),
                     "sos_to_stream": percentiles(stream_latency) if stream.available else "endpoint not available",
                     "processes": usage,
@@ -939,7 +967,12 @@ def table(report: dict[str, Any]) -> Iterator[str]:
         )
         if "sos_to_dispatch_handler" in step:
             h = step["sos_to_dispatch_handler"]
-            yield f"    of which SOS->dispatch handler p50 {h['p50_ms']} p99 {h['p99_ms']} ms"
+            d = step.get("dispatch", {})
+            yield (
+                f"    of which SOS->dispatch handler p50 {h['p50_ms']} p99 {h['p99_ms']} ms; then alarm transaction "
+                f"mean {d.get('alarm_transaction_mean_ms')} ms, outbox row->Kafka ack mean "
+                f"{d.get('outbox_delay_mean_ms')} ms"
+            )
     if "connections" in report:
         c = report["connections"]
         yield (

@@ -29,6 +29,10 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
     for step in steps:
         assert step["sos_probes"] > 0
         assert step["sos_missing"] == 0, step
+        # Every probe was seen on Kafka, so every one has a commit bound, no later than its Kafka event.
+        bound, on_kafka = step["sos_to_incident_committed_at_most"], step["sos_to_incident_opened"]
+        assert bound["n"] == step["sos_probes"] and bound["max_ms"] <= on_kafka["max_ms"], step
+        assert step["dispatch"]["alarm_transaction_mean_ms"] is not None, step
     assert report["connections"]["held_connected"] == plan.connection_devices
     soak = report["soak"]
     assert soak["events_acked_by_broker"] > 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.harness import DISPATCH_TIMINGS, BenchPlan, dispatch_means_ms, metric_sum
+from bench.harness import DISPATCH_TIMINGS, BenchPlan, committed_bounds, dispatch_means_ms, metric_sum
 
 
 def test_a_large_ceiling_backlog_is_spread_so_no_device_goes_over_the_gateway_burst() -> None:
@@ -28,3 +28,12 @@ def test_a_step_reports_dispatch_means_from_the_difference_of_two_scrapes_of_one
     after = [before[0] + 0.9, before[1] + 100, before[2] + 3.0, before[3] + 500]
     assert dispatch_means_ms(before, after) == {"alarm_transaction_mean_ms": 9.0, "outbox_delay_mean_ms": 6.0}
     assert dispatch_means_ms(before, before) == {"alarm_transaction_mean_ms": None, "outbox_delay_mean_ms": None}
+
+
+def test_the_commit_bound_is_the_earlier_of_the_kafka_event_and_the_stream_per_probe() -> None:
+    sent = {"kafka-first": 10.0, "stream-first": 20.0, "kafka-only": 30.0, "never-seen": 40.0}
+    opened = {"kafka-first": 10.05, "stream-first": 20.09, "kafka-only": 30.07}
+    incident_of = {"kafka-first": "i1", "stream-first": "i2", "kafka-only": "i3"}
+    streamed = {"i1": 10.08, "i2": 20.04}
+    bounds = committed_bounds(sent, opened=opened, incident_of=incident_of, streamed=streamed)
+    assert [round(b, 3) for b in bounds] == [0.05, 0.04, 0.07]  # a probe seen nowhere has no bound

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import platform as platform_info
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare.devstack import mosquitto_binary, tansu_binary
+from eldercare.devstack import die_with_parent, mosquitto_binary, tansu_binary
 from eldercare.sim.fleet import raise_fd_limit
 from eldercare.sim.protocol import open_device
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
@@ -313,7 +315,13 @@ class SimProcess:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> SimProcess:
-        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE, cwd=str(REPO))
+        # SIGKILL if the harness dies: a load generator left behind skews every later measurement.
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(REPO),
+            preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),
+        )
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -335,7 +343,12 @@ class SimProcess:
 
     async def wait(self, timeout: float = 600) -> dict[str, Any]:
         assert self.process is not None
-        await asyncio.wait_for(self.process.wait(), timeout)
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            raise
         if self._reader is not None:
             await self._reader
         return self.last

@@ -37,14 +37,14 @@ log = logging.getLogger("devstack")
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    # Linux: a child gets SIGTERM if the supervisor itself is killed, so nothing is orphaned.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child before exec (Linux): get `sig` when the parent dies, so nothing is orphaned."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def _prepare_child(nice: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     if nice:
         os.nice(nice)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -94,13 +94,16 @@ async def snapshot_of_elder(session: AsyncSession, *, elder_id: str) -> elders_p
 
 async def elder_for_device(session: AsyncSession, *, device_id: str) -> elders_pb2.ElderSnapshot | None:
     """The snapshot of the elder wearing the device; None for an unbound device."""
-    # One joined round trip: this lookup sits on every SOS's path to an incident.
-    raw = await session.scalar(
-        select(col(ElderSnapshotRow.snapshot))
-        .join(DeviceElder, col(DeviceElder.elder_id) == col(ElderSnapshotRow.elder_id))
-        .where(col(DeviceElder.device_id) == device_id, col(ElderSnapshotRow.deleted).is_(False))
-    )
+    raw = await session.scalar(_SNAPSHOT_OF_DEVICE, {"device_id": device_id})
     return None if raw is None else _decode(raw)
+
+
+# One joined round trip, built once: this lookup sits on every SOS's path to an incident.
+_SNAPSHOT_OF_DEVICE = (
+    select(col(ElderSnapshotRow.snapshot))
+    .join(DeviceElder, col(DeviceElder.elder_id) == col(ElderSnapshotRow.elder_id))
+    .where(col(DeviceElder.device_id) == bindparam("device_id"), col(ElderSnapshotRow.deleted).is_(False))
+)
 
 
 def age_on(birth_date: date, today: date) -> int:

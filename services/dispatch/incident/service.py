@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -165,6 +165,20 @@ def _apply_location(incident: Incident, envelope: pb.Envelope) -> None:
         incident.battery = envelope.battery
 
 
+# Built once, not per alarm: on the SOS path, building this select cost more Python than running it.
+_RECENT_ACTIVE_INCIDENT = (
+    select(Incident)
+    .where(
+        col(Incident.device_id) == bindparam("device_id"),
+        col(Incident.status).in_([s.value for s in ACTIVE_STATUSES]),
+        col(Incident.last_alarm_at) >= bindparam("since"),
+    )
+    .order_by(col(Incident.opened_at).desc())
+    .limit(1)
+    .with_for_update()
+)
+
+
 async def record_alarm(
     session: AsyncSession, *, envelope: pb.Envelope, attach_window: timedelta
 ) -> tuple[Incident, bool] | None:
@@ -181,15 +195,7 @@ async def record_alarm(
     decision = scoring.score(kind, elders.facts_of(elder) if elder else None, today=now.date())
     detail["priority_reasons"] = decision.reasons
     recent = await session.scalar(
-        select(Incident)
-        .where(
-            col(Incident.device_id) == envelope.device_id,
-            col(Incident.status).in_([s.value for s in ACTIVE_STATUSES]),
-            col(Incident.last_alarm_at) >= now - attach_window,
-        )
-        .order_by(col(Incident.opened_at).desc())
-        .limit(1)
-        .with_for_update()
+        _RECENT_ACTIVE_INCIDENT, {"device_id": envelope.device_id, "since": now - attach_window}
     )
     if recent is not None:
         recent.alarm_count += 1

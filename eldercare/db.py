@@ -301,6 +301,9 @@ class OutboxRelay:
                 log.exception("outbox relay failed; retrying")
                 if self._stopping:
                     return
+                # Kafka is down or refusing: the rows pile up, and operators should see how many.
+                with contextlib.suppress(Exception):
+                    await self._count_pending()
                 relayed = 0
                 await self._sleep_unless_woken(1.0)
             if relayed == 0:
@@ -347,4 +350,14 @@ class OutboxRelay:
             for row in rows:
                 metrics.OUTBOX_RELAYED.labels(row.topic).inc()
                 metrics.OUTBOX_DELAY_SECONDS.observe((acked_at - row.created_at).total_seconds())
+        if len(rows) < limit:
+            metrics.OUTBOX_PENDING.set(0)  # it took everything there was (new commits wake it again)
+        else:
+            await self._count_pending()  # a backlog: count it, only while there is one
         return len(rows)
+
+    async def _count_pending(self) -> int:
+        async with self._sessions() as session:
+            pending = int(await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
+        metrics.OUTBOX_PENDING.set(pending)
+        return pending

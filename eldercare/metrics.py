@@ -51,7 +51,9 @@ DEAD_LETTERS = Counter(
     "eldercare_deadletters_total", "Records written to the dead-letter topic", ["producer", "reason"]
 )
 OUTBOX_RELAYED = Counter("eldercare_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"])
-OUTBOX_PENDING = Gauge("eldercare_outbox_pending_rows", "Outbox rows not yet published")
+OUTBOX_PENDING = Gauge(
+    "eldercare_outbox_pending_rows", "Outbox rows not yet published (counted after a full or failed relay round)"
+)
 OUTBOX_DELAY_SECONDS = Histogram(
     "eldercare_outbox_delay_seconds",
     "From an outbox row's write (inside its transaction) to Kafka's ack of it",

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -153,3 +155,37 @@ async def test_rows_go_out_in_commit_order_in_rounds_of_the_limit(sessions: asyn
         await queue(sessions, f"event-{n}".encode())
     assert [await relay.relay_once(limit=3) for _ in range(4)] == [3, 3, 1, 0]
     assert producer.sent == [f"event-{n}".encode() for n in range(7)] and await pending(sessions) == 0
+
+
+def pending_gauge() -> float | None:
+    return REGISTRY.get_sample_value("eldercare_outbox_pending_rows")
+
+
+class RefusingProducer:
+    async def send(self, topic: str, value: bytes, *, key: bytes | None) -> asyncio.Future[Any]:
+        raise KafkaConnectionError("broker unreachable")
+
+
+async def test_the_pending_gauge_shows_a_backlog_and_rows_piling_up_while_kafka_refuses(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    producer = GatedProducer()
+    producer.gate.set()
+    relay = db.OutboxRelay(sessions=sessions, producer=lambda: producer, name=f"t{uuid.uuid4().hex[:6]}")
+    await queue(sessions, *(f"e{n}".encode() for n in range(12)))
+    assert await relay.relay_once(limit=5) == 5 and pending_gauge() == 7  # a full round counts what is left
+    assert await relay.relay_once(limit=50) == 7 and pending_gauge() == 0
+
+    down = db.OutboxRelay(sessions=sessions, producer=RefusingProducer, name=f"t{uuid.uuid4().hex[:6]}")
+    await queue(sessions, b"a", b"b", b"c")
+    await down.start()
+    try:
+        await asyncio.wait_for(_until(lambda: pending_gauge() == 3), timeout=10)
+    finally:
+        await down.stop()
+    assert await pending(sessions) == 3  # nothing lost while Kafka refused
+
+
+async def _until(condition: Any) -> None:
+    while not condition():  # noqa: ASYNC110 - polling a gauge another task sets
+        await asyncio.sleep(0.02)

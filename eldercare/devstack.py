@@ -46,7 +46,10 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 def _prepare_child(nice: int) -> None:
     die_with_parent()
     if nice:
-        os.nice(nice)
+        # Raising priority (a negative step) needs CAP_SYS_NICE: without it the child keeps
+        # the default priority rather than failing to start.
+        with contextlib.suppress(PermissionError):
+            os.nice(nice)
 
 
 def tansu_binary() -> Path:
@@ -247,6 +250,10 @@ class StackConfig:
     # Niceness of the bulk path (bulk-lane gateways, monitoring): when the CPU is short, the
     # scheduler serves the alarm path (alarm-lane gateway, dispatch) first. 0 turns it off.
     bulk_nice: int = 5
+    # Niceness of the alarm path (alarm-lane gateway, dispatch): ahead of everything else on the
+    # box, the load generator and the other services included. Negative values need root or
+    # CAP_SYS_NICE; without them the processes run at the default. 0 turns it off.
+    alarm_nice: int = -5
 
 
 class Stack:
@@ -401,6 +408,7 @@ class Stack:
         if port is not None:
             env[port_variable] = str(port)
         bulk_path = name == "monitoring" or (name == "gateway" and instance != ALARM_GATEWAY_INSTANCE)
+        alarm_path = name == "dispatch" or (name == "gateway" and instance == ALARM_GATEWAY_INSTANCE)
         return ManagedProcess(
             label,
             [sys.executable, "-m", module],
@@ -408,7 +416,7 @@ class Stack:
             health_url=f"http://127.0.0.1:{port or self.config.ports[name]}",
             log_file=self._log_file(label),
             restart=self.config.restart,
-            nice=self.config.bulk_nice if bulk_path else 0,
+            nice=self.config.bulk_nice if bulk_path else self.config.alarm_nice if alarm_path else 0,
         )
 
     async def start_services(self, timeout: float = 90.0) -> None:
@@ -453,6 +461,7 @@ class DevStackSettings(BaseProcessSettings):
         1, ge=1, le=16, validation_alias=AliasChoices("GATEWAY_PROCESSES", "gateway_processes")
     )
     bulk_nice: int = Field(5, ge=0, le=19, validation_alias=AliasChoices("ELDERCARE_BULK_NICE", "bulk_nice"))
+    alarm_nice: int = Field(-5, ge=-20, le=0, validation_alias=AliasChoices("ELDERCARE_ALARM_NICE", "alarm_nice"))
 
 
 def _gateway_lines(stack: Stack) -> list[str]:
@@ -504,6 +513,7 @@ async def _main() -> None:
             kafka_bootstrap=settings.kafka_bootstrap,
             gateway_processes=settings.gateway_processes,
             bulk_nice=settings.bulk_nice,
+            alarm_nice=settings.alarm_nice,
         )
     )
     stop = asyncio.Event()

@@ -203,10 +203,11 @@ def test_monitoring_asks_every_compose_gateway_whether_it_has_the_broker() -> No
     assert set(monitoring.gateway_health_urls()) == expected
 
 
-def test_the_bulk_path_has_less_cpu_weight_than_the_alarm_path() -> None:
+def test_the_bulk_path_has_less_and_the_alarm_path_more_cpu_weight_than_the_rest() -> None:
     services = resolved_compose()["services"]
     weight = {name: int(services[name].get("cpu_shares", 1024)) for name in services}
-    assert max(weight["gateway"], weight["monitoring"]) < min(weight[ALARM_GATEWAY], weight["dispatch"])
+    bulk, alarm = max(weight["gateway"], weight["monitoring"]), min(weight[ALARM_GATEWAY], weight["dispatch"])
+    assert bulk < weight["care-record"] < alarm
 
 
 def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ import yaml
 from eldercare.devstack import (
     ALARM_GATEWAY,
     DEFAULT_PORTS,
+    REPO_ROOT,
     ManagedProcess,
     Stack,
     StackConfig,
@@ -50,7 +51,7 @@ def test_monitoring_asks_every_gateway_whether_it_has_the_broker(tmp_path: Path)
     assert urls == ["http://127.0.0.1:8005", "http://127.0.0.1:8004", "http://127.0.0.1:8006"]
 
 
-def test_the_bulk_path_runs_at_a_lower_cpu_priority_than_the_alarm_path(tmp_path: Path) -> None:
+def test_the_bulk_path_runs_below_and_the_alarm_path_above_the_default_cpu_priority(tmp_path: Path) -> None:
     stack = Stack(StackConfig(gateway_processes=2, var_dir=tmp_path))
     alarms = stack.make_process("gateway", instance=ALARM_GATEWAY.removeprefix("gateway-"))
     stack.processes[alarms.name] = alarms
@@ -63,11 +64,11 @@ def test_the_bulk_path_runs_at_a_lower_cpu_priority_than_the_alarm_path(tmp_path
         "care-record": stack.make_process("care-record").nice,
     }
     assert niceness == {
-        "gateway-alarms": 0,
+        "gateway-alarms": -5,
         "gateway": 5,
         "gateway-2": 5,
         "monitoring": 5,
-        "dispatch": 0,
+        "dispatch": -5,
         "care-record": 0,
     }
 
@@ -84,6 +85,19 @@ async def test_a_managed_process_starts_at_its_niceness(tmp_path: Path) -> None:
     await child.process.wait()
     await child.stop()
     assert int(log_file.read_text().strip()) == min(parent + 3, 19)
+
+
+def test_a_raised_priority_the_process_may_not_take_leaves_it_at_the_default() -> None:
+    # Unprivileged (root drops to nobody first): asking for -5 must not stop the child from starting.
+    check = (
+        "import os; from eldercare.devstack import _prepare_child;"
+        " os.geteuid() == 0 and os.setuid(65534);"
+        " before = os.nice(0); _prepare_child(-5); print(before, os.nice(0))"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert after == before
 
 
 @pytest.mark.asyncio

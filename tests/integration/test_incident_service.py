@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
 from eldercare.envelope import device_event_id, to_timestamp, utcnow
 from eldercare.v1 import events_pb2 as pb
-from services.dispatch.app import MIGRATIONS
 from services.dispatch.incident import service
 from services.dispatch.incident.models import IncidentStatus, Outcome
-from tests.infra import DatabaseFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 WINDOW = timedelta(minutes=10)
@@ -41,21 +35,6 @@ def alarm(device: str, event: str, body: str = "sos", alarm_type: int = 0) -> pb
     return envelope
 
 
-@pytest_asyncio.fixture(params=["postgresql", "sqlite"], loop_scope="session")
-async def sessions(
-    request: pytest.FixtureRequest, databases: DatabaseFactory, tmp_path: Path
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = (
-        databases.url(f"svc_{uuid.uuid4().hex[:6]}")
-        if request.param == "postgresql"
-        else f"sqlite+aiosqlite:///{tmp_path}/d.db"
-    )
-    await db.ensure_database(url)
-    engine = db.create_engine(url)
-    await db.run_migrations(engine, MIGRATIONS)
-    await db.run_migrations(engine, MIGRATIONS)  # a second start is a no-op
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 async def apply(sessions: async_sessionmaker[AsyncSession], envelope: pb.Envelope) -> tuple[object, bool] | None:

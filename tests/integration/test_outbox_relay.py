@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
-from services.dispatch.app import MIGRATIONS
-from tests.infra import DatabaseFactory
+from tests.platform import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,33 +34,6 @@ class GatedProducer:
 
     async def _ack(self) -> None:
         await self.gate.wait()
-
-
-async def migrated(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await db.ensure_database(url)
-    engine = db.create_engine(url)
-    await db.run_migrations(engine, MIGRATIONS)
-    yield db.session_factory(engine)
-    await engine.dispose()
-
-
-@pytest_asyncio.fixture(params=["postgresql", "sqlite"], loop_scope="session")
-async def sessions(
-    request: pytest.FixtureRequest, databases: DatabaseFactory, tmp_path: Path
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Both back ends a service runs on (SQLite when no PostgreSQL answers)."""
-    if request.param == "postgresql":
-        url = databases.url(f"outbox_{uuid.uuid4().hex[:6]}")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/outbox.db"
-    async for factory in migrated(url):
-        yield factory
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pg_sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for factory in migrated(databases.url(f"outbox_{uuid.uuid4().hex[:6]}")):
-        yield factory
 
 
 async def queue(sessions: async_sessionmaker[AsyncSession], *values: bytes) -> None:
@@ -161,6 +131,13 @@ def pending_gauge() -> float | None:
     return REGISTRY.get_sample_value("eldercare_outbox_pending_rows")
 
 
+def gauge_shows(rows: int) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return pending_gauge() == rows
+
+    return probe
+
+
 class RefusingProducer:
     async def send(self, topic: str, value: bytes, *, key: bytes | None) -> asyncio.Future[Any]:
         raise KafkaConnectionError("broker unreachable")
@@ -180,12 +157,8 @@ async def test_the_pending_gauge_shows_a_backlog_and_rows_piling_up_while_kafka_
     await queue(sessions, b"a", b"b", b"c")
     await down.start()
     try:
-        await asyncio.wait_for(_until(lambda: pending_gauge() == 3), timeout=10)
+        await eventually(gauge_shows(3), timeout=10)
     finally:
         await down.stop()
     assert await pending(sessions) == 3  # nothing lost while Kafka refused
 
-
-async def _until(condition: Any) -> None:
-    while not condition():  # noqa: ASYNC110 - polling a gauge another task sets
-        await asyncio.sleep(0.02)

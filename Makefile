@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := mosquitto mosquitto-clients postgresql docker-compose prometheus
+# Apache Kafka's jars (infra/kafka/pom.xml) are resolved from Maven Central into var/kafka once.
+KAFKA_JARS := var/kafka/.resolved-$(shell sha256sum infra/kafka/pom.xml | cut -c1-16)
 
-.PHONY: run test test-faults audit test-fast lint proto proto-check system-deps venv clean seed bench soak bench-deps
+.PHONY: run test test-faults audit test-fast lint proto proto-check system-deps kafka-jars venv wipe clean seed bench soak bench-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,8 @@ system-deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -33,10 +36,17 @@ system-deps:
 	  fi; \
 	fi
 
+# The pinned Kafka broker's jars; a second run resolves nothing (eldercare/kafkanode.py keys them by the pom).
+$(KAFKA_JARS): infra/kafka/pom.xml $(STAMP)
+	$(PY) -c 'from eldercare.kafkanode import ensure_jars; print("kafka jars:", ensure_jars(quiet=False))'
+	@touch $(KAFKA_JARS)
+
+kafka-jars: system-deps $(KAFKA_JARS)
+
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. proto/eldercare/v1/*.proto
 
-run: system-deps $(STAMP)
+run: system-deps $(STAMP) $(KAFKA_JARS)
 	$(PY) -m eldercare.devstack
 
 # A demo population (300 elders with devices, contacts, assessments, visits) in care-record's
@@ -44,12 +54,12 @@ run: system-deps $(STAMP)
 seed: $(STAMP)
 	$(PY) -m services.care_record.seed
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) $(KAFKA_JARS)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The whole fault suite (docs/faults.md): 30 s outages and all six scenarios; `make test`
 # runs the lean part (the kills and the broker restart). The audit table lands in var/.
-test-faults: system-deps $(STAMP)
+test-faults: system-deps $(STAMP) $(KAFKA_JARS)
 	@mkdir -p var
 	FAULT_SUITE=full FAULT_REPORT=var/faults-report.md $(PY) -m pytest -q -p no:cacheprovider -s tests/faults
 
@@ -65,16 +75,20 @@ $(BENCH_STAMP): $(STAMP)
 
 bench-deps: $(BENCH_STAMP)
 
-bench: system-deps $(BENCH_STAMP)
+bench: system-deps $(BENCH_STAMP) $(KAFKA_JARS)
 	$(PY) -m bench $(BENCH_ARGS)
 
 SOAK_MINUTES ?= 10
-soak: system-deps $(BENCH_STAMP)
+soak: system-deps $(BENCH_STAMP) $(KAFKA_JARS)
 	$(PY) -m bench --phases soak --soak-minutes $(SOAK_MINUTES)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy eldercare gateway services
+
+# Wipe make run's durable dev data (Kafka log, PostgreSQL, Mosquitto, Prometheus) but keep the jar cache.
+wipe:
+	rm -rf var/kafka/dev var/postgres var/mosquitto-* var/prometheus-* var/*.db
 
 clean:
 	rm -rf var/ .pytest_cache

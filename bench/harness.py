@@ -29,7 +29,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare.devstack import die_with_parent, mosquitto_binary, tansu_binary
+from eldercare import kafkanode
+from eldercare.devstack import die_with_parent, mosquitto_binary
 from eldercare.sim.fleet import raise_fd_limit
 from eldercare.sim.protocol import open_device
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
@@ -137,9 +138,6 @@ def machine_facts() -> dict[str, Any]:
     mosquitto_version = subprocess.run(
         [mosquitto_binary(), "-h"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[0]
-    tansu_version = subprocess.run(
-        [str(tansu_binary()), "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     import aiokafka
     import confluent_kafka
     import paho.mqtt
@@ -158,7 +156,7 @@ def machine_facts() -> dict[str, Any]:
         "kernel": platform_info.release(),
         "python": sys.version.split()[0],
         "mosquitto": mosquitto_version,
-        "kafka_broker": tansu_version,
+        "kafka_broker": f"apache kafka {kafkanode.pinned_version()} (KRaft, one node)",
         "paho_mqtt": paho.mqtt.__version__,
         "aiokafka": aiokafka.__version__,
         "librdkafka": confluent_kafka.libversion()[0],
@@ -183,7 +181,7 @@ def metric_sum(text: str, name: str, label: str = "") -> float:
 class Environment:
     workdir: Path
     mqtt: infra.BrokerProcess
-    kafka: infra.BrokerProcess
+    kafka: kafkanode.KafkaNode
     databases: infra.DatabaseFactory
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10.0))
 
@@ -198,13 +196,13 @@ class Environment:
 
 @contextlib.asynccontextmanager
 async def environment() -> AsyncIterator[Environment]:
-    """Our own Mosquitto, Tansu and databases, removed afterwards."""
+    """Our own Mosquitto, Kafka and databases, removed afterwards."""
     raise_fd_limit(1 << 20)  # children (Mosquitto) inherit it
     workdir = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
     try:
         with (
             infra.mosquitto(workdir) as mqtt,
-            infra.tansu(workdir) as kafka,
+            infra.kafka(workdir) as kafka,
             infra.postgres_server() as postgres,
         ):
             databases = infra.DatabaseFactory(postgres)
@@ -241,7 +239,7 @@ def stack_pids(env: Environment, stack: Platform) -> dict[str, int]:
     pids = {name: p.process.pid for name, p in stack.stack.processes.items() if p.process is not None}
     assert env.mqtt.process is not None and env.kafka.process is not None
     pids["mosquitto"] = env.mqtt.process.pid
-    pids["tansu"] = env.kafka.process.pid
+    pids["kafka"] = env.kafka.process.pid
     return pids
 
 
@@ -837,16 +835,16 @@ async def read_device_sequences(bootstrap: str, topics: list[str], prefix: str) 
         partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        # Read until every partition's position reaches the high-water mark its fetches report
-        # (the local broker's end_offsets is unreliable). Stopping after a few empty fetches
-        # instead ended a 600,000-event read early and reported events as missing.
+        # Read until every partition's position reaches the end offset taken before reading.
+        # Stopping after a few empty fetches instead ended a 600,000-event read early and
+        # reported events as missing.
+        ends = await consumer.end_offsets(partitions)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300, max_records=5000)
             if not batches:
-                marks = [consumer.highwater(tp) for tp in partitions]
                 positions = [await consumer.position(tp) for tp in partitions]
-                if all(mark is not None and position >= mark for mark, position in zip(marks, positions, strict=True)):
+                if all(position >= ends[tp] for tp, position in zip(partitions, positions, strict=True)):
                     break
             for records in batches.values():
                 for record in records:

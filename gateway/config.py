@@ -38,8 +38,8 @@ class GatewaySettings(BaseProcessSettings):
         le=65535,
         validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
     )
-    # How long the bulk lane's Kafka producer waits to fill a batch. Each produce request costs the
-    # broker far more than a record in it (Tansu: ~180 µs a request), and telemetry can wait this long.
+    # How long the bulk lane's Kafka producer waits to fill a batch: each produce request costs the
+    # broker and the producer far more than a record in it, and telemetry can wait this long.
     telemetry_linger_ms: int = Field(
         20, ge=0, le=1000, validation_alias=AliasChoices("GATEWAY_TELEMETRY_LINGER_MS", "telemetry_linger_ms")
     )

@@ -79,8 +79,8 @@ class Downlink:
     async def start(self) -> None:
         """Connect to the broker and join the commands consumer group in the background.
 
-        Joining can take a while (a rebalance; with the local broker, a group left with a
-        departed leader never settles), and the lanes must not wait for it: a gateway takes
+        Joining can take a while (a rebalance waits for a departed member's session to
+        expire), and the lanes must not wait for it: a gateway takes
         SOS as soon as its MQTT sessions and producers are up.
         """
         await self.session.start()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eldercare import kafkanode
 from tests import infra
 from tests.platform import Platform, start_platform
 
@@ -33,8 +34,8 @@ def mqtt_broker(workdir: Path) -> Iterator[infra.BrokerProcess]:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(workdir: Path) -> Iterator[infra.BrokerProcess]:
-    with infra.tansu(workdir) as broker:
+def kafka_broker(workdir: Path) -> Iterator[kafkanode.KafkaNode]:
+    with infra.kafka(workdir) as broker:
         yield broker
 
 
@@ -55,7 +56,7 @@ async def databases(postgres_url: str) -> AsyncIterator[infra.DatabaseFactory]:
 async def platform(
     workdir: Path,
     mqtt_broker: infra.BrokerProcess,
-    kafka_broker: infra.BrokerProcess,
+    kafka_broker: kafkanode.KafkaNode,
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
     """Gateway, dispatch, care-record and monitoring as separate processes on real brokers and PostgreSQL."""

@@ -1,15 +1,14 @@
-"""Real infrastructure for the tests: Mosquitto, Tansu and PostgreSQL, each on a free port.
+"""Real infrastructure for the tests: Mosquitto, Apache Kafka and PostgreSQL, each on a free port.
 
 Brokers are always our own (started with the project's config), so tests never
 depend on what a machine happens to run. PostgreSQL: the server named by
-TEST_POSTGRES_URL, else one answering on 127.0.0.1:5432, else a throwaway
-cluster made with Debian's initdb.
+TEST_POSTGRES_URL, else a throwaway cluster made with Debian's initdb; never the
+machine's own server, which on Debian wants a password.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import socket
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import asyncpg
 
-from eldercare.devstack import mosquitto_binary, tansu_binary, write_mosquitto_config
+from eldercare import kafkanode
+from eldercare.devstack import mosquitto_binary, postgres_command, postgres_initdb, write_mosquitto_config
 from eldercare.settings import tcp_port_open
 
 
@@ -89,21 +89,16 @@ def mosquitto(workdir: Path) -> Iterator[BrokerProcess]:
 
 
 @contextlib.contextmanager
-def tansu(workdir: Path) -> Iterator[BrokerProcess]:
-    """The Tansu Kafka-protocol broker (memory only) on a free port."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    broker = BrokerProcess(
-        "tansu",
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        port,
-        workdir / "tansu.log",
+def kafka(workdir: Path, *, overrides: dict[str, str] | None = None) -> Iterator[kafkanode.KafkaNode]:
+    """One Apache Kafka KRaft node (the pinned release) on a free port, its data under `workdir`."""
+    [node] = kafkanode.make_cluster(
+        Path(tempfile.mkdtemp(prefix="kafka-", dir=workdir)), size=1, heap="384m", overrides=overrides
     )
-    broker.start()
+    node.start()
     try:
-        yield broker
+        yield node
     finally:
-        broker.stop()
+        node.stop()
 
 
 @contextlib.contextmanager
@@ -113,41 +108,11 @@ def postgres_server() -> Iterator[str]:
     if configured:
         yield configured
         return
-    if tcp_port_open("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432"
-        return
-    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not initdb:
-        raise RuntimeError("no PostgreSQL: install Debian's postgresql package or set TEST_POSTGRES_URL")
-    bindir = Path(initdb[-1]).parent
     datadir = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
     port = free_port()
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(datadir, "postgres", "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    postgres_initdb(datadir)
     server = subprocess.Popen(
-        [
-            *run_as,
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(datadir),
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=300",
-        ],
+        postgres_command(datadir, port, "fsync=off", "max_connections=300"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -39,6 +39,20 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+def elder_envelope(snapshot: Any) -> bytes:
+    """An ElderSnapshot wrapped as care-record publishes it on the elders topic."""
+    from eldercare.envelope import new_event_id, to_timestamp, utcnow
+
+    return pb.Envelope(
+        event_id=new_event_id(),
+        kind=pb.EVENT_KIND_ELDER,
+        occurred_at=to_timestamp(utcnow()),
+        received_at=to_timestamp(utcnow()),
+        producer="test-care-record",
+        elder=snapshot,
+    ).SerializeToString()
+
+
 def new_device_id() -> str:
     return "T" + uuid.uuid4().hex[:15]
 
@@ -57,7 +71,7 @@ async def new_topic(kafka_bootstrap: str, prefix: str, partitions: int) -> str:
 
 async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:
     """Every record currently on a topic, read from the start without a consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
@@ -66,13 +80,15 @@ async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:
             partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        # "Currently" is the end offsets now: read until every partition's position reaches them.
+        ends = await consumer.end_offsets(partitions)
         records: list[Any] = []
-        idle_rounds = 0
-        while idle_rounds < 3:
+        deadline = time.monotonic() + 60
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: could not read up to {ends} within 60 s")
             batch = await consumer.getmany(timeout_ms=200)
-            fetched = [r for rs in batch.values() for r in rs]
-            records.extend(fetched)
-            idle_rounds = 0 if fetched else idle_rounds + 1
+            records.extend(r for rs in batch.values() for r in rs)
         return records
     finally:
         await consumer.stop()

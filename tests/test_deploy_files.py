@@ -249,3 +249,61 @@ def test_the_lane_check_catches_a_bulk_lane_left_alone() -> None:
     assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": alarms}) == []
     both = {**gateway, "environment": {"GATEWAY_INSTANCE_ID": "c"}}  # GATEWAY_LANES=all, the default
     assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-all": both}) == []
+
+
+# ---- Kafka: compose's brokers are the fault suite's cluster ---------------------------------------
+
+
+def _kafka_brokers(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in services.items() if str(spec.get("image", "")).startswith("apache/kafka:")}
+
+
+def _as_properties(environment: dict[str, Any]) -> dict[str, str]:
+    """The apache/kafka image's KAFKA_FOO_BAR variables as the server properties foo.bar they set."""
+    return {
+        name[len("KAFKA_") :].lower().replace("_", "."): str(value)
+        for name, value in environment.items()
+        if name.startswith("KAFKA_") and name != "KAFKA_HEAP_OPTS"
+    }
+
+
+def test_compose_runs_three_brokers_at_the_pinned_kafka_release() -> None:
+    from eldercare.kafkanode import pinned_version
+
+    brokers = _kafka_brokers(resolved_compose()["services"])
+    assert sorted(brokers) == ["kafka-1", "kafka-2", "kafka-3"]
+    assert {spec["image"] for spec in brokers.values()} == {f"apache/kafka:{pinned_version()}"}
+    node_ids = sorted(int(spec["environment"]["KAFKA_NODE_ID"]) for spec in brokers.values())
+    assert node_ids == [1, 2, 3]
+
+
+def test_compose_brokers_are_configured_like_the_fault_suites_cluster(tmp_path: Path) -> None:
+    from eldercare.kafkanode import make_cluster
+    from tests.faults.conftest import CLUSTER_OVERRIDES
+
+    suite = make_cluster(tmp_path, size=3, overrides=CLUSTER_OVERRIDES)[0].properties()
+    # The guarantees and timings that decide what survives a broker's death; addresses and paths differ.
+    compared = [
+        "default.replication.factor",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "auto.create.topics.enable",
+        "group.initial.rebalance.delay.ms",
+        *CLUSTER_OVERRIDES,
+    ]
+    for name, spec in _kafka_brokers(resolved_compose()["services"]).items():
+        compose = _as_properties(spec["environment"])
+        assert {key: compose.get(key) for key in compared} == {key: suite[key] for key in compared}, name
+        assert compose["process.roles"] == suite["process.roles"]
+        assert len(compose["controller.quorum.voters"].split(",")) == 3
+
+
+def test_compose_services_write_three_copies_to_all_brokers() -> None:
+    services = resolved_compose()["services"]
+    for name in SETTINGS_BY_SERVICE:
+        env = services[name]["environment"]
+        assert env["KAFKA_REPLICATION_FACTOR"] == "3", name
+        assert sorted(env["KAFKA_BOOTSTRAP"].split(",")) == [f"kafka-{n}:9092" for n in (1, 2, 3)], name

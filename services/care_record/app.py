@@ -49,13 +49,11 @@ def create_app(settings: CareRecordSettings | None = None) -> FastAPI:
         name=timeline_handlers.ALARM_CONSUMER,
         topics=[ALARMS],
         handler=timeline_handlers.alarm_handler(runtime),
-        fetch_max_wait_ms=100,
     )
     runtime.add_consumer(
         name=timeline_handlers.INCIDENT_CONSUMER,
         topics=[INCIDENTS],
         handler=timeline_handlers.incident_handler(runtime),
-        fetch_max_wait_ms=100,
     )
     app = build_app(
         title="Eldercare care record",

@@ -43,14 +43,12 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             name=ELDER_CONSUMER,
             topics=[ELDERS],
             handler=snapshot_handler(runtime),
-            fetch_max_wait_ms=100,
         )
     )
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,
         topics=[ALARMS],
         handler=handlers.alarm_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
-        fetch_max_wait_ms=settings.alarm_fetch_max_wait_ms,
     )
     runtime.add_consumer(
         name=alert_handlers.ALERT_CONSUMER,

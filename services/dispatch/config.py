@@ -20,12 +20,6 @@ class DispatchSettings(ServiceSettings):
         validation_alias=AliasChoices("DISPATCH_ATTACH_WINDOW_SECONDS", "attach_window_seconds"),
         description="an alarm joins the device's active incident when that one was alarmed within this window",
     )
-    alarm_fetch_max_wait_ms: int = Field(
-        10,
-        ge=1,
-        le=500,
-        validation_alias=AliasChoices("DISPATCH_ALARM_FETCH_MAX_WAIT_MS", "alarm_fetch_max_wait_ms"),
-    )
 
     # ---- dispatch operations (issue 5) ----
     ack_deadline_p1_seconds: float = Field(

@@ -29,9 +29,8 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
         handler=handlers.device_record_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
         batch_handler=handlers.device_batch_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
         max_records=settings.telemetry_max_batch,
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=settings.telemetry_fetch_max_wait_ms,
         fetch_min_bytes=settings.telemetry_fetch_min_bytes,
-        linger_ms=settings.telemetry_linger_ms,
     )
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,

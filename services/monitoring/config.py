@@ -83,19 +83,19 @@ class MonitoringSettings(ServiceSettings):
     telemetry_max_batch: int = Field(
         2000, ge=1, le=5000, validation_alias=_env("MONITORING_TELEMETRY_MAX_BATCH", "telemetry_max_batch")
     )
-    telemetry_linger_ms: int = Field(
-        50,
-        ge=0,
+    telemetry_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
         le=5000,
-        validation_alias=_env("MONITORING_TELEMETRY_LINGER_MS", "telemetry_linger_ms"),
-        description="after a round that was not full, wait this long before fetching again (fewer, fuller fetches)",
+        validation_alias=_env("MONITORING_TELEMETRY_FETCH_MAX_WAIT_MS", "telemetry_fetch_max_wait_ms"),
+        description="how long the broker may hold a telemetry fetch to fill it (fewer, fuller rounds)",
     )
     telemetry_fetch_min_bytes: int = Field(
         65536,
         ge=1,
         le=16 * 1024 * 1024,
         validation_alias=_env("MONITORING_TELEMETRY_FETCH_MIN_BYTES", "telemetry_fetch_min_bytes"),
-        description="the broker answers a telemetry fetch once it has this much, or after 100 ms",
+        description="the broker answers a telemetry fetch once it has this much, or at the fetch wait",
     )
 
     @field_validator("timezone")

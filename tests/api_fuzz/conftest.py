@@ -15,28 +15,32 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eldercare import kafkanode
 from tests import infra
 from tests.faults.stack import start_platform_patiently
 from tests.platform import Platform
 
 
 @pytest.fixture(scope="module")
-def fuzz_brokers(workdir: Path) -> Iterator[tuple[infra.BrokerProcess, infra.BrokerProcess]]:
+def fuzz_brokers(workdir: Path) -> Iterator[tuple[infra.BrokerProcess, kafkanode.KafkaNode]]:
     base = workdir / "api-fuzz"
     base.mkdir(parents=True, exist_ok=True)
-    with infra.mosquitto(base) as mqtt, infra.tansu(base) as kafka:
+    with infra.mosquitto(base) as mqtt, infra.kafka(base) as kafka:
         yield mqtt, kafka
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_platform(
     workdir: Path,
-    fuzz_brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+    fuzz_brokers: tuple[infra.BrokerProcess, kafkanode.KafkaNode],
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
     mqtt, kafka = fuzz_brokers
     platform = await start_platform_patiently(
-        workdir=workdir / "api-fuzz" / "platform", mqtt_port=mqtt.port, kafka_port=kafka.port, databases=databases
+        workdir=workdir / "api-fuzz" / "platform",
+        mqtt_port=mqtt.port,
+        kafka_bootstrap=kafka.bootstrap,
+        databases=databases,
     )
     try:
         yield platform

@@ -14,6 +14,7 @@ import httpx
 import pytest_asyncio
 from fastapi import FastAPI
 
+from eldercare import kafkanode
 from services.care_record.app import create_app
 from services.care_record.config import CareRecordSettings
 from services.care_record.elder.models import Sex, make_id_number
@@ -94,7 +95,7 @@ async def running_app(settings: CareRecordSettings) -> AsyncIterator[CareApp]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def care(databases: infra.DatabaseFactory, kafka_broker: infra.BrokerProcess) -> AsyncIterator[CareApp]:
+async def care(databases: infra.DatabaseFactory, kafka_broker: kafkanode.KafkaNode) -> AsyncIterator[CareApp]:
     """One care-record app per test module, with its own database."""
     settings = care_settings(databases.url(f"care_{uuid.uuid4().hex[:6]}"), kafka_broker.port)
     async with running_app(settings) as running:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from eldercare import db
+from eldercare import db, kafkanode
 from eldercare.envelope import utcnow
 from eldercare.topics import COMMANDS
 from eldercare.v1 import events_pb2
@@ -47,7 +47,7 @@ async def commands_for(bootstrap: str, device_id: str) -> list[events_pb2.Envelo
 
 
 async def test_a_due_reminder_fires_once_across_a_restart_and_none_is_skipped(
-    databases: infra.DatabaseFactory, kafka_broker: infra.BrokerProcess
+    databases: infra.DatabaseFactory, kafka_broker: kafkanode.KafkaNode
 ) -> None:
     settings = care_settings(databases.url(f"care_rem_{uuid.uuid4().hex[:6]}"), kafka_broker.port)
     device = f"R{uuid.uuid4().hex[:12]}"

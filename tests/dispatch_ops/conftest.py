@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eldercare import kafkanode
 from tests import infra
 from tests.platform import Platform, start_platform
 
@@ -38,16 +39,16 @@ def ops_mqtt(workdir: Path) -> Iterator[infra.BrokerProcess]:
 
 
 @pytest.fixture(scope="package")
-def ops_kafka(workdir: Path) -> Iterator[infra.BrokerProcess]:
+def ops_kafka(workdir: Path) -> Iterator[kafkanode.KafkaNode]:
     path = workdir / "dispatch_ops"
     path.mkdir(exist_ok=True)
-    with infra.tansu(path) as broker:
+    with infra.kafka(path) as broker:
         yield broker
 
 
 @pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def ops(
-    workdir: Path, ops_mqtt: infra.BrokerProcess, ops_kafka: infra.BrokerProcess, databases: infra.DatabaseFactory
+    workdir: Path, ops_mqtt: infra.BrokerProcess, ops_kafka: kafkanode.KafkaNode, databases: infra.DatabaseFactory
 ) -> AsyncIterator[Platform]:
     """Gateway and dispatch on their own brokers and database, with short operational deadlines."""
     platform = await start_platform(

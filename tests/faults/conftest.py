@@ -1,10 +1,11 @@
 """The fault suite's own world: its brokers, a cuttable Kafka link, a PostgreSQL cluster it may stop.
 
 Nothing here is shared with the rest of the test session, because these tests kill
-and cut things: Mosquitto on a free port (persistent, restartable), Tansu behind a
-TCP proxy (clients and Tansu's advertised listener both name the proxy, so cutting
-it is an outage that loses nothing), and a throwaway PostgreSQL cluster made with
-initdb, never the machine's shared server.
+and cut things: Mosquitto on a free port (persistent, restartable), a three-broker
+Apache Kafka cluster (replication factor 3, min.insync.replicas 2, no unclean
+election) whose brokers the scenarios kill, pause and restart on their data, each
+behind a TCP proxy that can be cut (an outage of the link, the brokers stay up),
+and a throwaway PostgreSQL cluster made with initdb, never the machine's server.
 
 Stream size and outage length come from the environment, so `make test` can run a
 lean pass and `make test-faults` the full one:
@@ -25,11 +26,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from eldercare.devstack import tansu_binary
+from eldercare import kafkanode
 from tests import infra
 from tests.faults.audit import Auditor, AuditRow, render_table
 from tests.faults.cluster import PostgresCluster
-from tests.faults.proxy import ProxyThread
+from tests.faults.proxy import ProxyGroup
 from tests.faults.stack import start_platform_patiently
 from tests.platform import Platform
 
@@ -49,8 +50,8 @@ class FaultWorld:
 
     config: FaultConfig
     mqtt: infra.BrokerProcess
-    kafka: infra.BrokerProcess
-    kafka_proxy: ProxyThread
+    kafka: list[kafkanode.KafkaNode]
+    kafka_proxy: ProxyGroup
     postgres: PostgresCluster
     platform: Platform
     database_urls: dict[str, str]
@@ -91,31 +92,31 @@ def fault_postgres() -> Iterator[PostgresCluster]:
         cluster.destroy()
 
 
+# Brokers fence a silent peer after BROKER_SESSION_MS (Kafka's default is 9 s): the paused-broker
+# scenario measures how long its partitions' alarms wait for that. docker-compose.yml's brokers
+# carry the same settings (tests/test_deploy_files.py compares them).
+CLUSTER_OVERRIDES = {
+    "broker.session.timeout.ms": "4000",
+    "broker.heartbeat.interval.ms": "1000",
+    "replica.lag.time.max.ms": "10000",
+}
+
+
 @pytest.fixture(scope="module")
-def fault_kafka(fault_workdir: Path) -> Iterator[tuple[infra.BrokerProcess, ProxyThread]]:
-    broker_port, proxy_port = infra.free_port(), infra.free_port()
-    proxy = ProxyThread(listen_port=proxy_port, target_port=broker_port)
-    broker = infra.BrokerProcess(
-        "tansu",
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{broker_port}",
-            # Clients must come back through the proxy after the metadata round trip too.
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{proxy_port}",
-        ],
-        broker_port,
-        fault_workdir / "tansu.log",
+def fault_kafka(fault_workdir: Path) -> Iterator[tuple[list[kafkanode.KafkaNode], ProxyGroup]]:
+    proxy_ports = [infra.free_port() for _ in range(3)]
+    nodes = kafkanode.make_cluster(
+        fault_workdir / "kafka", size=3, heap="256m", overrides=CLUSTER_OVERRIDES, advertised_ports=proxy_ports
     )
-    broker.start()
-    proxy.start()
+    proxies = ProxyGroup([(proxy_port, node.port) for proxy_port, node in zip(proxy_ports, nodes, strict=True)])
+    kafkanode.start_cluster(nodes)
+    proxies.start()
     try:
-        yield broker, proxy
+        yield nodes, proxies
     finally:
-        proxy.stop()
-        broker.stop()
+        proxies.stop()
+        for node in nodes:
+            node.stop()
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +130,18 @@ async def fault_world(
     fault_config: FaultConfig,
     fault_workdir: Path,
     fault_mqtt: infra.BrokerProcess,
-    fault_kafka: tuple[infra.BrokerProcess, ProxyThread],
+    fault_kafka: tuple[list[kafkanode.KafkaNode], ProxyGroup],
     fault_postgres: PostgresCluster,
 ) -> AsyncIterator[FaultWorld]:
     kafka, proxy = fault_kafka
     databases = infra.DatabaseFactory(fault_postgres.url)
     names = {"dispatch": "dispatch", "care_record": "care_record", "monitoring": "monitoring"}
     platform = await start_platform_patiently(
-        workdir=fault_workdir / "platform", mqtt_port=fault_mqtt.port, kafka_port=proxy.listen_port, databases=databases
+        workdir=fault_workdir / "platform",
+        mqtt_port=fault_mqtt.port,
+        kafka_bootstrap=",".join(f"127.0.0.1:{p.listen_port}" for p in proxy.proxies),
+        databases=databases,
+        env={"KAFKA_REPLICATION_FACTOR": "3"},
     )
     urls = {
         service: f"{fault_postgres.url}/eldercare_test_{databases.run_id}_{name}" for service, name in names.items()
@@ -153,7 +158,7 @@ async def fault_world(
             workdir=fault_workdir,
         )
     finally:
-        if proxy.proxy.is_cut:
+        if proxy.is_cut:
             proxy.restore()
         await platform.stop()
         await asyncio.sleep(0)

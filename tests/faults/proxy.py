@@ -1,9 +1,10 @@
-"""A TCP proxy the fault tests can cut: the broker behind it stays up and keeps its memory.
+"""TCP proxies the fault tests can cut: the Kafka cluster behind them stays up, only the link dies.
 
-Tansu keeps everything in memory, so restarting it to simulate an outage would wipe
-the very data the audit checks. Instead every client (and Tansu's advertised
-listener) points at this proxy; `cut()` drops every open connection and refuses new
-ones, `restore()` lets them through again. To the clients it is a broker outage.
+Every client reaches each broker through its own proxy (the brokers advertise the
+proxies' ports and replicate over an internal listener that bypasses them); `cut()`
+drops every open connection and refuses new ones, `restore()` lets them through
+again. To the clients it is a network outage between them and the whole cluster,
+which a broker's restart would not be: that one the suite stages separately.
 """
 
 from __future__ import annotations
@@ -112,3 +113,30 @@ class ProxyThread:
         self._run(self.proxy.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+class ProxyGroup:
+    """One `ProxyThread` per broker, cut and restored together."""
+
+    def __init__(self, pairs: list[tuple[int, int]]) -> None:
+        self.proxies = [ProxyThread(listen_port=listen, target_port=target) for listen, target in pairs]
+
+    @property
+    def is_cut(self) -> bool:
+        return all(proxy.proxy.is_cut for proxy in self.proxies)
+
+    def start(self) -> None:
+        for proxy in self.proxies:
+            proxy.start()
+
+    def cut(self) -> None:
+        for proxy in self.proxies:
+            proxy.cut()
+
+    def restore(self) -> None:
+        for proxy in self.proxies:
+            proxy.restore()
+
+    def stop(self) -> None:
+        for proxy in self.proxies:
+            proxy.stop()

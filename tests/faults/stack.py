@@ -20,13 +20,19 @@ START_TIMEOUT = float(os.environ.get("TEST_PLATFORM_START_TIMEOUT", "300"))
 
 
 async def start_platform_patiently(
-    *, workdir: Path, mqtt_port: int, kafka_port: int, databases: infra.DatabaseFactory, timeout: float = START_TIMEOUT
+    *,
+    workdir: Path,
+    mqtt_port: int,
+    kafka_bootstrap: str,
+    databases: infra.DatabaseFactory,
+    timeout: float = START_TIMEOUT,
+    env: dict[str, str] | None = None,
 ) -> Platform:
     """Start gateway, dispatch, care-record and monitoring on the given brokers, each service with a fresh database."""
     ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway", ALARM_GATEWAY)}
     config = StackConfig(
         mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
-        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        kafka_bootstrap=kafka_bootstrap,
         ports=ports,
         env={
             "ELDERCARE_ENV": "test",
@@ -34,6 +40,7 @@ async def start_platform_patiently(
             "CARE_RECORD_DATABASE_URL": databases.url("care_record"),
             "MONITORING_DATABASE_URL": databases.url("monitoring"),
             "KAFKA_TOPIC_PARTITIONS": "3",
+            **(env or {}),
         },
         var_dir=workdir / "var",
         log_dir=workdir / "logs",

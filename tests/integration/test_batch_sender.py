@@ -8,8 +8,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from eldercare import kafkanode
 from eldercare.kafka import BatchSender, MemoisedKeyPartitioner
-from tests import infra
 from tests.platform import new_topic, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -17,7 +17,7 @@ PARTITIONS = 4
 
 
 async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
-    kafka_broker: infra.BrokerProcess,
+    kafka_broker: kafkanode.KafkaNode,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     topic = await new_topic(bootstrap, "test.batches", PARTITIONS)
@@ -53,7 +53,7 @@ async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
 
 
 async def test_a_producer_that_cannot_take_the_batch_hands_back_a_failed_delivery(
-    kafka_broker: infra.BrokerProcess,
+    kafka_broker: kafkanode.KafkaNode,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     topic = await new_topic(bootstrap, "test.batches", PARTITIONS)

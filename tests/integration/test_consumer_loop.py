@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from eldercare import kafkanode
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, ensure_topics
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import DEADLETTER
 from eldercare.v1 import events_pb2 as pb
-from tests import infra
 from tests.platform import eventually, new_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -21,7 +21,7 @@ PARTITIONS = 3
 
 
 async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_isolated(
-    kafka_broker: infra.BrokerProcess,
+    kafka_broker: kafkanode.KafkaNode,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
@@ -100,8 +100,8 @@ async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_iso
         await producer.stop()
 
 
-async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_nothing(
-    kafka_broker: infra.BrokerProcess,
+async def test_a_consumer_with_a_fetch_minimum_applies_a_trickle_in_few_rounds_and_misses_nothing(
+    kafka_broker: kafkanode.KafkaNode,
 ) -> None:
     bootstrap = f"127.0.0.1:{kafka_broker.port}"
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
@@ -120,7 +120,8 @@ async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_n
         rounds.append(1)
         applied.append(record.value)
 
-    linger_s = 0.2
+    # The broker holds each fetch until it has fetch_min_bytes (never, for this trickle) or the wait passed.
+    wait_s = 0.2
     loop = ConsumerLoop(
         settings=settings,
         name=f"linger-{uuid.uuid4().hex[:8]}",
@@ -129,13 +130,13 @@ async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_n
         batch_handler=batch_handler,
         dead_letters=DeadLetterPublisher(lambda: producer, "test"),
         max_records=500,
-        fetch_max_wait_ms=10,
-        linger_ms=int(linger_s * 1000),
+        fetch_max_wait_ms=int(wait_s * 1000),
+        fetch_min_bytes=1024 * 1024,
     )
     await loop.start()
     try:
         started = asyncio.get_running_loop().time()
-        for number in range(100):  # a record every ~10 ms: without the linger, a round for nearly each
+        for number in range(100):  # a record every ~10 ms: without the minimum, a round for nearly each
             await producer.send_and_wait(topic, f"r{number}".encode(), partition=number % PARTITIONS)
             await asyncio.sleep(0.01)
         await eventually(lambda: asyncio.sleep(0, len(applied) >= 100), timeout=30)
@@ -145,5 +146,48 @@ async def test_a_lingering_consumer_applies_a_trickle_in_few_rounds_and_misses_n
         await producer.stop()
 
     assert sorted(applied) == sorted(f"r{number}".encode() for number in range(100))
-    # Every round that was not full is followed by the linger, so rounds are bounded by the time taken.
-    assert len(rounds) <= elapsed / linger_s + 2, (len(rounds), elapsed)
+    # Every round waited for the fetch to fill or time out, so rounds are bounded by the time taken.
+    assert len(rounds) <= elapsed / wait_s + 2, (len(rounds), elapsed)
+
+
+async def test_the_lag_gauge_keeps_rising_while_a_handler_retries(kafka_broker: kafkanode.KafkaNode) -> None:
+    """A handler stuck retrying (its database is down) must not freeze the lag at its last value."""
+    from eldercare import metrics
+
+    bootstrap = kafka_broker.bootstrap
+    settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
+    topic = await new_topic(bootstrap, "test.lag", 1)
+    await ensure_topics(settings, [DEADLETTER])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    attempts = 0
+
+    async def always_failing(record: ConsumerRecord) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionError("database unreachable")
+
+    name = f"lag-{uuid.uuid4().hex[:8]}"
+    loop = ConsumerLoop(
+        settings=settings,
+        name=name,
+        topics=[topic],
+        handler=always_failing,
+        dead_letters=DeadLetterPublisher(lambda: producer, "test"),
+        lag_interval_s=0.2,
+    )
+    gauge = metrics.KAFKA_CONSUMER_LAG.labels(name, topic, "0")
+    await loop.start()
+    try:
+        for number in range(5):
+            await producer.send_and_wait(topic, f"r{number}".encode())
+        await eventually(lambda: asyncio.sleep(0, attempts >= 1), timeout=30)
+        await eventually(lambda: asyncio.sleep(0, gauge._value.get() == 5), timeout=15)
+        for number in range(5, 12):
+            await producer.send_and_wait(topic, f"r{number}".encode())
+        # Still stuck on the first record, yet the gauge follows the log end.
+        await eventually(lambda: asyncio.sleep(0, gauge._value.get() == 12), timeout=15)
+        assert attempts >= 2
+    finally:
+        await loop.stop()
+        await producer.stop()

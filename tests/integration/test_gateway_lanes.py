@@ -120,7 +120,7 @@ async def test_an_sos_sent_while_the_alarm_lane_process_is_down_waits_for_its_re
 @pytest.fixture(scope="module")
 def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[infra.BrokerProcess, infra.BrokerProcess]]:
     workdir: Path = tmp_path_factory.mktemp("lanes")
-    with infra.mosquitto(workdir) as mqtt, infra.tansu(workdir) as kafka:
+    with infra.mosquitto(workdir) as mqtt, infra.kafka(workdir) as kafka:
         yield mqtt, kafka
 
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 async def capped(tmp_path_factory: pytest.TempPathFactory, databases: infra.DatabaseFactory) -> AsyncIterator[Platform]:
     """Gateway and dispatch on brokers of their own, with a tight per-device cap."""
     workdir: Path = tmp_path_factory.mktemp("capped")
-    with infra.mosquitto(workdir) as mqtt, infra.tansu(workdir) as kafka:
+    with infra.mosquitto(workdir) as mqtt, infra.kafka(workdir) as kafka:
         platform = await start_platform(
             workdir=workdir,
             mqtt_port=mqtt.port,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eldercare import kafkanode
 from tests import infra
 from tests.platform import Platform, start_platform
 
@@ -37,10 +38,10 @@ def monitoring_mqtt(workdir: Path) -> Iterator[infra.BrokerProcess]:
 
 
 @pytest.fixture(scope="package")
-def monitoring_kafka(workdir: Path) -> Iterator[infra.BrokerProcess]:
+def monitoring_kafka(workdir: Path) -> Iterator[kafkanode.KafkaNode]:
     path = workdir / "monitoring-kafka"
     path.mkdir(exist_ok=True)
-    with infra.tansu(path) as broker:
+    with infra.kafka(path) as broker:
         yield broker
 
 
@@ -48,7 +49,7 @@ def monitoring_kafka(workdir: Path) -> Iterator[infra.BrokerProcess]:
 async def mplatform(
     workdir: Path,
     monitoring_mqtt: infra.BrokerProcess,
-    monitoring_kafka: infra.BrokerProcess,
+    monitoring_kafka: kafkanode.KafkaNode,
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
     """Every process on brokers no other test shares, with a Prometheus scraping them every second."""

@@ -11,13 +11,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from eldercare.envelope import new_event_id, to_timestamp, utcnow
+from eldercare.envelope import utcnow
 from eldercare.mqtt import MqttSession
 from eldercare.topics import ELDERS
 from eldercare.v1 import elders_pb2
-from eldercare.v1 import events_pb2 as pb
 from tests.monitoring.conftest import FAST_RULES
-from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id
+from tests.platform import DISPATCHER, OPS, Platform, elder_envelope, eventually, new_device_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -102,18 +101,10 @@ async def bind_elder(platform: Platform, fleet: Fleet, device_id: str, *, dement
         device_ids=[device_id],
         bindings=[elders_pb2.DeviceBinding(device_id=device_id, binding_seq=1)],
     )
-    envelope = pb.Envelope(
-        event_id=new_event_id(),
-        kind=pb.EVENT_KIND_ELDER,
-        occurred_at=to_timestamp(utcnow()),
-        received_at=to_timestamp(utcnow()),
-        producer="test-care-record",
-        elder=snapshot,
-    )
     producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(ELDERS, envelope.SerializeToString(), key=elder_id.encode())
+        await producer.send_and_wait(ELDERS, elder_envelope(snapshot), key=elder_id.encode())
     finally:
         await producer.stop()
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import math
+import reprlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from eldercare.settings import ApiPrincipal, Role
@@ -27,6 +32,17 @@ API_RATE_LIMITED = Counter(
 )
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
+
+
+class RequestModel(BaseModel):
+    """Base of every API request body and of the models nested in one.
+
+    Python's JSON parser reads NaN, Infinity and 1e999 as floats; no field of the platform
+    means anything by them, and past validation they would reach comparisons that are
+    always false, the database and the Kafka events. Refused here, once, as a 422.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 def principal_dependency(
@@ -161,8 +177,66 @@ def refused_value(exc: BaseException) -> bool:
     return False
 
 
+# A 422 echoes the refused input, but only so much of it: a 10 MB body must not come back as a
+# 20 MB answer, and a value JSON cannot carry (NaN, inf) must not turn the answer into a 500.
+MAX_ECHOED_ERRORS = 20
+MAX_ECHOED_CHARS = 200
+_MAX_MESSAGE_CHARS = 1000
+_echo_repr = reprlib.Repr()
+_echo_repr.maxstring = _echo_repr.maxlong = _echo_repr.maxother = MAX_ECHOED_CHARS
+
+
+def _echo(value: Any) -> Any:
+    """The value if JSON carries it as it is and it is short, else a bounded repr of it."""
+    if value is None or isinstance(value, bool):
+        return value
+    # Past 2**53 a JSON reader rounds an integer; the repr keeps its digits (a prefix of them).
+    if isinstance(value, int) and -(2**53) < value < 2**53:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, BaseException):
+        value = str(value)
+    try:
+        text = value if isinstance(value, str) else _echo_repr.repr(value)
+    except Exception:  # a repr that raises must not turn the 422 into a 500
+        text = f"<{type(value).__name__}>"
+    # A small object or list (the `{}` of a missing field) stays JSON; the repr cut nothing ("..."),
+    # so it is small enough to serialise.
+    if isinstance(value, dict | list) and "..." not in text and len(text) <= MAX_ECHOED_CHARS:
+        with contextlib.suppress(TypeError, ValueError):
+            if len(json.dumps(value, allow_nan=False)) <= MAX_ECHOED_CHARS:
+                return value
+    return text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "…"
+
+
+def validation_errors(errors: Iterable[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list as JSON-safe, bounded items (at most MAX_ECHOED_ERRORS)."""
+    rendered: list[dict[str, Any]] = []
+    for error in errors:
+        if len(rendered) == MAX_ECHOED_ERRORS:
+            break
+        item: dict[str, Any] = {
+            "type": str(error.get("type", ""))[:MAX_ECHOED_CHARS],
+            # Keys of a refused object are the caller's text too (an unknown field's name).
+            "loc": [part if isinstance(part, int) else str(part)[:MAX_ECHOED_CHARS] for part in error.get("loc", ())],
+            "msg": str(error.get("msg", ""))[:_MAX_MESSAGE_CHARS],
+        }
+        if "input" in error:
+            item["input"] = _echo(error["input"])
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict):
+            item["ctx"] = {str(key)[:MAX_ECHOED_CHARS]: _echo(value) for key, value in list(ctx.items())[:10]}
+        rendered.append(item)
+    return rendered
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """A database outage is a 503 with a reason, not a 500."""
+    """A database outage is a 503 with a reason, not a 500; a refused body is a bounded 422."""
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return JSONResponse({"detail": validation_errors(errors)}, status_code=422)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
@@ -181,6 +255,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return await value_refused(request, exc)
         return await database_unavailable(request, exc)
 
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(DBAPIError, database_error)

@@ -12,6 +12,7 @@ from eldercare.topics import ALARMS, ELDERS, TELEMETRY
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import handlers
 from services.monitoring.device.service import DeviceNotFound
+from services.monitoring.elder.service import ElderNotFound
 from services.monitoring.geofence.service import GeofenceNotFound
 from services.monitoring.sweeper import Sweeper
 from services.monitoring.views import router
@@ -47,10 +48,17 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
     )
     app.include_router(router)
 
-    async def not_found(request: Request, exc: Exception) -> JSONResponse:
-        what = "device" if isinstance(exc, DeviceNotFound) else "geofence"
-        return JSONResponse({"detail": f"no {what} with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
+    missing = {
+        DeviceNotFound: "no device with id {}",
+        GeofenceNotFound: "no geofence with id {}",
+        # Also the answer for an elder registered a moment ago whose snapshot has not arrived yet.
+        ElderNotFound: "no elder with id {} (monitoring knows the elders care-record has registered)",
+    }
 
-    app.add_exception_handler(DeviceNotFound, not_found)
-    app.add_exception_handler(GeofenceNotFound, not_found)
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        text = next(text for kind, text in missing.items() if isinstance(exc, kind))
+        return JSONResponse({"detail": text.format(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    for kind in missing:
+        app.add_exception_handler(kind, not_found)
     return app

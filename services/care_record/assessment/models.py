@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Date, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 LEVEL_NAMES = {
     0: "intact",  # 能力完好
@@ -37,7 +38,7 @@ class Assessment(SQLModel, table=True):
     recorded_by: str = Field(sa_column=Column(String(128), nullable=False))
 
 
-class SubScores(BaseModel):
+class SubScores(RequestModel):
     """First-level indicators of the standard; each within its maximum."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,7 +48,7 @@ class SubScores(BaseModel):
     perception_social: int | None = PydanticField(None, ge=0, le=16, description="感知觉与社会参与")
 
 
-class AssessmentCreate(BaseModel):
+class AssessmentCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     assessed_on: date
     assessor: str = PydanticField(min_length=1, max_length=128)

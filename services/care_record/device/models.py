@@ -10,6 +10,7 @@ from sqlalchemy import Column, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -42,7 +43,7 @@ class DeviceBinding(SQLModel, table=True):
     unbound_by: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
 
 
-class BindingCreate(BaseModel):
+class BindingCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     device_id: str = PydanticField(pattern=DEVICE_ID_PATTERN, description="IMEI or serial, as in the MQTT topic")
 

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Float, Index, In
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 
 class Sex(StrEnum):
@@ -166,7 +167,7 @@ class Contact(SQLModel, table=True):
 PHONE = r"^\+?[0-9][0-9 -]{4,30}$"
 
 
-class AreaIn(BaseModel):
+class AreaIn(RequestModel):
     """Administrative area; pastoral areas put banner / sumu / gacha in district / street / community."""
 
     model_config = ConfigDict(extra="forbid")
@@ -191,7 +192,7 @@ class AreaIn(BaseModel):
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class HealthArchive(BaseModel):
+class HealthArchive(RequestModel):
     model_config = ConfigDict(extra="forbid")
     conditions: list[ShortText] = PydanticField(default_factory=list, max_length=50)
     medications: list[ShortText] = PydanticField(default_factory=list, max_length=50)
@@ -202,13 +203,13 @@ class HealthArchive(BaseModel):
     hospital_preference: str = PydanticField("", max_length=128)
 
 
-class HomeLocation(BaseModel):
+class HomeLocation(RequestModel):
     model_config = ConfigDict(extra="forbid")
     lat: float = PydanticField(ge=-90, le=90)
     lon: float = PydanticField(ge=-180, le=180)
 
 
-class ElderCreate(BaseModel):
+class ElderCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: str = PydanticField(min_length=1, max_length=64)
     sex: Sex
@@ -238,7 +239,7 @@ class ElderCreate(BaseModel):
         return self
 
 
-class ElderUpdate(BaseModel):
+class ElderUpdate(RequestModel):
     """Fields to change; the ID number and birth date are fixed once registered."""
 
     model_config = ConfigDict(extra="forbid")
@@ -255,7 +256,7 @@ class ElderUpdate(BaseModel):
     health: HealthArchive | None = None
 
 
-class ContactIn(BaseModel):
+class ContactIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: str = PydanticField(min_length=1, max_length=64)
     relation: str = PydanticField(min_length=1, max_length=32, description="e.g. daughter, son, neighbour")

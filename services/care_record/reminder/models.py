@@ -11,6 +11,7 @@ from sqlalchemy import Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 from services.care_record.device.models import DEVICE_ID_PATTERN
 
 
@@ -54,7 +55,7 @@ class Reminder(SQLModel, table=True):
     created_by: str = Field(sa_column=Column(String(128), nullable=False))
 
 
-class ReminderCreate(BaseModel):
+class ReminderCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     kind: ReminderKind
     text: str = PydanticField(min_length=1, max_length=500, description="what the device shows or speaks")

@@ -11,6 +11,7 @@ from sqlalchemy import Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 
 class VisitMethod(StrEnum):
@@ -33,7 +34,7 @@ class Visit(SQLModel, table=True):
     recorded_by: str = Field(sa_column=Column(String(128), nullable=False))
 
 
-class VisitCreate(BaseModel):
+class VisitCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     visited_at: datetime = PydanticField(description="RFC 3339 with offset")
     visitor: str = PydanticField(min_length=1, max_length=128)

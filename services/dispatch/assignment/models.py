@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, Column, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 from services.dispatch.responder.models import Position, ResponderKind, Skill
 
 
@@ -80,7 +81,7 @@ class CandidatesRead(BaseModel):
     ambulance: CandidateRead | None = PydanticField(description="always offered for P1")
 
 
-class AssignRequest(BaseModel):
+class AssignRequest(RequestModel):
     """Who to send: `responder_id` (DESIGN §3.3) or several in `responder_ids`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -102,7 +103,7 @@ class AssignRequest(BaseModel):
         return self
 
 
-class AssignmentAction(BaseModel):
+class AssignmentAction(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = PydanticField(None, max_length=500)
 

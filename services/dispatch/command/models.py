@@ -11,6 +11,7 @@ from sqlalchemy import Column, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 
 
 class CommandType(StrEnum):
@@ -47,7 +48,7 @@ class DeviceCommandRecord(SQLModel, table=True):
     created_by: str = Field(sa_column=Column(String(128), nullable=False))
 
 
-class CommandCreate(BaseModel):
+class CommandCreate(RequestModel):
     """What a dispatcher sends to the elder's device."""
 
     model_config = ConfigDict(extra="forbid")

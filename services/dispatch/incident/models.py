@@ -12,6 +12,7 @@ from sqlalchemy import Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 
 class IncidentStatus(StrEnum):
@@ -143,22 +144,22 @@ class IncidentDetail(IncidentRead):
     )
 
 
-class NoteCreate(BaseModel):
+class NoteCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     text: str = PydanticField(min_length=1, max_length=4000)
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Outcome
     note: str | None = PydanticField(None, max_length=4000)
 
 
-class CancelRequest(BaseModel):
+class CancelRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = PydanticField(min_length=1, max_length=1000)
 
 
-class AcknowledgeRequest(BaseModel):
+class AcknowledgeRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = PydanticField(None, max_length=4000)

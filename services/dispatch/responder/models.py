@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Column, Float, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 
 
 class ResponderKind(StrEnum):
@@ -58,13 +59,13 @@ class Responder(SQLModel, table=True):
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class Position(BaseModel):
+class Position(RequestModel):
     model_config = ConfigDict(extra="forbid")
     lat: float = PydanticField(ge=-90, le=90)
     lon: float = PydanticField(ge=-180, le=180)
 
 
-class Shift(BaseModel):
+class Shift(RequestModel):
     """On duty on these weekdays (0 = Monday) from start to end, local time; end < start crosses midnight."""
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +88,7 @@ class Shift(BaseModel):
         return value
 
 
-class ResponderCreate(BaseModel):
+class ResponderCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     kind: ResponderKind
     name: str = PydanticField(min_length=1, max_length=200)
@@ -105,7 +106,7 @@ class ResponderCreate(BaseModel):
     available: bool = True
 
 
-class ResponderUpdate(BaseModel):
+class ResponderUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = PydanticField(None, min_length=1, max_length=200)
     phone: str | None = PydanticField(None, min_length=3, max_length=32, pattern=r"^[0-9+\- ]+$")

@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, Strin
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 
 
 class DeviceStatus(StrEnum):
@@ -81,7 +82,7 @@ class DeviceRead(BaseModel):
     last_activity_at: datetime | None
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(RequestModel):
     """Per-device settings an operator may change."""
 
     model_config = ConfigDict(extra="forbid")

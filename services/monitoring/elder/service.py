@@ -13,6 +13,22 @@ from services.monitoring.elder.models import DeviceBinding, ElderProfile
 DEMENTIA_CATEGORIES = frozenset({"dementia", "cognitive_impairment"})
 
 
+class ElderNotFound(LookupError):
+    """The read model holds no elder with that id."""
+
+
+async def known_elder(session: AsyncSession, *, elder_id: str) -> ElderProfile:
+    """The elder's profile; ElderNotFound when care-record's snapshots never named the elder (or removed it).
+
+    Writes keyed by an elder ask here first: a mistyped id would otherwise be stored, answered
+    200, and apply to no one.
+    """
+    profile = await session.get(ElderProfile, elder_id)
+    if profile is None:
+        raise ElderNotFound(elder_id)
+    return profile
+
+
 async def apply_snapshot(session: AsyncSession, *, snapshot: elders_pb2.ElderSnapshot) -> bool:
     """Upsert (or drop, for a tombstone) an elder and their device bindings; False when the snapshot is stale."""
     profile = await session.get(ElderProfile, snapshot.elder_id, with_for_update=True)

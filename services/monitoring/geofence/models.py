@@ -7,12 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Boolean, Column, Float, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
+from eldercare.http import RequestModel
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
@@ -61,7 +62,7 @@ Longitude = Annotated[float, PydanticField(ge=-180, le=180)]
 ClockTime = Annotated[str, PydanticField(pattern=_HHMM.pattern, description="HH:MM, local time (MONITORING_TIMEZONE)")]
 
 
-class GeofenceBase(BaseModel):
+class GeofenceBase(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = PydanticField(min_length=1, max_length=100)

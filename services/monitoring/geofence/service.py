@@ -15,6 +15,7 @@ from sqlmodel import col
 from eldercare.envelope import utcnow
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.elder.models import ElderProfile
+from services.monitoring.elder.service import known_elder
 from services.monitoring.geofence.models import (
     FenceState,
     Geofence,
@@ -189,7 +190,8 @@ def _apply(fence: Geofence, body: GeofenceBase) -> None:
 
 
 async def create_geofence(session: AsyncSession, *, body: GeofenceCreate) -> Geofence:
-    """A new fence for an elder."""
+    """A new fence for an elder; ElderNotFound for an unknown elder."""
+    await known_elder(session, elder_id=body.elder_id)
     now = utcnow()
     fence = Geofence(id=str(uuid.uuid4()), elder_id=body.elder_id, name="", shape="", created_at=now, updated_at=now)
     _apply(fence, body)

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, Strin
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
+from eldercare.http import RequestModel
 
 
 class VitalsReading(SQLModel, table=True):
@@ -68,7 +69,7 @@ class Thresholds(BaseModel):
     body_temp_high: float = PydanticField(38.5, ge=20, le=46)
 
 
-class ThresholdsUpdate(BaseModel):
+class ThresholdsUpdate(RequestModel):
     """Per-elder overrides; omitted or null fields use the defaults."""
 
     model_config = ConfigDict(extra="forbid")

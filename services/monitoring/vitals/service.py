@@ -12,6 +12,7 @@ from sqlmodel import col
 from eldercare.envelope import utcnow
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring.alert.service import raise_alert
+from services.monitoring.elder.service import known_elder
 from services.monitoring.rows import EventRows
 from services.monitoring.vitals.models import (
     Thresholds,
@@ -51,7 +52,8 @@ def limits_of(row: VitalsThreshold | None) -> Thresholds:
 
 
 async def set_thresholds(session: AsyncSession, *, elder_id: str, body: ThresholdsUpdate) -> Thresholds:
-    """Replace an elder's overrides; returns the limits now in force."""
+    """Replace an elder's overrides; returns the limits now in force. ElderNotFound for an unknown elder."""
+    await known_elder(session, elder_id=elder_id)
     row = await session.get(VitalsThreshold, elder_id, with_for_update=True)
     if row is None:
         row = VitalsThreshold(elder_id=elder_id, updated_at=utcnow())

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
@@ -26,6 +27,8 @@ from eldercare.v1 import events_pb2 as pb
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+# Refusals no retry cures: `send_with_retry` raises them at once instead of retrying forever.
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 class MemoisedKeyPartitioner:
@@ -170,13 +173,17 @@ async def send_with_retry(
     Callers only acknowledge their own input once this returns, so giving up would
     lose data; retrying forever is the safe choice, and the retry counter shows it.
     `max_delay` caps the backoff: the alarm lane keeps it short so that an SOS held
-    during an outage goes out within moments of the broker's return.
+    during an outage goes out within moments of the broker's return. A record Kafka
+    refuses for its size (`TOO_LARGE`) is raised at once: it would be refused forever.
     """
     delay = 0.1
     while True:
         started = time.perf_counter()
         try:
             result = await producer.send_and_wait(topic, value, key=key, headers=headers)
+        except TOO_LARGE:
+            metrics.KAFKA_PRODUCE_ERRORS.labels(topic).inc()
+            raise
         except KafkaError as exc:
             metrics.KAFKA_PRODUCE_ERRORS.labels(topic).inc()
             log.warning("produce to %s failed (%s); retrying in %.1fs", topic, exc, delay)
@@ -191,30 +198,66 @@ async def send_with_retry(
 
 
 class DeadLetterPublisher:
-    """Writes rejected input with its reason to the dead-letter topic."""
+    """Writes rejected input with its reason to the dead-letter topic.
+
+    Every letter has to be written: whoever rejected the input moves past it only once its
+    letter is acknowledged, and Kafka refuses a record over its size limit however often it
+    is sent. So a payload over `MAX_RAW_BYTES` is kept as its first bytes, its sha256 and its
+    length; a letter still refused for its size (a broker with a lower limit) goes once more
+    with `FALLBACK_RAW_BYTES` of it and no key, and is logged and dropped if even that is refused.
+    """
+
+    MAX_RAW_BYTES = 64 * 1024
+    FALLBACK_RAW_BYTES = 1024
 
     def __init__(self, producer: Callable[[], AIOKafkaProducer], producer_name: str) -> None:
         self._producer = producer
         self._name = producer_name
 
     async def publish(self, *, reason: str, detail: str, source: str, raw: bytes, key: bytes | None = None) -> None:
-        """Record one rejection; returns once Kafka has acknowledged it."""
+        """Record one rejection; returns once Kafka has acknowledged it (or refused it for its size twice)."""
+        letter = self._letter(reason, detail, source, raw, self.MAX_RAW_BYTES)
+        if not await self._send(letter, key=key):
+            letter = self._letter(reason, detail[:200], source, raw, self.FALLBACK_RAW_BYTES)
+            if not await self._send(letter, key=None):
+                log.error(
+                    "dead letter (%s) from %s not written: Kafka refuses even a %d-byte letter",
+                    reason,
+                    letter.source,
+                    letter.ByteSize(),
+                )
+                return
+        if letter.raw_sha256:
+            metrics.DEAD_LETTERS_CUT.labels(self._name, reason).inc()
+        metrics.DEAD_LETTERS.labels(self._name, reason).inc()
+
+    def _letter(self, reason: str, detail: str, source: str, raw: bytes, max_raw: int) -> pb.DeadLetter:
         letter = pb.DeadLetter(
             reason=reason,
             detail=detail[:2000],
-            source=source,
-            raw=raw,
+            source=source[:300],
+            raw=raw[:max_raw],
             producer=self._name,
             rejected_at=to_timestamp(utcnow()),
         )
-        await send_with_retry(
-            self._producer(),
-            DEADLETTER,
-            letter.SerializeToString(),
-            key=key,
-            headers=[("reason", reason.encode())],
-        )
-        metrics.DEAD_LETTERS.labels(self._name, reason).inc()
+        if len(raw) > max_raw:
+            letter.raw_sha256, letter.raw_size = hashlib.sha256(raw).hexdigest(), len(raw)
+        return letter
+
+    async def _send(self, letter: pb.DeadLetter, *, key: bytes | None) -> bool:
+        """Retried through broker outages; False when Kafka refuses the letter for its size."""
+        try:
+            await send_with_retry(
+                self._producer(),
+                DEADLETTER,
+                letter.SerializeToString(),
+                key=key,
+                headers=[("reason", letter.reason.encode())],
+            )
+        except TOO_LARGE as exc:
+            log.warning("a %d-byte dead letter refused for its size (%s)", letter.ByteSize(), exc)
+            return False
+        return True
 
 
 class PoisonRecord(Exception):

@@ -50,6 +50,11 @@ KAFKA_HANDLER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "eldercare_deadletters_total", "Records written to the dead-letter topic", ["producer", "reason"]
 )
+DEAD_LETTERS_CUT = Counter(
+    "eldercare_deadletters_cut_total",
+    "Dead letters whose payload was too large to keep whole: written with its first bytes and its sha256",
+    ["producer", "reason"],
+)
 OUTBOX_RELAYED = Counter("eldercare_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"])
 OUTBOX_PENDING = Gauge(
     "eldercare_outbox_pending_rows", "Outbox rows not yet published (counted after a full or failed relay round)"

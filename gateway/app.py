@@ -29,7 +29,14 @@ from fastapi import FastAPI
 from eldercare import metrics as kafka_metrics
 from eldercare.envelope import utcnow
 from eldercare.http import install_error_handlers, ops_router
-from eldercare.kafka import BatchSender, DeadLetterPublisher, create_producer, ensure_topics, send_with_retry
+from eldercare.kafka import (
+    TOO_LARGE,
+    BatchSender,
+    DeadLetterPublisher,
+    create_producer,
+    ensure_topics,
+    send_with_retry,
+)
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from gateway import metrics
@@ -333,7 +340,14 @@ class Gateway:
             elif isinstance(outcome, Rejection):
                 await self._reject(message, outcome)
             else:
-                await self._produce(outcome, lane=lane)
+                try:
+                    await self._produce(outcome, lane=lane)
+                except TOO_LARGE as exc:
+                    # Kafka will never take it: a dead letter (cut to a prefix and a hash) instead
+                    # of a redelivery loop that would hold this lane's in-flight slot forever.
+                    await self._reject(message, Rejection("too_large_for_kafka", str(exc)))
+                    session.ack(message)
+                    return
                 if outcome.salvaged is not None:
                     metrics.SALVAGED.labels(outcome.kind).inc()
                     await self._reject(message, outcome.salvaged, salvaged=True)

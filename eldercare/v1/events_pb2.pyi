@@ -198,17 +198,21 @@ class Envelope(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
-    __slots__ = ("reason", "detail", "source", "raw", "producer", "rejected_at")
+    __slots__ = ("reason", "detail", "source", "raw", "producer", "rejected_at", "raw_sha256", "raw_size")
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     PRODUCER_FIELD_NUMBER: _ClassVar[int]
     REJECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    RAW_SHA256_FIELD_NUMBER: _ClassVar[int]
+    RAW_SIZE_FIELD_NUMBER: _ClassVar[int]
     reason: str
     detail: str
     source: str
     raw: bytes
     producer: str
     rejected_at: _timestamp_pb2.Timestamp
-    def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ..., source: _Optional[str] = ..., raw: _Optional[bytes] = ..., producer: _Optional[str] = ..., rejected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    raw_sha256: str
+    raw_size: int
+    def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ..., source: _Optional[str] = ..., raw: _Optional[bytes] = ..., producer: _Optional[str] = ..., rejected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., raw_sha256: _Optional[str] = ..., raw_size: _Optional[int] = ...) -> None: ...

@@ -59,7 +59,7 @@ def create_producer(
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=0 if fast_lane else linger_ms,
         max_batch_size=16384 if fast_lane else 262144,
-        request_timeout_ms=10000,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         retry_backoff_ms=100,
         client_id=f"eldercare-{'fast' if fast_lane else 'bulk'}",
         partitioner=MemoisedKeyPartitioner(),
@@ -336,6 +336,7 @@ class ConsumerLoop:
             fetch_min_bytes=self._fetch_min_bytes,
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
+            request_timeout_ms=self._settings.kafka_request_timeout_ms,
             heartbeat_interval_ms=3000,
             client_id=f"eldercare-{self.name}",
         )

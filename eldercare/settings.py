@@ -87,6 +87,12 @@ class BaseProcessSettings(BaseSettings):
     kafka_enable_idempotence: bool = Field(
         True, validation_alias=AliasChoices("KAFKA_ENABLE_IDEMPOTENCE", "kafka_enable_idempotence")
     )
+    # How long a request may wait on a silent broker (paused, or its host gone without a reset) before
+    # the client drops that connection and asks the rest of the cluster: a frozen leader or group
+    # coordinator held every alarm for the whole pause with aiokafka's 40 s consumer default.
+    kafka_request_timeout_ms: int = Field(
+        5000, ge=1000, le=120_000, validation_alias=AliasChoices("KAFKA_REQUEST_TIMEOUT_MS", "kafka_request_timeout_ms")
+    )
     kafka_topic_partitions: int = Field(
         6, ge=1, le=256, validation_alias=AliasChoices("KAFKA_TOPIC_PARTITIONS", "kafka_topic_partitions")
     )

@@ -269,6 +269,9 @@ class PoisonRecord(Exception):
         self.detail = detail
 
 
+# A consumer that stops heartbeating is out of its group after this long (its partitions move on).
+SESSION_TIMEOUT_MS = 10_000
+
 RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
 # Applies a partition's batch in one database transaction (inbox rows included).
 BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
@@ -335,8 +338,11 @@ class ConsumerLoop:
             # when it holds a batch or at the wait, whichever comes first.
             fetch_min_bytes=self._fetch_min_bytes,
             max_poll_interval_ms=300000,
-            session_timeout_ms=10000,
-            request_timeout_ms=self._settings.kafka_request_timeout_ms,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            # One timeout covers every request of the connection, JoinGroup included, and a JoinGroup
+            # legitimately waits for a departed member's session to expire: below that, a rebalance
+            # under load could keep timing out and never settle. Commits are bounded separately.
+            request_timeout_ms=max(self._settings.kafka_request_timeout_ms, SESSION_TIMEOUT_MS + 5000),
             heartbeat_interval_ms=3000,
             client_id=f"eldercare-{self.name}",
         )
@@ -450,10 +456,12 @@ class ConsumerLoop:
         delay = 0.1
         while True:
             try:
-                await self.consumer.commit(offsets)
+                # Bounded: a frozen group coordinator must not stop this loop from applying what it
+                # fetched from the partitions' (live) leaders; an uncommitted offset costs a redelivery.
+                await asyncio.wait_for(self.consumer.commit(offsets), self._settings.kafka_request_timeout_ms / 1000)
                 self._committed.update(offsets)
                 return
-            except KafkaError as exc:
+            except (KafkaError, TimeoutError) as exc:
                 # A failed commit only means redelivery, which the inbox absorbs.
                 log.warning("%s: commit failed (%s); retrying", self.name, exc)
                 if self._stopping.is_set() or delay > 2:

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -89,9 +90,30 @@ def java_binary() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) comes from the ephemeral range, which outgoing
+    connections draw from too: between choosing a port and the JVM binding it, one broker's
+    connection to another could take it (seen: a third node failing with "Address already in use").
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
@@ -228,7 +250,11 @@ class KafkaNode:
                 self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
             )
         if wait:
-            self.wait_listening(timeout)
+            try:
+                self.wait_listening(timeout)
+            except BaseException:
+                self.stop()  # a node that never listened must not outlive the caller
+                raise
 
     def wait_listening(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -330,10 +356,15 @@ def make_cluster(
 
 def start_cluster(nodes: Sequence[KafkaNode], timeout: float = 90) -> None:
     """Start every node, then wait for all: a multi-node quorum needs its voters up together."""
-    for node in nodes:
-        node.start(wait=False)
-    for node in nodes:
-        node.wait_listening(timeout)
+    try:
+        for node in nodes:
+            node.start(wait=False)
+        for node in nodes:
+            node.wait_listening(timeout)
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
 
 
 def bootstrap_of(nodes: Sequence[KafkaNode]) -> str:

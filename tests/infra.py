@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,9 +26,8 @@ from eldercare.settings import tcp_port_open
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port outside the ephemeral range (see kafkanode.free_port)."""
+    return kafkanode.free_port()
 
 
 def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:

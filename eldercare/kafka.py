@@ -289,6 +289,13 @@ class ConsumerLoop:
     batch is applied again record by record through `handler`, so a poison record is
     isolated and dead-lettered and a transient failure is retried as usual. Offsets are
     committed only after the batch or every record of it was applied, as in per-record mode.
+
+    With `key_concurrency` (the alarm consumers), a fetch is split by record key (device id):
+    each key's records are applied in order, up to `key_concurrency` keys at once, so one
+    device's burst is no longer a queue in front of every other device's alarm. A key's run of
+    several records goes to `key_batch_handler` in one call (one transaction) when given,
+    falling back to one record at a time as above. Offsets are committed once every key of
+    the fetch is done.
     """
 
     def __init__(
@@ -304,6 +311,8 @@ class ConsumerLoop:
         max_records: int = 200,
         batch_handler: BatchHandler | None = None,
         lag_interval_s: float = 2.0,
+        key_concurrency: int = 0,
+        key_batch_handler: BatchHandler | None = None,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -316,6 +325,8 @@ class ConsumerLoop:
         self._consumer: AIOKafkaConsumer | None = None
         self._max_records = max_records
         self._lag_interval_s = lag_interval_s
+        self._key_concurrency = key_concurrency
+        self._key_batch_handler = key_batch_handler
         self._committed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -388,6 +399,9 @@ class ConsumerLoop:
             # once for hundreds of records instead of once per partition's handful.
             if self._batch_handler is not None and len(fetched) > 1 and await self._apply_batch(fetched):
                 await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
+            elif self._key_concurrency:
+                await self._apply_by_key(batches)
+                await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
             else:
                 for partition, records in batches.items():
                     for record in records:
@@ -432,12 +446,30 @@ class ConsumerLoop:
             metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
             return
 
-    async def _apply_batch(self, records: Sequence[ConsumerRecord]) -> bool:
+    async def _apply_by_key(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        runs: dict[tuple[TopicPartition, bytes | None], list[ConsumerRecord]] = {}
+        for partition, records in batches.items():
+            for record in records:
+                runs.setdefault((partition, record.key), []).append(record)
+        slots = asyncio.Semaphore(self._key_concurrency)
+
+        async def apply_run(records: list[ConsumerRecord]) -> None:
+            async with slots:
+                handler = self._key_batch_handler
+                if handler is not None and len(records) > 1 and await self._apply_batch(records, handler):
+                    return
+                for record in records:
+                    await self._apply(record)
+
+        await asyncio.gather(*(apply_run(records) for records in runs.values()))
+
+    async def _apply_batch(self, records: Sequence[ConsumerRecord], handler: BatchHandler | None = None) -> bool:
         """One attempt at the whole batch; False sends it down the record-by-record path."""
-        assert self._batch_handler is not None
+        handler = handler or self._batch_handler
+        assert handler is not None
         started = time.perf_counter()
         try:
-            await self._batch_handler(records)
+            await handler(records)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -40,6 +40,7 @@ from eldercare.kafka import (
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from gateway import metrics
+from gateway.coalesce import AlarmCoalescer
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
@@ -110,6 +111,11 @@ class Gateway:
             self.retirement = self._retirement("bulk" if settings.lanes == "alarms" else "alarm")
         self._retirement_task: asyncio.Task[None] | None = None
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
+        self.dead_letter_limiter = DeviceRateLimiter(
+            rate_per_s=settings.deadletter_rate_per_s, burst=settings.deadletter_burst
+        )
+        self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
+        self._coalesce_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         # The bulk lane is one worker draining a queue (bounded by the session's Receive Maximum),
@@ -181,6 +187,8 @@ class Gateway:
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))
         if self.bulk_session is not None:
             self._bulk_worker = asyncio.create_task(self._run_bulk_lane(), name="gateway-bulk-lane")
+        if self.alarm_session is not None and self.coalescer.enabled:
+            self._coalesce_task = asyncio.create_task(self._flush_coalesced(), name="gateway-alarm-coalescer")
         for session in self.sessions.values():
             await session.start()
         if self.retirement is not None:
@@ -197,6 +205,13 @@ class Gateway:
             await session.stop()
         if self._bulk_worker is not None:
             self._bulk_worker.cancel()
+        if self._coalesce_task is not None:
+            self._coalesce_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._coalesce_task
+        # Counts still open go out now rather than die with the process (bounded by the stop timeout).
+        for summary in self.coalescer.due(float("inf")):
+            self._spawn(self._produce_summary(summary))
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:
@@ -212,6 +227,10 @@ class Gateway:
             self._bulk_wakeup.set()
             return
         assert self.alarm_session is not None
+        if self._repeat_from_topic(message):
+            # A flood's repeat costs a topic split and an ack, not a task: the lane stays free for others.
+            self.alarm_session.ack(message)
+            return
         self._spawn(self._forward(message, lane=lane, session=self.alarm_session))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -241,6 +260,37 @@ class Gateway:
         ):
             return Rejection("rate_limited", f"{outcome.kind} over the per-device cap")
         return outcome
+
+    def _repeat_from_topic(self, message: mqtt.MQTTMessage) -> bool:
+        """A flood's repeats are counted from the topic alone, before any parsing (see AlarmCoalescer)."""
+        levels = message.topic.split("/")
+        if len(levels) != 5 or not message.topic.startswith(DEVICE_TREE + "/"):
+            return False
+        if not self.coalescer.repeat_without_parsing(levels[3], levels[4], time.monotonic()):
+            return False
+        metrics.received_as(levels[4]).inc()
+        metrics.COALESCED.labels(levels[4]).inc()
+        return True
+
+    async def _flush_coalesced(self) -> None:
+        """Every quarter of a second, send the count of each coalescing window that ended."""
+        while True:
+            await asyncio.sleep(min(0.25, self.coalescer.window_s / 4))
+            for summary in self.coalescer.due(time.monotonic()):
+                self._spawn(self._produce_summary(summary))
+
+    async def _produce_summary(self, summary: DeviceMessage) -> None:
+        metrics.in_flight_in("alarm").inc()
+        try:
+            await self._produce(summary, lane="alarm")
+        except asyncio.CancelledError:
+            self.coalescer.requeue(summary, time.monotonic())
+            raise
+        except Exception:
+            log.exception("could not send the count of %s repeats from %s", summary.kind, summary.device_id)
+            self.coalescer.requeue(summary, time.monotonic())
+        finally:
+            metrics.in_flight_in("alarm").dec()
 
     async def _run_bulk_lane(self) -> None:
         inbox = self._bulk_inbox
@@ -335,6 +385,17 @@ class Gateway:
                 return
             if outcome is None:
                 outcome = self._classify(message)
+            if (
+                lane == "alarm"
+                and isinstance(outcome, DeviceMessage)
+                and not self.coalescer.admit(outcome, time.monotonic())
+            ):
+                # A repeat within the device's window: counted into the summary that ends it.
+                metrics.COALESCED.labels(outcome.kind).inc()
+                if outcome.salvaged is not None:
+                    await self._reject(message, outcome.salvaged, salvaged=True)
+                session.ack(message)
+                return
             if isinstance(outcome, Ignored):
                 pass
             elif isinstance(outcome, Rejection):
@@ -377,6 +438,11 @@ class Gateway:
 
     async def _reject(self, message: mqtt.MQTTMessage, rejection: Rejection, *, salvaged: bool = False) -> None:
         metrics.REJECTED.labels(rejection.reason).inc()
+        levels = message.topic.split("/")
+        sender = levels[3] if len(levels) > 3 and message.topic.startswith(DEVICE_TREE + "/") else message.topic
+        if self.dead_letter_limiter.enabled and not self.dead_letter_limiter.allow(sender, time.monotonic()):
+            metrics.DEAD_LETTERS_SUPPRESSED.labels(rejection.reason).inc()
+            return
         detail = ("alarm raised anyway; " if salvaged else "") + rejection.detail
         log.info("dead-lettered a message (%s): %s", rejection.reason, detail[:200])
         await self.dead_letters.publish(

@@ -52,6 +52,20 @@ class GatewaySettings(BaseProcessSettings):
         200, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEVICE_BURST", "device_burst")
     )
 
+    # A device's repeats of one alarm within this window become one event carrying their count
+    # (gateway/coalesce.py); the first alarm of a window is never delayed. 0 turns it off.
+    alarm_coalesce_seconds: float = Field(
+        10.0, ge=0, le=600, validation_alias=AliasChoices("GATEWAY_ALARM_COALESCE_SECONDS", "alarm_coalesce_seconds")
+    )
+    # Per-device cap on dead letters: a device sending garbage gets its first rejections written
+    # and the rest counted, so one faulty firmware cannot turn into a write per message. 0: off.
+    deadletter_rate_per_s: float = Field(
+        1.0, ge=0, le=10_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_RATE_PER_S", "deadletter_rate_per_s")
+    )
+    deadletter_burst: int = Field(
+        20, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_BURST", "deadletter_burst")
+    )
+
     @property
     def runs_alarm_lane(self) -> bool:
         return self.lanes in ("all", "alarms")

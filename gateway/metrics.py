@@ -14,6 +14,16 @@ SALVAGED = Counter(
     "SOS/fall alarms raised from a payload that broke the contract (also dead-lettered)",
     ["kind"],
 )
+COALESCED = Counter(
+    "gateway_alarms_coalesced_total",
+    "Alarm repeats from one device within the coalescing window, counted into one event instead of forwarded",
+    ["kind"],
+)
+DEAD_LETTERS_SUPPRESSED = Counter(
+    "gateway_deadletters_suppressed_total",
+    "Rejections over a device's dead-letter cap: counted, not written (the first ones of a flood are)",
+    ["reason"],
+)
 PRODUCE_SECONDS = Histogram(
     "gateway_produce_seconds", "MQTT receipt to Kafka acknowledgement", ["lane"], buckets=LATENCY_BUCKETS
 )

@@ -53,6 +53,37 @@ def elder_envelope(snapshot: Any) -> bytes:
     ).SerializeToString()
 
 
+async def flood_sos(mqtt_url: str, device_id: str, count: int) -> asyncio.subprocess.Process:
+    """A stuck button, fast: `count` broken payloads on the device's sos topic from a C publisher.
+
+    mosquitto_pub -l makes every stdin line one QoS 1 publish; paho could not send them this fast.
+    """
+    host, port = mqtt_url.removeprefix("mqtt://").rsplit(":", 1)
+    process = await asyncio.create_subprocess_exec(
+        "mosquitto_pub",
+        "-h",
+        host,
+        "-p",
+        port,
+        "-q",
+        "1",
+        "-i",
+        f"flood-{device_id}",
+        "-t",
+        f"eldercare/v1/devices/{device_id}/sos",
+        "-l",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    # Not JSON at all: the gateway salvages an SOS from each (topic and arrival time are enough).
+    process.stdin.write(b"".join(b"stuck button %d \x01\n" % n for n in range(count)))
+    await process.stdin.drain()
+    process.stdin.close()
+    return process
+
+
 def new_device_id() -> str:
     return "T" + uuid.uuid4().hex[:15]
 

@@ -154,7 +154,7 @@ class IncidentEvent(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ..., action: _Optional[str] = ..., status: _Optional[str] = ..., previous_status: _Optional[str] = ..., priority: _Optional[str] = ..., incident_kind: _Optional[str] = ..., actor: _Optional[str] = ..., device_id: _Optional[str] = ..., elder_id: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident", "elder", "alert", "command", "command_ack")
+    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "repeats", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident", "elder", "alert", "command", "command_ack")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class Envelope(_message.Message):
     PRODUCER_FIELD_NUMBER: _ClassVar[int]
     BATTERY_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
     SOS_FIELD_NUMBER: _ClassVar[int]
     FALL_FIELD_NUMBER: _ClassVar[int]
     LOCATION_REPORT_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +185,7 @@ class Envelope(_message.Message):
     producer: str
     battery: int
     location: Location
+    repeats: int
     sos: Sos
     fall: Fall
     location_report: LocationReport
@@ -195,7 +197,7 @@ class Envelope(_message.Message):
     alert: _alerts_pb2.Alert
     command: _commands_pb2.DeviceCommand
     command_ack: _commands_pb2.CommandAck
-    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., repeats: _Optional[int] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "source", "raw", "producer", "rejected_at", "raw_sha256", "raw_size")

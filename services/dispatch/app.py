@@ -49,6 +49,11 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         name=handlers.ALARM_CONSUMER,
         topics=[ALARMS],
         handler=handlers.alarm_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
+        # Devices apply side by side, each in its own order: one device's burst is not everyone's queue.
+        key_concurrency=settings.alarm_key_concurrency,
+        key_batch_handler=handlers.device_alarms_handler(
+            runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)
+        ),
     )
     runtime.add_consumer(
         name=alert_handlers.ALERT_CONSUMER,

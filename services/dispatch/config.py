@@ -21,6 +21,14 @@ class DispatchSettings(ServiceSettings):
         description="an alarm joins the device's active incident when that one was alarmed within this window",
     )
 
+    alarm_key_concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("DISPATCH_ALARM_KEY_CONCURRENCY", "alarm_key_concurrency"),
+        description="devices whose alarms are applied at once (each device's own alarms stay in order)",
+    )
+
     # ---- dispatch operations (issue 5) ----
     ack_deadline_p1_seconds: float = Field(
         30, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P1_SECONDS", "ack_deadline_p1_seconds")

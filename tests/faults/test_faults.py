@@ -1,4 +1,4 @@
-"""Nothing acknowledged is lost or doubled while things really die (scenarios 1-9).
+"""Nothing acknowledged is lost or doubled while things really die (scenarios 1-10).
 
 Each scenario streams SOS, fall and telemetry with unique ids through the real stack
 (Mosquitto, a three-broker Apache Kafka cluster, PostgreSQL, gateway and services as
@@ -27,7 +27,7 @@ from eldercare.topics import ALARMS, ALL_TOPICS
 from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
 from tests.faults.conftest import FaultWorld
 from tests.infra import free_port
-from tests.platform import eventually
+from tests.platform import eventually, flood_sos
 
 # Generous: a platform start on a loaded 2-core machine alone can take minutes.
 pytestmark = [
@@ -461,3 +461,53 @@ async def test_9_broker_paused_alarms_flow_through_the_other_two(fault_world: Fa
     # Alarms keep flowing through the other two brokers: once the cluster has fenced the silent
     # broker and clients have moved to the new leaders, none waits for it to come back.
     assert not late, f"{len(late)} alarms acked during the pause waited for the paused broker: {late[:3]}"
+
+
+# ---- 10: one device floods its sos topic ----------------------------------------------------------
+
+FLOOD_PRESSES = 20_000
+
+
+@full_suite_only
+async def test_10_one_device_floods_its_sos_topic(fault_world: FaultWorld) -> None:
+    world = fault_world
+    flooder = f"F10{uuid.uuid4().hex[:8]}"
+    fleet, stream = await run_stream(world, "10")
+    await asyncio.sleep(1.0)
+    publisher = await flood_sos(world.platform.mqtt_url, flooder, FLOOD_PRESSES)
+    flood_started = time.monotonic()
+    # While the flood runs and drains, note when each of the stream's alarms becomes an incident.
+    opened_at: dict[str, float] = {}
+    alarms = [e for e in fleet.planned if e.is_alarm]
+    while not stream.done() or len(opened_at) < len(alarms):
+        observed = await world.auditor.observe(alarms)
+        now = time.monotonic()
+        for event in alarms:
+            if observed.alarm_entries.get(event.event_id):
+                opened_at.setdefault(event.event_id, now)
+        if now - flood_started > 120:
+            break
+        await asyncio.sleep(0.1)
+    await publisher.communicate()
+    flood_seconds = time.monotonic() - flood_started
+    result = await finish_stream(fleet, stream)
+    row, _ = await world.auditor.audit("10. one device floods its sos topic", result)
+    during = {e: at for e, at in result.acked.items() if e.is_alarm and at >= flood_started}
+    waits = sorted(opened_at[e.event_id] - at for e, at in during.items() if e.event_id in opened_at) or [0.0]
+    incidents = await world.platform.incidents_for(flooder)
+    row.notes = (
+        f"{FLOOD_PRESSES} broken SOS from one device in {flood_seconds:.1f} s; {len(during)} other alarms meanwhile, "
+        f"SOS/fall -> incident p50 {waits[len(waits) // 2]:.2f} s, max {waits[-1]:.2f} s "
+        f"(0.1 s polling); flooding device: {len(incidents)} incident, "
+        f"{incidents[0]['alarm_count'] if incidents else 0} presses counted so far"
+    )
+    check(world, row, result)
+    assert publisher.returncode == 0
+    assert during, "no other alarm was sent during the flood: the scenario tested nothing"
+    assert len(incidents) == 1, incidents
+
+    async def every_press_counted() -> bool:
+        found = await world.platform.incidents_for(flooder)
+        return len(found) == 1 and found[0]["alarm_count"] == FLOOD_PRESSES
+
+    await eventually(every_press_counted, timeout=60, interval=0.5)

@@ -191,3 +191,66 @@ async def test_the_lag_gauge_keeps_rising_while_a_handler_retries(kafka_broker: 
     finally:
         await loop.stop()
         await producer.stop()
+
+
+async def test_by_key_one_keys_stuck_run_does_not_hold_back_other_keys_and_each_key_keeps_its_order(
+    kafka_broker: kafkanode.KafkaNode,
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
+    topic = await new_topic(bootstrap, "test.bykey", 1)  # one partition: every key shares it
+    await ensure_topics(settings, [DEADLETTER])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    release = asyncio.Event()
+    applied: list[tuple[bytes, bytes]] = []
+    runs: list[list[bytes]] = []
+
+    async def record_handler(record: ConsumerRecord) -> None:
+        if record.key == b"slow":
+            await release.wait()  # this device's handler is stuck (a lock, a slow query)
+        applied.append((record.key, record.value))
+
+    async def key_batch_handler(records: Sequence[ConsumerRecord]) -> None:
+        runs.append([record.value for record in records])
+        if records[0].key == b"slow":
+            await release.wait()
+        applied.extend((record.key, record.value) for record in records)
+
+    loop = ConsumerLoop(
+        settings=settings,
+        name=f"bykey-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handler=record_handler,
+        dead_letters=DeadLetterPublisher(lambda: producer, "test"),
+        key_concurrency=4,
+        key_batch_handler=key_batch_handler,
+    )
+    try:
+        # The slow key first, then other keys behind it on the same partition.
+        batch = [(b"slow", f"s{n}".encode()) for n in range(5)]
+        batch += [(f"k{n % 3}".encode(), f"v{n}".encode()) for n in range(9)]
+        for key, value in batch:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+        await loop.start()
+        others = [pair for pair in batch if pair[0] != b"slow"]
+        await eventually(lambda: asyncio.sleep(0, len(applied) >= len(others)), timeout=30)
+        assert sorted(applied) == sorted(others), "the other keys waited for the stuck one"
+        for key in (b"k0", b"k1", b"k2"):
+            assert [v for k, v in applied if k == key] == [v for k, v in batch if k == key]  # in order
+        partition = TopicPartition(topic, 0)
+        assert await loop.consumer.committed(partition) is None  # not before the stuck key is done
+        release.set()
+        await eventually(lambda: asyncio.sleep(0, len(applied) == len(batch)), timeout=30)
+        assert [v for k, v in applied if k == b"slow"] == [f"s{n}".encode() for n in range(5)]
+        assert [b"s0", b"s1", b"s2", b"s3", b"s4"] in runs  # one call for the key's whole run
+
+        async def committed() -> bool:
+            return await loop.consumer.committed(partition) == len(batch)
+
+        await eventually(committed, timeout=10)
+    finally:
+        release.set()
+        await loop.stop()
+        await producer.stop()

@@ -98,3 +98,23 @@ async def test_illegal_transitions_are_refused_and_leave_no_trace(sessions: asyn
             await service.transition(session, incident_id="missing", action="acknowledge", actor="a")
     async with sessions() as session:
         assert [e.action for e in await service.get_timeline(session, incident_id=incident_id)] == ["opened"]
+
+
+async def test_an_alarm_standing_for_coalesced_repeats_counts_every_press(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    device = f"rep-{utcnow().timestamp()}"
+    first = await apply(sessions, alarm(device, "e1"))
+    assert first is not None and first[1] is True
+    summary = alarm(device, "e900")
+    summary.repeats = 898  # the gateway counted 899 presses into this one event
+    attached = await apply(sessions, summary)
+    assert attached is not None and attached[1] is False
+    async with sessions() as session:
+        [incident] = [i for i in (await service.list_incidents(
+            session, statuses=set(IncidentStatus), limit=100, offset=0
+        ))[0] if i.device_id == device]
+        assert incident.alarm_count == 900
+        entries = await service.get_timeline(session, incident_id=incident.id)
+        [entry] = [e for e in entries if e.action == "alarm_attached"]
+        assert '"repeats":898' in entry.detail

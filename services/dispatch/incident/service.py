@@ -151,6 +151,9 @@ def _alarm_detail(envelope: pb.Envelope) -> dict[str, Any]:
             detail["impact_g"] = envelope.fall.impact_g
     if envelope.WhichOneof("body") == "alarm":
         detail["alarm_type"] = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
+    if envelope.repeats:
+        # The gateway coalesced this many further presses into this event (a stuck button, a flood).
+        detail["repeats"] = envelope.repeats
     return detail
 
 
@@ -197,8 +200,9 @@ async def record_alarm(
     recent = await session.scalar(
         _RECENT_ACTIVE_INCIDENT, {"device_id": envelope.device_id, "since": now - attach_window}
     )
+    presses = 1 + envelope.repeats
     if recent is not None:
-        recent.alarm_count += 1
+        recent.alarm_count += presses
         recent.last_alarm_at = now
         recent.updated_at = now
         if decision.priority < recent.priority:
@@ -230,7 +234,7 @@ async def record_alarm(
         opened_at=now,
         updated_at=now,
         last_alarm_at=now,
-        alarm_count=1,
+        alarm_count=presses,
     )
     _apply_location(incident, envelope)
     session.add(incident)

@@ -1,0 +1,120 @@
+"""Per-device alarm coalescing on the alarm lane: one stuck button must not cost everyone's SOS.
+
+The first alarm of a device and kind goes to Kafka at once. Repeats of it within the window
+are acknowledged and counted instead of forwarded; when the window ends, one event carrying
+the count (`Envelope.repeats`) stands for all of them, and a new window starts. A device
+pressing steadily therefore costs one Kafka event and one dispatch transaction per window,
+whatever it sends; every other device's alarm still goes through at once.
+
+A repeat is acknowledged before its count is on Kafka: holding it unacknowledged would fill
+the lane's in-flight window (MQTT Receive Maximum) with one device's presses, which is the
+starvation this exists to prevent. The first alarm of a window keeps the full guarantee
+(acked only once Kafka has it); a crash loses at most the count of one window's repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.payloads import DeviceMessage
+
+REPARSE_EVERY = 100
+
+
+@dataclass(slots=True)
+class _Window:
+    ends_at: float
+    repeats: int = 0
+    unparsed: int = 0  # repeats counted from the topic since the last one that was parsed
+    latest: DeviceMessage | None = None  # the newest parsed repeat: its position and battery go out with the count
+
+
+def _key(message: DeviceMessage) -> tuple[str, str, int]:
+    # A device alarm's type is part of the key: a cancel is never a repeat of a low-battery alarm.
+    envelope = message.envelope
+    subtype = envelope.alarm.type if envelope.WhichOneof("body") == "alarm" else 0
+    return message.device_id, message.kind, subtype
+
+
+class AlarmCoalescer:
+    """Decides, per (device, kind), whether an alarm goes out now or is counted into the window."""
+
+    def __init__(self, window_s: float, *, max_keys: int = 200_000) -> None:
+        self.window_s = window_s
+        self._max_keys = max_keys
+        self._windows: dict[tuple[str, str, int], _Window] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.window_s > 0
+
+    def admit(self, message: DeviceMessage, now: float) -> bool:
+        """True: forward it now (it opens a window). False: counted as a repeat of the open window."""
+        if not self.enabled:
+            return True
+        key = _key(message)
+        window = self._windows.get(key)
+        if window is None or (now >= window.ends_at and window.repeats == 0):
+            if window is None and len(self._windows) >= self._max_keys:
+                self._evict(now)
+            self._windows[key] = _Window(ends_at=now + self.window_s)
+            return True
+        window.repeats += 1
+        window.latest = message
+        return False
+
+    def repeat_without_parsing(self, device_id: str, kind: str, now: float) -> bool:
+        """True: counted as a repeat from the topic alone (an SOS or fall with its window open).
+
+        Parsing is the costly part of a flood; the payload of a repeat only refreshes the position
+        the summary carries, so one repeat in `REPARSE_EVERY` (the window's first among them) is
+        still parsed and goes through `admit` instead.
+        """
+        if not self.enabled or kind not in ("sos", "fall"):
+            return False
+        window = self._windows.get((device_id, kind, 0))
+        if window is None or (now >= window.ends_at and window.repeats == 0):
+            return False
+        window.unparsed += 1
+        if window.unparsed >= REPARSE_EVERY or (window.latest is None and window.unparsed == 1):
+            # Counted, but not here: `admit` counts it once it is parsed. The counter moves on at
+            # once, so the rest of a burst read in the same go stays on the fast path.
+            window.unparsed = 0 if window.latest is not None else 1
+            return False
+        window.repeats += 1
+        return True
+
+    def due(self, now: float) -> list[DeviceMessage]:
+        """Summaries of the windows that ended with repeats (each carries `repeats`); quiet windows close."""
+        summaries: list[DeviceMessage] = []
+        for key, window in list(self._windows.items()):
+            if now < window.ends_at:
+                continue
+            if window.repeats == 0:
+                del self._windows[key]
+                continue
+            if window.latest is None:
+                continue  # its first repeat is still being parsed: the count goes out with it
+
+            latest = window.latest
+            # The newest parsed repeat goes out for the whole window, standing for itself and the others.
+            latest.envelope.repeats = window.repeats - 1
+            summaries.append(latest)
+            self._windows[key] = _Window(ends_at=now + self.window_s)
+        return summaries
+
+    def requeue(self, message: DeviceMessage, now: float) -> None:
+        """A summary that could not be written goes back into its window, so the count is not lost."""
+        key = _key(message)
+        window = self._windows.setdefault(key, _Window(ends_at=now))
+        window.repeats += message.envelope.repeats + 1
+        message.envelope.repeats = 0
+        window.latest = message
+
+    def _evict(self, now: float) -> None:
+        # Bounded memory under a flood of distinct ids: drop windows that ended without repeats first.
+        for key, window in list(self._windows.items()):
+            if now >= window.ends_at and window.repeats == 0:
+                del self._windows[key]
+        while len(self._windows) >= self._max_keys:
+            self._windows.pop(next(iter(self._windows)))

@@ -106,6 +106,9 @@ async def test_superseded_snapshots_are_compacted_away_and_dispatch_rebuilds_fro
         kafka_port=compacting_kafka.port,
         databases=databases,
         services=("dispatch",),
+        # A database of its own: the session's platform has a dispatch database too, whose read model
+        # stores its positions on another broker's elders topic.
+        env={"DISPATCH_DATABASE_URL": databases.url(f"compaction_dispatch_{run}")},
     )
     try:
 
@@ -120,7 +123,10 @@ async def test_superseded_snapshots_are_compacted_away_and_dispatch_rebuilds_fro
                 names.append(response.json()["name"])
             return names
 
-        names = await eventually(rebuilt, timeout=60, interval=0.5)
+        try:
+            names = await eventually(rebuilt, timeout=60, interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}{platform.stack.processes['dispatch'].log_tail(60)}") from exc
     finally:
         await platform.stop()
     assert names == [f"version {VERSIONS}"] * ELDERS_COUNT

@@ -143,6 +143,9 @@ class Lanes:
                 mqtt_url=self.mqtt_url,
                 kafka_bootstrap=self.kafka_bootstrap,
                 kafka_topic_partitions=3,
+                # These tests follow each press of one device onto Kafka, one by one; coalescing a
+                # device's repeats into one event has tests of its own (test_alarm_flood and the unit tests).
+                alarm_coalesce_seconds=0,
             )
         )
         await gateway.start()

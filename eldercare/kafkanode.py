@@ -99,13 +99,21 @@ def free_port() -> int:
     low, _ = _ephemeral_range()
     for _ in range(200):
         port = random.randrange(max(1024, low - 12_000), low)
+        if port in _HANDED_OUT:  # free now, but promised to a listener not started yet
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+# Ports this process has handed out: a port chosen for one listener and not yet bound would
+# otherwise pass the bind check again (a node with two listeners on one port refuses to format).
+_HANDED_OUT: set[int] = set()
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -236,7 +244,8 @@ class KafkaNode:
             text=True,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"formatting Kafka storage in {self.data_dir} failed:\n{result.stdout[-2000:]}")
+            output = (result.stdout + result.stderr)[-3000:]
+            raise RuntimeError(f"formatting Kafka storage in {self.data_dir} failed:\n{output}")
 
     def argv(self) -> list[str]:
         return self._java("kafka.Kafka", str(self.write_config()), heap=self.heap)

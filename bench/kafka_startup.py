@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform as platform_info
 import shutil
 import statistics
@@ -121,7 +122,12 @@ async def main() -> None:
     report = {
         "kind": "kafka-startup",
         "kafka": kafkanode.pinned_version(),
-        "machine": {"python": platform_info.python_version(), "kernel": platform_info.release()},
+        "machine": {
+            "python": platform_info.python_version(),
+            "kernel": platform_info.release(),
+            "cores": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+        },
         "summary": {key: spread([run[key] for run in runs]) for key in keys},
         "repetitions": runs,
     }

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import ConnectionGroup
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -49,9 +50,7 @@ class MemoisedKeyPartitioner:
         return all_partitions[self._index(key, len(all_partitions))]
 
 
-def create_producer(
-    settings: BaseProcessSettings, *, fast_lane: bool = False, linger_ms: int = 5
-) -> AIOKafkaProducer:
+def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False, linger_ms: int = 5) -> AIOKafkaProducer:
     """A producer with acks=all; the fast lane never lingers to fill a batch, the bulk one `linger_ms`."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -271,6 +270,43 @@ class PoisonRecord(Exception):
 
 # A consumer that stops heartbeating is out of its group after this long (its partitions move on).
 SESSION_TIMEOUT_MS = 10_000
+# A JoinGroup legitimately waits up to the rebalance timeout (the session timeout here) for a
+# departed member, so it gets longer than any other request, as in the Java client.
+JOIN_GROUP_TIMEOUT_MS = SESSION_TIMEOUT_MS + 5_000
+
+
+def patch_join_group_timeout(consumer: AIOKafkaConsumer, timeout_ms: int) -> None:
+    """Give JoinGroup requests their own, longer timeout; every other request keeps the client's.
+
+    aiokafka has one request timeout per client. With it above the session timeout (so a JoinGroup
+    can wait out a departed member), a heartbeat to a frozen coordinator would hang past the
+    session: the group would expel this member and rebalance, a stall for every partition. With it
+    short everywhere, a JoinGroup that must wait would time out and retry. A connection reads the
+    timeout as each request is sent, so coordinator connections (ConnectionGroup.COORDINATION) set
+    it per request as they are opened.
+    """
+    client = consumer._client
+    get_conn = client._get_conn
+    short = client._request_timeout_ms / 1000
+
+    async def _get_conn(
+        node_id: int, *, group: ConnectionGroup = ConnectionGroup.DEFAULT, no_hint: bool = False
+    ) -> Any:
+        conn = await get_conn(node_id, group=group, no_hint=no_hint)
+        if conn is not None and group is ConnectionGroup.COORDINATION and not hasattr(conn, "_eldercare_send"):
+            send = conn._eldercare_send = conn.send
+
+            def send_with_timeout(request: Any, expect_response: bool = True) -> Any:
+                conn._request_timeout = timeout_ms / 1000 if request.API_KEY == JOIN_GROUP_API_KEY else short
+                return send(request, expect_response=expect_response)
+
+            conn.send = send_with_timeout
+        return conn
+
+    client._get_conn = _get_conn
+
+
+JOIN_GROUP_API_KEY = 11
 
 RecordHandler = Callable[[ConsumerRecord], Awaitable[None]]
 # Applies a partition's batch in one database transaction (inbox rows included).
@@ -328,14 +364,17 @@ class ConsumerLoop:
         self._key_concurrency = key_concurrency
         self._key_batch_handler = key_batch_handler
         self._committed: dict[TopicPartition, int] = {}
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._commit_wanted = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lag_task: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
         self.healthy = False
         self.last_error: str | None = None
 
     def _create_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._settings.kafka_bootstrap,
             group_id=self.name,
@@ -350,13 +389,15 @@ class ConsumerLoop:
             fetch_min_bytes=self._fetch_min_bytes,
             max_poll_interval_ms=300000,
             session_timeout_ms=SESSION_TIMEOUT_MS,
-            # One timeout covers every request of the connection, JoinGroup included, and a JoinGroup
-            # legitimately waits for a departed member's session to expire: below that, a rebalance
-            # under load could keep timing out and never settle. Commits are bounded separately.
-            request_timeout_ms=max(self._settings.kafka_request_timeout_ms, SESSION_TIMEOUT_MS + 5000),
+            # Fetches, heartbeats, commits: a frozen partition leader is given up on after this, and
+            # the partition is fetched from its new leader; a frozen coordinator is replaced before
+            # the session expires, so the group does not rebalance. JoinGroup: see below.
+            request_timeout_ms=self._settings.kafka_request_timeout_ms,
             heartbeat_interval_ms=3000,
             client_id=f"eldercare-{self.name}",
         )
+        patch_join_group_timeout(consumer, JOIN_GROUP_TIMEOUT_MS)
+        return consumer
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -370,15 +411,20 @@ class ConsumerLoop:
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
         self._lag_task = asyncio.create_task(self._lag_reporter(), name=f"consumer-lag-{self.name}")
+        self._commit_task = asyncio.create_task(self._committer(), name=f"consumer-commit-{self.name}")
 
     async def stop(self) -> None:
         self._stopping.set()
-        for task in (self._task, self._lag_task):
+        for task in (self._task, self._lag_task, self._commit_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if self._consumer is not None:
+            # What was applied since the last commit, once, bounded: a coordinator that does not
+            # answer costs the next owner a redelivery (absorbed by its inbox), not a hung shutdown.
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._commit_pending(), self._settings.kafka_request_timeout_ms / 1000)
             await self._consumer.stop()
 
     async def _run(self) -> None:
@@ -398,15 +444,15 @@ class ConsumerLoop:
             # A whole fetch, every partition in it, is one batch: per-transaction costs are paid
             # once for hundreds of records instead of once per partition's handful.
             if self._batch_handler is not None and len(fetched) > 1 and await self._apply_batch(fetched):
-                await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
+                self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
             elif self._key_concurrency:
                 await self._apply_by_key(batches)
-                await self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
+                self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
             else:
                 for partition, records in batches.items():
                     for record in records:
                         await self._apply(record)
-                    await self._commit({partition: records[-1].offset + 1})
+                    self._commit({partition: records[-1].offset + 1})
 
     async def _apply(self, record: ConsumerRecord) -> None:
         delay = 0.1
@@ -484,22 +530,47 @@ class ConsumerLoop:
             metrics.KAFKA_CONSUMED.labels(self.name, topic, "applied").inc(count)
         return True
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Hand applied offsets to the committer and go on at once.
+
+        The apply path never waits for the group coordinator: when the broker coordinating this
+        group freezes, records keep flowing from the partitions' live leaders. An offset that is
+        committed late (or never, if the partition moves meanwhile) costs a redelivery, which the
+        inbox absorbs.
+        """
+        self._to_commit.update(offsets)
+        self._commit_wanted.set()
+
+    async def _committer(self) -> None:
         delay = 0.1
         while True:
+            await self._commit_wanted.wait()
             try:
-                # Bounded: a frozen group coordinator must not stop this loop from applying what it
-                # fetched from the partitions' (live) leaders; an uncommitted offset costs a redelivery.
-                await asyncio.wait_for(self.consumer.commit(offsets), self._settings.kafka_request_timeout_ms / 1000)
-                self._committed.update(offsets)
-                return
-            except (KafkaError, TimeoutError) as exc:
-                # A failed commit only means redelivery, which the inbox absorbs.
-                log.warning("%s: commit failed (%s); retrying", self.name, exc)
-                if self._stopping.is_set() or delay > 2:
-                    return
+                await self._commit_pending()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # KafkaError, or IllegalStateError for a partition just revoked
+                log.warning("%s: commit failed (%s: %s); retrying in %.1fs", self.name, type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, 5.0)
+
+    async def _commit_pending(self) -> None:
+        self._commit_wanted.clear()
+        assigned = self.consumer.assignment()
+        # Offsets of partitions revoked meanwhile belong to their new owner now.
+        offsets = {tp: offset for tp, offset in self._to_commit.items() if tp in assigned}
+        self._to_commit.clear()
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except BaseException:
+            for tp, offset in offsets.items():  # newer offsets applied meanwhile win
+                self._to_commit.setdefault(tp, offset)
+            self._commit_wanted.set()
+            raise
+        self._committed.update(offsets)
 
     async def _lag_reporter(self) -> None:
         """Lag per partition = the log end offset (Kafka's ListOffsets) minus what this group committed.
@@ -530,7 +601,5 @@ class ConsumerLoop:
             if committed is None:  # nothing committed yet: everything from the log start is ahead of us
                 committed = (await self.consumer.beginning_offsets([partition]))[partition]
             lags[partition] = max(ends[partition] - committed, 0)
-            metrics.KAFKA_CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(
-                lags[partition]
-            )
+            metrics.KAFKA_CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(lags[partition])
         return lags

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.conn import AIOKafkaConnection
 
 from eldercare import kafkanode
-from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, ensure_topics
+from eldercare.kafka import (
+    JOIN_GROUP_API_KEY,
+    JOIN_GROUP_TIMEOUT_MS,
+    ConsumerLoop,
+    DeadLetterPublisher,
+    PoisonRecord,
+    ensure_topics,
+)
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import DEADLETTER
 from eldercare.v1 import events_pb2 as pb
@@ -254,3 +263,98 @@ async def test_by_key_one_keys_stuck_run_does_not_hold_back_other_keys_and_each_
         release.set()
         await loop.stop()
         await producer.stop()
+
+
+class RecordingLoop:
+    """A one-partition topic, a producer, and a ConsumerLoop that records what it applied."""
+
+    def __init__(self, bootstrap: str, settings: BaseProcessSettings, name: str) -> None:
+        self.bootstrap, self.settings, self.name = bootstrap, settings, name
+        self.applied: list[bytes] = []
+
+    async def __aenter__(self) -> RecordingLoop:
+        self.topic = await new_topic(self.bootstrap, f"test.{self.name}", 1)
+        await ensure_topics(self.settings, [DEADLETTER])
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await self.producer.start()
+
+        async def handler(record: ConsumerRecord) -> None:
+            self.applied.append(record.value)
+
+        self.loop = ConsumerLoop(
+            settings=self.settings,
+            name=f"{self.name}-{uuid.uuid4().hex[:8]}",
+            topics=[self.topic],
+            handler=handler,
+            dead_letters=DeadLetterPublisher(lambda: self.producer, "test"),
+        )
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.loop.stop()
+        await self.producer.stop()
+
+
+async def test_records_keep_being_applied_while_the_group_coordinator_does_not_answer_commits(
+    kafka_broker: kafkanode.KafkaNode,
+) -> None:
+    """A frozen coordinator (fault scenario 9) must not hold back applying: commits go on aside."""
+    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    async with RecordingLoop(bootstrap, BaseProcessSettings(kafka_bootstrap=bootstrap), "frozen-commit") as world:
+        loop, applied = world.loop, world.applied
+        await loop.start()
+        partition = TopicPartition(world.topic, 0)
+        real_commit = loop.consumer.commit
+        answered = asyncio.Event()
+
+        async def commit_that_waits(offsets: dict[TopicPartition, int]) -> None:
+            await answered.wait()  # the coordinator is frozen until the test lets it answer
+            await real_commit(offsets)
+
+        loop.consumer.commit = commit_that_waits  # type: ignore[method-assign]
+        for number in range(5):  # one fetch each: every one of them asks for a commit
+            await world.producer.send_and_wait(world.topic, f"r{number}".encode(), partition=0)
+            await eventually(lambda n=number: asyncio.sleep(0, len(applied) > n), timeout=10)
+        assert applied == [f"r{n}".encode() for n in range(5)]
+        assert await loop.consumer.committed(partition) is None  # none of it committed yet
+
+        answered.set()
+
+        async def committed_to_the_end() -> bool:
+            return await loop.consumer.committed(partition) == 5
+
+        await eventually(committed_to_the_end, timeout=15)
+
+
+async def test_join_group_gets_the_longer_timeout_and_every_other_request_the_short_one(
+    kafka_broker: kafkanode.KafkaNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    settings = BaseProcessSettings(kafka_bootstrap=bootstrap, kafka_request_timeout_ms=4000)
+    # Every request any connection sends, with the timeout it will be given (read as it is sent).
+    sent: list[tuple[int, float]] = []
+    send = AIOKafkaConnection.send
+
+    def watched_send(self: AIOKafkaConnection, request: Any, expect_response: bool = True) -> Any:
+        sent.append((request.API_KEY, self._request_timeout))
+        return send(self, request, expect_response=expect_response)
+
+    monkeypatch.setattr(AIOKafkaConnection, "send", watched_send)
+    async with RecordingLoop(bootstrap, settings, "timeouts") as world:
+        sent.clear()
+        await world.loop.start()
+        await world.producer.send_and_wait(world.topic, b"one", partition=0)
+        await eventually(lambda: asyncio.sleep(0, world.applied == [b"one"]), timeout=15)
+        await eventually(lambda: asyncio.sleep(0, {OFFSET_COMMIT, HEARTBEAT} <= {key for key, _ in sent}), timeout=15)
+        producer_timeout = world.producer.client._request_timeout_ms / 1000
+    by_api: dict[int, set[float]] = {}
+    for key, timeout in sent:
+        by_api.setdefault(key, set()).add(timeout)
+    assert by_api.pop(JOIN_GROUP_API_KEY) == {JOIN_GROUP_TIMEOUT_MS / 1000}
+    for key in (FETCH, HEARTBEAT, OFFSET_COMMIT, SYNC_GROUP):
+        assert by_api[key] == {4.0}, (key, by_api)
+    # The producer's requests are in here too: it was made with aiokafka's default timeout.
+    assert all(timeouts <= {4.0, producer_timeout} for timeouts in by_api.values()), by_api
+
+
+FETCH, OFFSET_COMMIT, HEARTBEAT, SYNC_GROUP = 1, 8, 12, 14

@@ -64,8 +64,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         name=alert_handlers.CANCEL_CONSUMER,
         topics=[ALARMS],
         handler=alert_handlers.cancel_handler(runtime, give_up_after=timedelta(minutes=2)),
-        # A cancel is not in a hurry (the fall's incident is already open): the default 100 ms poll,
-        # not the alarm consumer's 10 ms, which costs a hundred fetches a second while idle.
+        # A cancel is not in a hurry (the fall's incident is already open), so this consumer keeps
+        # the plain defaults: no per-device concurrency, one record after another.
     )
     runtime.background.append(incident_gauges(runtime))
     runtime.add_consumer(

@@ -93,6 +93,8 @@ def plan_stream(prefix: str, *, alarms: int, telemetry: int, telemetry_devices: 
 class StreamResult:
     sent: list[DeviceEvent]
     acked: dict[DeviceEvent, float] = field(default_factory=dict)  # event -> monotonic time of PUBACK
+    # event -> epoch time its acknowledged publish began: where a press-to-incident latency starts
+    published_at: dict[DeviceEvent, float] = field(default_factory=dict)
     attempts: int = 0
 
 
@@ -114,12 +116,14 @@ class DeviceFleet:
     async def _deliver(self, event: DeviceEvent, result: StreamResult, give_up_at: float) -> None:
         while time.monotonic() < give_up_at:
             result.attempts += 1
+            started = time.time()
             try:
                 await self.session.publish(event.topic, event.payload(), qos=1, timeout=3.0)
             except (ConnectionError, TimeoutError):
                 await asyncio.sleep(0.5)
                 continue
             result.acked[event] = time.monotonic()
+            result.published_at[event] = started
             return
 
     async def run(
@@ -187,6 +191,24 @@ class Auditor:
             yield connection
         finally:
             await connection.close()
+
+    async def entered_at(self, events: list[DeviceEvent]) -> dict[str, float]:
+        """When dispatch put each alarm on an incident's timeline (its own clock, epoch seconds).
+
+        Read from the entry itself, so a latency computed from it carries no polling error.
+        """
+        alarms = [e for e in events if e.is_alarm]
+        found: dict[str, float] = {}
+        async with self._connect("dispatch") as db:
+            for row in await db.fetch(
+                "SELECT e.detail, e.at FROM incident_entries e JOIN incidents i ON i.id = e.incident_id "
+                "WHERE i.device_id = ANY($1) AND e.action IN ('opened', 'alarm_attached')",
+                [e.device_id for e in alarms],
+            ):
+                at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
+                event_id = json.loads(row["detail"]).get("device_event_id", "?")
+                found[event_id] = min(found.get(event_id, at.timestamp()), at.timestamp())
+        return found
 
     async def observe(self, events: list[DeviceEvent]) -> Observed:
         alarms = [e for e in events if e.is_alarm]

@@ -216,13 +216,23 @@ SERVICES: dict[str, tuple[str, str]] = {
     "dispatch": ("services.dispatch", "DISPATCH_PORT"),
     "care-record": ("services.care_record", "CARE_RECORD_PORT"),
     "monitoring": ("services.monitoring", "MONITORING_PORT"),
+    # The TCP adapter for "3G*" watches (WATCH_LISTEN, default 0.0.0.0:5093); HTTP for health and metrics.
+    "watch": ("gateway.watch", "WATCH_PORT"),
 }
 # The "gateway" service is one alarm-lane process (GATEWAY_LANES=alarms) beside the bulk-lane ones
 # (GATEWAY_LANES=bulk): "gateway", "gateway-2", ... A bulk lane acks and drops the alarm topics, so
 # bulk-lane gateways never run without the alarm-lane one.
 ALARM_GATEWAY_INSTANCE = "alarms"
 ALARM_GATEWAY = f"gateway-{ALARM_GATEWAY_INSTANCE}"
-DEFAULT_PORTS = {"dispatch": 8001, "care-record": 8002, "monitoring": 8003, "gateway": 8004, ALARM_GATEWAY: 8005}
+DEFAULT_PORTS = {
+    "dispatch": 8001,
+    "care-record": 8002,
+    "monitoring": 8003,
+    "gateway": 8004,
+    ALARM_GATEWAY: 8005,
+    # Clear of the bulk gateways' 8006 ... 8004 + GATEWAY_PROCESSES.
+    "watch": 8030,
+}
 
 
 @dataclass
@@ -601,6 +611,14 @@ def _gateway_lines(stack: Stack) -> list[str]:
     return lines
 
 
+def _watch_lines(stack: Stack) -> list[str]:
+    """The watch adapter's line, with where watches connect."""
+    if "watch" not in stack.processes:
+        return []
+    listen = stack.service_env("watch").get("WATCH_LISTEN", "0.0.0.0:5093")
+    return [f"  {'watch':<15}{stack.processes['watch'].health_url}/metrics   (3G* watches: TCP {listen})"]
+
+
 def _banner(stack: Stack, settings: DevStackSettings) -> str:
     ports = stack.config.ports
     token_line = (
@@ -617,6 +635,7 @@ def _banner(stack: Stack, settings: DevStackSettings) -> str:
         f"  care-record    http://127.0.0.1:{ports['care-record']}/docs",
         f"  monitoring     http://127.0.0.1:{ports['monitoring']}/docs",
         *_gateway_lines(stack),
+        *_watch_lines(stack),
         f"  {token_line}",
         "Send a test SOS:",
         f"  mosquitto_pub -h {urlparse(stack.config.mqtt_url).hostname} -p {urlparse(stack.config.mqtt_url).port} -q 1 "

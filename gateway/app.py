@@ -40,7 +40,7 @@ from eldercare.kafka import (
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from gateway import metrics
-from gateway.coalesce import AlarmCoalescer
+from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
@@ -274,21 +274,12 @@ class Gateway:
 
     async def _flush_coalesced(self) -> None:
         """Every quarter of a second, send the count of each coalescing window that ended."""
-        while True:
-            await asyncio.sleep(min(0.25, self.coalescer.window_s / 4))
-            for summary in self.coalescer.due(time.monotonic()):
-                self._spawn(self._produce_summary(summary))
+        await flush_forever(self.coalescer, self._spawn, self._produce_summary)
 
     async def _produce_summary(self, summary: DeviceMessage) -> None:
         metrics.in_flight_in("alarm").inc()
         try:
-            await self._produce(summary, lane="alarm")
-        except asyncio.CancelledError:
-            self.coalescer.requeue(summary, time.monotonic())
-            raise
-        except Exception:
-            log.exception("could not send the count of %s repeats from %s", summary.kind, summary.device_id)
-            self.coalescer.requeue(summary, time.monotonic())
+            await send_summary(self.coalescer, summary, functools.partial(self._produce, lane="alarm"))
         finally:
             metrics.in_flight_in("alarm").dec()
 

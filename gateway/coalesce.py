@@ -14,9 +14,16 @@ starvation this exists to prevent. The first alarm of a window keeps the full gu
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.payloads import DeviceMessage
+
+log = logging.getLogger(__name__)
 
 REPARSE_EVERY = 100
 
@@ -118,3 +125,29 @@ class AlarmCoalescer:
                 del self._windows[key]
         while len(self._windows) >= self._max_keys:
             self._windows.pop(next(iter(self._windows)))
+
+
+async def flush_forever(
+    coalescer: AlarmCoalescer,
+    spawn: Callable[[Coroutine[Any, Any, None]], None],
+    send: Callable[[DeviceMessage], Coroutine[Any, Any, None]],
+) -> None:
+    """Every quarter of a second, `send` (in a task of its own) the count of each window that ended."""
+    while True:
+        await asyncio.sleep(min(0.25, coalescer.window_s / 4))
+        for summary in coalescer.due(time.monotonic()):
+            spawn(send(summary))
+
+
+async def send_summary(
+    coalescer: AlarmCoalescer, summary: DeviceMessage, produce: Callable[[DeviceMessage], Awaitable[None]]
+) -> None:
+    """Produce one window's count; one that could not be written goes back into its window, not lost."""
+    try:
+        await produce(summary)
+    except asyncio.CancelledError:
+        coalescer.requeue(summary, time.monotonic())
+        raise
+    except Exception:
+        log.exception("could not send the count of %s repeats from %s", summary.kind, summary.device_id)
+        coalescer.requeue(summary, time.monotonic())

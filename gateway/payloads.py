@@ -43,16 +43,15 @@ KNOWN_ALARM_TYPES = {
     "tamper": pb.DEVICE_ALARM_TYPE_TAMPER,
     "cancel": pb.DEVICE_ALARM_TYPE_CANCEL,
 }
-_EVENT_KINDS: dict[str, pb.EventKind] = {
-    kind: pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}") for kind in DEVICE_KINDS  # type: ignore[misc]
+EVENT_KINDS: dict[str, pb.EventKind] = {
+    kind: pb.EventKind.Value(f"EVENT_KIND_{kind.upper()}")  # type: ignore[misc]
+    for kind in DEVICE_KINDS
 }
 _SOURCES = {"gps": pb.LOCATION_SOURCE_GPS, "lbs": pb.LOCATION_SOURCE_LBS, "wifi": pb.LOCATION_SOURCE_WIFI}
 
 
 # RFC 3339 date-time (section 5.6), with the leap second and lower-case T/Z it allows.
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def _device_time(value: Any) -> datetime:
@@ -144,7 +143,7 @@ class LocationPayload(DevicePayload):
         """The position as `pb.Location` fields, top-level fields winning over the nested object."""
         if self.lat is not None and self.lon is not None:
             # Straight to protobuf fields: a LocationFix built here would validate the same values again.
-            return _location(self.lat, self.lon, self.accuracy_m, self.source, self.speed_kmh)
+            return location_fields(self.lat, self.lon, self.accuracy_m, self.source, self.speed_kmh)
         assert self.location is not None
         return _location_of(self.location)
 
@@ -239,17 +238,32 @@ def _ack(device_id: str, payload: bytes, received_at: datetime) -> DeviceMessage
         ack = AckPayload.model_validate(document)
     except ValidationError as error:
         return _describe(error)
-    acked_at = to_timestamp(ack.ts or received_at)
+    return ack_message(
+        device_id, ack.command_id, acked_at=ack.ts or received_at, received_at=received_at, device_event=ack.event_id
+    )
+
+
+def ack_message(
+    device_id: str,
+    command_id: str,
+    *,
+    acked_at: datetime,
+    received_at: datetime,
+    device_event: str | None = None,
+    producer: str = "gateway",
+) -> DeviceMessage:
+    """A device's ack of a downlink command, whichever protocol it came over."""
+    acked = to_timestamp(acked_at)
     envelope = pb.Envelope(
         # One ack per (device, command): a resent ack deduplicates downstream.
-        event_id=device_event_id(device_id, f"ack\x1f{ack.command_id}"),
+        event_id=device_event_id(device_id, f"ack\x1f{command_id}"),
         kind=pb.EVENT_KIND_COMMAND_ACK,
         device_id=device_id,
-        device_event_id=ack.event_id or "",
-        occurred_at=acked_at,
+        device_event_id=device_event or "",
+        occurred_at=acked,
         received_at=to_timestamp(received_at),
-        producer="gateway",
-        command_ack=commands_pb2.CommandAck(command_id=ack.command_id, device_id=device_id, acked_at=acked_at),
+        producer=producer,
+        command_ack=commands_pb2.CommandAck(command_id=command_id, device_id=device_id, acked_at=acked),
     )
     return DeviceMessage(device_id, ACK_KIND, envelope)
 
@@ -306,7 +320,7 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
     # that about half the cost of building sub-messages and copying or setting them one by one.
     fields: dict[str, Any] = {
         "event_id": device_event_id(device_id, model.event_id),
-        "kind": _EVENT_KINDS[kind],
+        "kind": EVENT_KINDS[kind],
         "device_id": device_id,
         "device_event_id": model.event_id,
         "occurred_at": timestamp_fields(model.ts),
@@ -324,9 +338,9 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
         if isinstance(model, SosPayload):
             fields["sos"] = {}
         elif isinstance(model, FallPayload):
-            fields["fall"] = _present(confidence=model.confidence, impact_g=model.impact_g)
+            fields["fall"] = present_fields(confidence=model.confidence, impact_g=model.impact_g)
         elif isinstance(model, VitalsPayload):
-            fields["vitals"] = _present(
+            fields["vitals"] = present_fields(
                 heart_rate=model.heart_rate,
                 spo2=model.spo2,
                 systolic=model.systolic,
@@ -335,7 +349,7 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
                 steps=model.steps,
             )
         elif isinstance(model, HeartbeatPayload):
-            fields["heartbeat"] = _present(signal=model.signal)
+            fields["heartbeat"] = present_fields(signal=model.signal)
         elif isinstance(model, AlarmPayload):
             fields["alarm"] = {
                 "type": KNOWN_ALARM_TYPES.get(model.type, pb.DEVICE_ALARM_TYPE_OTHER),
@@ -345,16 +359,16 @@ def _envelope(device_id: str, kind: str, model: DevicePayload, received_at: date
     return pb.Envelope(**fields)
 
 
-def _present(**values: Any) -> dict[str, Any]:
+def present_fields(**values: Any) -> dict[str, Any]:
     """The fields that were given: an absent optional field stays unset (no presence) in protobuf."""
     return {name: value for name, value in values.items() if value is not None}
 
 
 def _location_of(fix: LocationFix) -> dict[str, Any]:
-    return _location(fix.lat, fix.lon, fix.accuracy_m, fix.source, fix.speed_kmh)
+    return location_fields(fix.lat, fix.lon, fix.accuracy_m, fix.source, fix.speed_kmh)
 
 
-def _location(
+def location_fields(
     lat: float, lon: float, accuracy_m: float | None, source: str | None, speed_kmh: float | None
 ) -> dict[str, Any]:
     location = {"lat": lat, "lon": lon, "source": _SOURCES.get(source or "", pb.LOCATION_SOURCE_UNSPECIFIED)}

@@ -133,6 +133,8 @@ class Platform:
     ports: dict[str, int]
     http: httpx.AsyncClient
     devices: list[MqttSession] = field(default_factory=list)
+    # Where the watch adapter takes TCP connections, when it runs ("watch" in the services).
+    watch_port: int | None = None
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -203,12 +205,16 @@ async def start_platform(
 ) -> Platform:
     """Start the platform's processes against the given brokers, each service with a fresh database."""
     ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway", ALARM_GATEWAY)}
+    watch_port = None
+    if "watch" in services:
+        ports["watch"], watch_port = infra.free_port(), infra.free_port()
     service_env = {
         "ELDERCARE_ENV": "test",
         "DISPATCH_DATABASE_URL": databases.url("dispatch"),
         "CARE_RECORD_DATABASE_URL": databases.url("care_record"),
         "MONITORING_DATABASE_URL": databases.url("monitoring"),
         "KAFKA_TOPIC_PARTITIONS": "3",
+        **({"WATCH_LISTEN": f"127.0.0.1:{watch_port}", "WATCH_INSTANCE_ID": "test-watch"} if watch_port else {}),
         **(env or {}),
     }
     config = StackConfig(
@@ -232,4 +238,5 @@ async def start_platform(
         kafka_bootstrap=config.kafka_bootstrap,
         ports=ports,
         http=httpx.AsyncClient(timeout=10.0),
+        watch_port=watch_port,
     )

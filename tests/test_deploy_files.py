@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 
 from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS
 from gateway.config import GatewaySettings
+from gateway.watch.config import WatchSettings
 from services.care_record.config import CareRecordSettings
 from services.dispatch.config import DispatchSettings
 from services.monitoring.config import MonitoringSettings
@@ -42,6 +43,7 @@ SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
     "dispatch": DispatchSettings,
     "care-record": CareRecordSettings,
     "monitoring": MonitoringSettings,
+    "watch": WatchSettings,
 }
 # Prometheus job per process (compose service, or devstack process name): both gateway lanes are one job.
 SCRAPE_JOB = {name: "gateway" if name.startswith("gateway") else name for name in SETTINGS_BY_SERVICE}

@@ -4,10 +4,11 @@ from eldercare.v1 import alerts_pb2 as _alerts_pb2
 from eldercare.v1 import commands_pb2 as _commands_pb2
 from eldercare.v1 import elders_pb2 as _elders_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -68,18 +69,56 @@ DEVICE_ALARM_TYPE_OTHER: DeviceAlarmType
 DEVICE_ALARM_TYPE_CANCEL: DeviceAlarmType
 
 class Location(_message.Message):
-    __slots__ = ("lat", "lon", "accuracy_m", "source", "speed_kmh")
+    __slots__ = ("lat", "lon", "accuracy_m", "source", "speed_kmh", "course_deg", "altitude_m", "satellites")
     LAT_FIELD_NUMBER: _ClassVar[int]
     LON_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_M_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SPEED_KMH_FIELD_NUMBER: _ClassVar[int]
+    COURSE_DEG_FIELD_NUMBER: _ClassVar[int]
+    ALTITUDE_M_FIELD_NUMBER: _ClassVar[int]
+    SATELLITES_FIELD_NUMBER: _ClassVar[int]
     lat: float
     lon: float
     accuracy_m: float
     source: LocationSource
     speed_kmh: float
-    def __init__(self, lat: _Optional[float] = ..., lon: _Optional[float] = ..., accuracy_m: _Optional[float] = ..., source: _Optional[_Union[LocationSource, str]] = ..., speed_kmh: _Optional[float] = ...) -> None: ...
+    course_deg: float
+    altitude_m: float
+    satellites: int
+    def __init__(self, lat: _Optional[float] = ..., lon: _Optional[float] = ..., accuracy_m: _Optional[float] = ..., source: _Optional[_Union[LocationSource, str]] = ..., speed_kmh: _Optional[float] = ..., course_deg: _Optional[float] = ..., altitude_m: _Optional[float] = ..., satellites: _Optional[int] = ...) -> None: ...
+
+class CellTower(_message.Message):
+    __slots__ = ("lac", "cid", "signal")
+    LAC_FIELD_NUMBER: _ClassVar[int]
+    CID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    lac: int
+    cid: int
+    signal: int
+    def __init__(self, lac: _Optional[int] = ..., cid: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+
+class WifiAccessPoint(_message.Message):
+    __slots__ = ("ssid", "mac", "signal")
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ssid: str
+    mac: str
+    signal: int
+    def __init__(self, ssid: _Optional[str] = ..., mac: _Optional[str] = ..., signal: _Optional[int] = ...) -> None: ...
+
+class RadioEnvironment(_message.Message):
+    __slots__ = ("mcc", "mnc", "cells", "wifi")
+    MCC_FIELD_NUMBER: _ClassVar[int]
+    MNC_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    WIFI_FIELD_NUMBER: _ClassVar[int]
+    mcc: int
+    mnc: int
+    cells: _containers.RepeatedCompositeFieldContainer[CellTower]
+    wifi: _containers.RepeatedCompositeFieldContainer[WifiAccessPoint]
+    def __init__(self, mcc: _Optional[int] = ..., mnc: _Optional[int] = ..., cells: _Optional[_Iterable[_Union[CellTower, _Mapping]]] = ..., wifi: _Optional[_Iterable[_Union[WifiAccessPoint, _Mapping]]] = ...) -> None: ...
 
 class Sos(_message.Message):
     __slots__ = ()
@@ -94,8 +133,12 @@ class Fall(_message.Message):
     def __init__(self, confidence: _Optional[float] = ..., impact_g: _Optional[float] = ...) -> None: ...
 
 class LocationReport(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("valid", "signal")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    signal: int
+    def __init__(self, valid: _Optional[bool] = ..., signal: _Optional[int] = ...) -> None: ...
 
 class Vitals(_message.Message):
     __slots__ = ("heart_rate", "spo2", "systolic", "diastolic", "body_temp", "steps")
@@ -154,7 +197,7 @@ class IncidentEvent(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ..., action: _Optional[str] = ..., status: _Optional[str] = ..., previous_status: _Optional[str] = ..., priority: _Optional[str] = ..., incident_kind: _Optional[str] = ..., actor: _Optional[str] = ..., device_id: _Optional[str] = ..., elder_id: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "repeats", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident", "elder", "alert", "command", "command_ack")
+    __slots__ = ("event_id", "kind", "device_id", "device_event_id", "occurred_at", "received_at", "producer", "battery", "location", "repeats", "radio", "sos", "fall", "location_report", "vitals", "heartbeat", "alarm", "incident", "elder", "alert", "command", "command_ack")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +208,7 @@ class Envelope(_message.Message):
     BATTERY_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     REPEATS_FIELD_NUMBER: _ClassVar[int]
+    RADIO_FIELD_NUMBER: _ClassVar[int]
     SOS_FIELD_NUMBER: _ClassVar[int]
     FALL_FIELD_NUMBER: _ClassVar[int]
     LOCATION_REPORT_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +230,7 @@ class Envelope(_message.Message):
     battery: int
     location: Location
     repeats: int
+    radio: RadioEnvironment
     sos: Sos
     fall: Fall
     location_report: LocationReport
@@ -197,7 +242,7 @@ class Envelope(_message.Message):
     alert: _alerts_pb2.Alert
     command: _commands_pb2.DeviceCommand
     command_ack: _commands_pb2.CommandAck
-    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., repeats: _Optional[int] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ..., device_id: _Optional[str] = ..., device_event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., battery: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., repeats: _Optional[int] = ..., radio: _Optional[_Union[RadioEnvironment, _Mapping]] = ..., sos: _Optional[_Union[Sos, _Mapping]] = ..., fall: _Optional[_Union[Fall, _Mapping]] = ..., location_report: _Optional[_Union[LocationReport, _Mapping]] = ..., vitals: _Optional[_Union[Vitals, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., alarm: _Optional[_Union[DeviceAlarm, _Mapping]] = ..., incident: _Optional[_Union[IncidentEvent, _Mapping]] = ..., elder: _Optional[_Union[_elders_pb2.ElderSnapshot, _Mapping]] = ..., alert: _Optional[_Union[_alerts_pb2.Alert, _Mapping]] = ..., command: _Optional[_Union[_commands_pb2.DeviceCommand, _Mapping]] = ..., command_ack: _Optional[_Union[_commands_pb2.CommandAck, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "source", "raw", "producer", "rejected_at", "raw_sha256", "raw_size")

@@ -194,13 +194,17 @@ class Platform:
         await self.stack.stop()
 
 
+# What most tests run: the MQTT path and the three services. The watch adapter has tests of its own.
+CORE_SERVICES = ("gateway", "dispatch", "care-record", "monitoring")
+
+
 async def start_platform(
     *,
     workdir: Path,
     mqtt_port: int,
     kafka_port: int,
     databases: infra.DatabaseFactory,
-    services: tuple[str, ...] = ("gateway", "dispatch", "care-record", "monitoring"),
+    services: tuple[str, ...] = CORE_SERVICES,
     env: dict[str, str] | None = None,
 ) -> Platform:
     """Start the platform's processes against the given brokers, each service with a fresh database."""

@@ -14,7 +14,7 @@ import httpx
 
 from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from tests import infra
-from tests.platform import Platform
+from tests.platform import CORE_SERVICES, Platform
 
 START_TIMEOUT = float(os.environ.get("TEST_PLATFORM_START_TIMEOUT", "300"))
 
@@ -44,6 +44,7 @@ async def start_platform_patiently(
         },
         var_dir=workdir / "var",
         log_dir=workdir / "logs",
+        services=CORE_SERVICES,
     )
     stack = Stack(config)
     try:

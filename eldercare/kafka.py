@@ -20,7 +20,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from eldercare import metrics
-from eldercare.envelope import to_timestamp, utcnow
+from eldercare.envelope import EnvelopeDecodeError, decode_envelope, to_timestamp, utcnow
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import ALL_TOPICS, DEADLETTER
 from eldercare.v1 import events_pb2 as pb
@@ -266,6 +266,14 @@ class PoisonRecord(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def decode_record(record: ConsumerRecord) -> pb.Envelope:
+    """The record's envelope; a record that is not one is poison (dead-lettered, never retried)."""
+    try:
+        return decode_envelope(record.value)
+    except EnvelopeDecodeError as exc:
+        raise PoisonRecord("undecodable_envelope", str(exc)) from exc
 
 
 # A consumer that stops heartbeating is out of its group after this long (its partitions move on).

@@ -16,8 +16,8 @@ import orjson
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope, from_timestamp
-from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord
+from eldercare.envelope import from_timestamp
+from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, decode_record
 from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from eldercare.topics import COMMANDS
@@ -97,10 +97,7 @@ class Downlink:
         await self.session.stop()
 
     async def _relay(self, record: ConsumerRecord) -> None:
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         topic, payload = command_payload(envelope)
         # Raising here makes the consumer loop retry with backoff; the offset stays uncommitted.
         await asyncio.wait_for(self.session.connected.wait(), timeout=10)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord
 
 from eldercare.db import timed_transaction
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope
-from eldercare.kafka import PoisonRecord, RecordHandler
+from eldercare.kafka import PoisonRecord, RecordHandler, decode_record
 from eldercare.runtime import ServiceRuntime
 from services.care_record import metrics
 from services.care_record.timeline import service
@@ -15,18 +14,11 @@ ALARM_CONSUMER = "care-record-alarms"
 INCIDENT_CONSUMER = "care-record-incidents"
 
 
-def _decode(record: ConsumerRecord):  # type: ignore[no-untyped-def]
-    try:
-        return decode_envelope(record.value)
-    except EnvelopeDecodeError as exc:
-        raise PoisonRecord("undecodable_envelope", str(exc)) from exc
-
-
 def alarm_handler(runtime: ServiceRuntime) -> RecordHandler:
     """Alarms (SOS, fall, device alarms) into the timeline of the elder wearing the device."""
 
     async def handle(record: ConsumerRecord) -> None:
-        envelope = _decode(record)
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") not in ("sos", "fall", "alarm"):
             return
         async with timed_transaction(runtime.sessions, "observe_alarm") as session:
@@ -40,7 +32,7 @@ def incident_handler(runtime: ServiceRuntime) -> RecordHandler:
     """Incident lifecycle events from dispatch into the elder's timeline."""
 
     async def handle(record: ConsumerRecord) -> None:
-        envelope = _decode(record)
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") != "incident":
             raise PoisonRecord("unexpected_body", "the incidents topic carries IncidentEvent envelopes only")
         async with timed_transaction(runtime.sessions, "observe_incident") as session:

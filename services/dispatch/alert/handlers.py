@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 
 from eldercare.db import ProcessedEvent, claim_event, timed_transaction
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope, device_event_id, from_timestamp, utcnow
-from eldercare.kafka import PoisonRecord
+from eldercare.kafka import PoisonRecord, decode_record
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
@@ -32,10 +32,7 @@ def alert_handler(runtime: ServiceRuntime, *, attach_window: timedelta) -> Calla
     """The handler for eldercare.alerts.v1: one transaction per alert, inbox row included."""
 
     async def handle(record: ConsumerRecord) -> None:
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") != "alert" or not envelope.alert.device_id:
             raise PoisonRecord("unexpected_event", "the alerts topic carries Alert envelopes with a device id")
         alert = envelope.alert

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord
 
 from eldercare.db import claim_event, timed_transaction
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope
-from eldercare.kafka import PoisonRecord
+from eldercare.kafka import PoisonRecord, decode_record
 from eldercare.runtime import ServiceRuntime
 from services.dispatch.command import service
 
@@ -17,10 +16,7 @@ def ack_handler(runtime: ServiceRuntime):  # type: ignore[no-untyped-def]
     """The handler for the command-acks topic: one transaction per ack, inbox row included."""
 
     async def handle(record: ConsumerRecord) -> None:
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") != "command_ack" or not envelope.command_ack.command_id:
             raise PoisonRecord("not_a_command_ack", f"envelope body is {envelope.WhichOneof('body')!r}")
         async with timed_transaction(runtime.sessions, "record_command_ack") as session:

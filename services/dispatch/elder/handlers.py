@@ -14,8 +14,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from prometheus_client import Counter
 
 from eldercare.db import timed_transaction
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope
-from eldercare.kafka import ConsumerLoop, PoisonRecord, RecordHandler
+from eldercare.kafka import ConsumerLoop, PoisonRecord, RecordHandler, decode_record
 from eldercare.runtime import ServiceRuntime
 from services.dispatch.elder import service
 
@@ -74,10 +73,7 @@ def snapshot_handler(runtime: ServiceRuntime) -> RecordHandler:
     """Apply one snapshot (newer version wins) and the read model's position, in one transaction."""
 
     async def handle(record: ConsumerRecord) -> None:
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
             raise PoisonRecord("unexpected_body", "the elders topic carries ElderSnapshot envelopes with an elder id")
         async with timed_transaction(runtime.sessions, "apply_elder_snapshot") as session:

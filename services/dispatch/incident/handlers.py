@@ -9,8 +9,7 @@ from datetime import timedelta
 from aiokafka import ConsumerRecord
 
 from eldercare.db import claim_events, timed_transaction
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope
-from eldercare.kafka import PoisonRecord
+from eldercare.kafka import decode_record
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
@@ -25,7 +24,7 @@ def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta):  # type
     """The handler for the alarms topic: one transaction per alarm, inbox row included."""
 
     async def handle(record: ConsumerRecord) -> None:
-        await _apply_alarms(runtime, [_decode(record)], attach_window=attach_window)
+        await _apply_alarms(runtime, [decode_record(record)], attach_window=attach_window)
 
     return handle
 
@@ -37,16 +36,9 @@ def device_alarms_handler(runtime: ServiceRuntime, *, attach_window: timedelta):
     """
 
     async def handle(records: Sequence[ConsumerRecord]) -> None:
-        await _apply_alarms(runtime, [_decode(record) for record in records], attach_window=attach_window)
+        await _apply_alarms(runtime, [decode_record(record) for record in records], attach_window=attach_window)
 
     return handle
-
-
-def _decode(record: ConsumerRecord) -> pb.Envelope:
-    try:
-        return decode_envelope(record.value)
-    except EnvelopeDecodeError as exc:
-        raise PoisonRecord("undecodable_envelope", str(exc)) from exc
 
 
 async def _apply_alarms(runtime: ServiceRuntime, envelopes: list[pb.Envelope], *, attach_window: timedelta) -> None:

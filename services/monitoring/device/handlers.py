@@ -9,8 +9,8 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.db import claim_event, claim_events, timed_transaction
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope, from_timestamp, kind_name, utcnow
-from eldercare.kafka import PoisonRecord
+from eldercare.envelope import from_timestamp, kind_name, utcnow
+from eldercare.kafka import PoisonRecord, decode_record
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
@@ -31,10 +31,7 @@ _DEVICE_BODIES = frozenset({"sos", "fall", "location_report", "vitals", "heartbe
 
 
 def _decode_device_event(record: ConsumerRecord) -> pb.Envelope:
-    try:
-        envelope = decode_envelope(record.value)
-    except EnvelopeDecodeError as exc:
-        raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+    envelope = decode_record(record)
     if envelope.WhichOneof("body") not in _DEVICE_BODIES or not envelope.device_id:
         raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} is not a device event")
     return envelope
@@ -146,10 +143,7 @@ def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitab
                 async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
                     await elders.remove_elder(session, elder_id=record.key.decode())
             return
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
             raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} on the elders topic")
         async with timed_transaction(runtime.sessions, "monitoring_elder") as session:

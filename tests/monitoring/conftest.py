@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from eldercare import kafkanode
 from tests import infra
-from tests.platform import Platform, start_platform
+from tests.platform import CORE_SERVICES, Platform, start_platform
 
 # Seconds instead of minutes, so that time-based rules run within a test.
 FAST_RULES = {
@@ -60,6 +60,7 @@ async def mplatform(
         mqtt_port=monitoring_mqtt.port,
         kafka_port=monitoring_kafka.port,
         databases=own_databases,
+        services=(*CORE_SERVICES, "watch"),
         env=FAST_RULES,
     )
     try:

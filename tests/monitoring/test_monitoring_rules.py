@@ -311,7 +311,7 @@ async def test_prometheus_scrapes_every_service_and_counts_an_sos(mplatform: Pla
             health = {t["labels"]["job"]: t["health"] for t in targets}
             return (
                 health
-                if set(health) == {"gateway", "dispatch", "care-record", "monitoring"}
+                if set(health) == {"gateway", "dispatch", "care-record", "monitoring", "watch"}
                 and set(health.values()) == {"up"}
                 else None
             )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     delete,
+    event,
     func,
     select,
     text,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import Column, Field, SQLModel, col
 
 from eldercare import metrics
@@ -93,8 +95,45 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+# session.info keys: this transaction wrote something; this session is the relay's own.
+_WROTE = "eldercare.wrote"
+RELAY_SESSION = "eldercare.outbox_relay"
+
+
+def session_factory(
+    engine: AsyncEngine, *, after_write_commit: Callable[[], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for `engine`; with `after_write_commit`, it is called after every commit that wrote.
+
+    That is how the outbox relay learns of new rows without any writer having to remember to
+    tell it: the rows and the change they describe commit together, and the relay wakes after.
+    """
+    if after_write_commit is None:
+        return async_sessionmaker(engine, expire_on_commit=False)
+    notify = after_write_commit
+
+    class NotifyingSession(Session):
+        """A session class of this factory's own, so the hooks below stay with it."""
+
+    @event.listens_for(NotifyingSession, "after_flush")
+    def _flushed(session: Session, _context: Any) -> None:
+        session.info[_WROTE] = True
+
+    @event.listens_for(NotifyingSession, "do_orm_execute")
+    def _executed(state: ORMExecuteState) -> None:
+        if not state.is_select:  # INSERT/UPDATE/DELETE statements, ORM or not, skip the flush
+            state.session.info[_WROTE] = True
+
+    @event.listens_for(NotifyingSession, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop(_WROTE, False) and not session.info.get(RELAY_SESSION):
+            notify()
+
+    @event.listens_for(NotifyingSession, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop(_WROTE, None)
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=NotifyingSession)
 
 
 async def ensure_database(url: str) -> None:
@@ -320,6 +359,7 @@ class OutboxRelay:
         """Publish up to `limit` pending rows; returns how many were published."""
         oldest = select(col(OutboxMessage.id)).order_by(col(OutboxMessage.id)).limit(limit)
         async with self._sessions() as session, session.begin():
+            session.info[RELAY_SESSION] = True  # its own DELETE is not news to wake itself with
             if session.get_bind().dialect.name == "postgresql":
                 # The lock rides in the DELETE (an InitPlan, evaluated once): a replica that does not
                 # hold it takes no rows. One statement instead of lock, SELECT and DELETE: the

@@ -62,7 +62,10 @@ class ServiceRuntime:
         self.database_url = settings.resolved_database_url()
         self.migrations_dir = migrations_dir
         self.engine: AsyncEngine = db.create_engine(self.database_url)
-        self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(self.engine)
+        # Every commit that wrote wakes the outbox relay (and live views waiting on a commit).
+        self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(
+            self.engine, after_write_commit=lambda: self.outbox.notify()
+        )
         # Kafka clients bind to the running event loop, so start() creates them.
         self._producer: AIOKafkaProducer | None = None
         self.dead_letters = DeadLetterPublisher(self._get_producer, settings.service_name)

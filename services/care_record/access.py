@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.http import require_roles
@@ -21,11 +21,10 @@ Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUP
 Admin = Annotated[ApiPrincipal, Depends(require_roles(Role.ADMIN))]
 
 
-async def commit(request: Request, session: AsyncSession, *, entity: str) -> None:
-    """Queue the snapshots of the elders this transaction changed, commit, and wake the outbox relay."""
+async def commit(session: AsyncSession, *, entity: str) -> None:
+    """Queue the snapshots of the elders this transaction changed and commit (which wakes the relay)."""
     queued = await snapshot.publish_changed(session)
     await session.commit()
     metrics.RECORD_CHANGES.labels(entity).inc()
     if queued:
         metrics.SNAPSHOTS_QUEUED.inc(queued)
-        request.app.state.runtime.outbox.notify()

@@ -84,5 +84,4 @@ class Sweeper:
                     await service.sweep_offline(session, now=now, settings=self.settings, budget=self.budget)
                     await service.sweep_inactivity(session, now=now, settings=self.settings)
                 await service.refresh_gauges(session, settings=self.settings)
-        if alerts.count_committed(session):
-            self.runtime.outbox.notify()
+        alerts.count_committed(session)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from eldercare.deps import SessionDep, TransactionDep
 from services.care_record.access import Admin, Reader, commit
@@ -15,12 +15,12 @@ router = APIRouter(prefix="/api/v1/elders/{elder_id}/assessments", tags=["assess
 
 @router.post("", response_model=AssessmentRead, status_code=status.HTTP_201_CREATED)
 async def record_assessment(
-    elder_id: str, body: AssessmentCreate, request: Request, session: TransactionDep, principal: Admin
+    elder_id: str, body: AssessmentCreate, session: TransactionDep, principal: Admin
 ) -> AssessmentRead:
     """Record an assessment; the latest by date becomes the elder's current ability level."""
     assessment = await service.record_assessment(session, elder_id=elder_id, data=body, actor=principal.name)
     current = await service.current_assessment(session, elder_id=elder_id)
-    await commit(request, session, entity="assessment")
+    await commit(session, entity="assessment")
     return service.to_read(assessment, current=current is not None and current.id == assessment.id)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, status
 
 from eldercare.deps import SessionDep, TransactionDep
 from services.care_record.access import Admin, Reader, commit
@@ -27,22 +27,18 @@ def to_read(binding: DeviceBinding) -> BindingRead:
 
 
 @router.post("/elders/{elder_id}/devices", response_model=BindingRead, status_code=status.HTTP_201_CREATED)
-async def bind_device(
-    elder_id: str, body: BindingCreate, request: Request, session: TransactionDep, principal: Admin
-) -> BindingRead:
+async def bind_device(elder_id: str, body: BindingCreate, session: TransactionDep, principal: Admin) -> BindingRead:
     """Bind a device to the elder (409 when the device is bound already)."""
     binding = await service.bind_device(session, elder_id=elder_id, device_id=body.device_id, actor=principal.name)
-    await commit(request, session, entity="binding")
+    await commit(session, entity="binding")
     return to_read(binding)
 
 
 @router.delete("/elders/{elder_id}/devices/{device_id}", response_model=BindingRead)
-async def unbind_device(
-    elder_id: str, device_id: str, request: Request, session: TransactionDep, principal: Admin
-) -> BindingRead:
+async def unbind_device(elder_id: str, device_id: str, session: TransactionDep, principal: Admin) -> BindingRead:
     """End the device's binding to the elder; the history keeps it."""
     binding = await service.unbind_device(session, elder_id=elder_id, device_id=device_id, actor=principal.name)
-    await commit(request, session, entity="binding")
+    await commit(session, entity="binding")
     return to_read(binding)
 
 

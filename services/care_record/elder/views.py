@@ -109,7 +109,7 @@ async def to_detail(session: AsyncSession, elder: Elder, *, policy: VisitPolicy,
 async def create_elder(body: ElderCreate, request: Request, session: TransactionDep, principal: Admin) -> ElderRead:
     """Register an elder (422 on a bad ID number, 409 when it is registered already)."""
     elder = await service.create_elder(session, data=body)
-    await commit(request, session, entity="elder")
+    await commit(session, entity="elder")
     return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
 
 
@@ -171,7 +171,7 @@ async def update_elder(
 ) -> ElderRead:
     """Change profile fields or the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=body)
-    await commit(request, session, entity="elder")
+    await commit(session, entity="elder")
     return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
 
 
@@ -181,7 +181,7 @@ async def set_health(
 ) -> ElderRead:
     """Replace the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
-    await commit(request, session, entity="health")
+    await commit(session, entity="health")
     return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
 
 
@@ -193,12 +193,10 @@ async def list_contacts(elder_id: str, session: SessionDep, _: Reader) -> list[C
 
 
 @router.put("/{elder_id}/contacts", response_model=list[ContactRead])
-async def set_contacts(
-    elder_id: str, body: list[ContactIn], request: Request, session: TransactionDep, _: Admin
-) -> list[ContactRead]:
+async def set_contacts(elder_id: str, body: list[ContactIn], session: TransactionDep, _: Admin) -> list[ContactRead]:
     """Replace the emergency contacts with this ordered list (first is called first)."""
     if len(body) > 20:
         raise HTTPException(422, "at most 20 contacts")
     rows = await service.set_contacts(session, elder_id=elder_id, contacts=body)
-    await commit(request, session, entity="contacts")
+    await commit(session, entity="contacts")
     return [ContactRead.model_validate(c) for c in rows]

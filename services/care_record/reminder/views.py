@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from eldercare.deps import SessionDep, TransactionDep
 from services.care_record.access import Admin, Reader, commit
@@ -15,11 +15,11 @@ router = APIRouter(prefix="/api/v1/elders/{elder_id}/reminders", tags=["reminder
 
 @router.post("", response_model=ReminderRead, status_code=status.HTTP_201_CREATED)
 async def create_reminder(
-    elder_id: str, body: ReminderCreate, request: Request, session: TransactionDep, principal: Admin
+    elder_id: str, body: ReminderCreate, session: TransactionDep, principal: Admin
 ) -> ReminderRead:
     """Schedule a reminder; at its due time it goes to the elder's device as a `reminder` command."""
     reminder = await service.create_reminder(session, elder_id=elder_id, data=body, actor=principal.name)
-    await commit(request, session, entity="reminder")
+    await commit(session, entity="reminder")
     return ReminderRead.model_validate(reminder)
 
 
@@ -31,10 +31,8 @@ async def list_reminders(elder_id: str, session: SessionDep, _: Reader) -> list[
 
 
 @router.post("/{reminder_id}/cancel", response_model=ReminderRead)
-async def cancel_reminder(
-    elder_id: str, reminder_id: str, request: Request, session: TransactionDep, _: Admin
-) -> ReminderRead:
+async def cancel_reminder(elder_id: str, reminder_id: str, session: TransactionDep, _: Admin) -> ReminderRead:
     """Cancel a reminder that has not fired yet (409 once it has)."""
     reminder = await service.cancel_reminder(session, elder_id=elder_id, reminder_id=reminder_id)
-    await commit(request, session, entity="reminder")
+    await commit(session, entity="reminder")
     return ReminderRead.model_validate(reminder)

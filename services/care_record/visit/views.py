@@ -16,12 +16,10 @@ router = APIRouter(prefix="/api/v1", tags=["visits"])
 
 
 @router.post("/elders/{elder_id}/visits", response_model=VisitRead, status_code=status.HTTP_201_CREATED)
-async def record_visit(
-    elder_id: str, body: VisitCreate, request: Request, session: TransactionDep, principal: Admin
-) -> VisitRead:
+async def record_visit(elder_id: str, body: VisitCreate, session: TransactionDep, principal: Admin) -> VisitRead:
     """Record a visit (in person, phone or video) with its findings."""
     visit = await service.record_visit(session, elder_id=elder_id, data=body, actor=principal.name)
-    await commit(request, session, entity="visit")
+    await commit(session, entity="visit")
     return VisitRead.model_validate(visit)
 
 

@@ -46,7 +46,6 @@ def alert_handler(runtime: ServiceRuntime, *, attach_window: timedelta) -> Calla
             else:
                 _, opened = result
                 outcome = "opened" if opened else "attached"
-        runtime.outbox.notify()
         metrics.ALERTS_RECEIVED.labels(alert.type[:32], outcome).inc()
         log.info("alert %s (%s): %s", alert.alert_id, alert.type, outcome)
 
@@ -77,7 +76,6 @@ def cancel_handler(runtime: ServiceRuntime, *, give_up_after: timedelta) -> Call
             _, outcome = await service.cancel_fall_from_device(
                 session, envelope=envelope, fall_event_id=fall_event_id, window=FALL_CANCEL_WINDOW
             )
-        runtime.outbox.notify()
         metrics.DEVICE_CANCELS.labels(outcome).inc()
         log.info("device cancel of fall %s: %s", fall_event_id, outcome)
 

@@ -55,7 +55,6 @@ async def assign(
         timeout=timeout,
     )
     await session.commit()
-    request.app.state.runtime.outbox.notify()
     return [AssignmentRead.model_validate(a) for a in created]
 
 
@@ -91,5 +90,4 @@ async def respond(
         reason=body.reason if body else None,
     )
     await session.commit()
-    request.app.state.runtime.outbox.notify()
     return AssignmentRead.model_validate(assignment)

@@ -23,6 +23,5 @@ def ack_handler(runtime: ServiceRuntime):  # type: ignore[no-untyped-def]
             if not await claim_event(session, consumer=ACK_CONSUMER, event_id=envelope.event_id):
                 return
             await service.record_ack(session, envelope=envelope)
-        runtime.outbox.notify()
 
     return handle

@@ -42,5 +42,4 @@ async def send_command(
         callback_number=body.callback_number,
     )
     await session.commit()
-    request.app.state.runtime.outbox.notify()
     return CommandRead.model_validate(command)

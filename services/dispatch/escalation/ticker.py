@@ -34,9 +34,9 @@ async def tick(runtime: ServiceRuntime, settings: DispatchSettings, policy: assi
     for incident, level in escalated:
         log.warning("incident %s unacknowledged: escalated to level %d (%s)", incident.id, level, incident.priority)
     async with timed_transaction(runtime.sessions, "assignment_timeouts") as session:
-        timed_out = await assignments.time_out_due(session, now=utcnow(), policy=policy)
+        await assignments.time_out_due(session, now=utcnow(), policy=policy)
     async with timed_transaction(runtime.sessions, "command_retries") as session:
-        retried = await commands.retry_due(
+        await commands.retry_due(
             session,
             now=utcnow(),
             first_retry_seconds=settings.command_retry_seconds,
@@ -44,8 +44,6 @@ async def tick(runtime: ServiceRuntime, settings: DispatchSettings, policy: assi
         )
     async with timed_transaction(runtime.sessions, "disarm_escalation_timers") as session:
         await escalation.disarm_closed(session)
-    if escalated or timed_out or retried:
-        runtime.outbox.notify()
     metrics.TIMER_SECONDS.observe(time.perf_counter() - started)
 
 

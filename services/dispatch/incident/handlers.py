@@ -57,7 +57,6 @@ async def _apply_alarms(runtime: ServiceRuntime, envelopes: list[pb.Envelope], *
             outcome = await service.record_alarm(session, envelope=envelope, attach_window=attach_window)
             if outcome is not None:
                 outcomes.append((envelope, outcome))
-    runtime.outbox.notify()
     for envelope, (incident, opened) in outcomes:
         metrics.observe_alarm(
             envelope,

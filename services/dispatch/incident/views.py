@@ -164,9 +164,8 @@ async def get_incident(incident_id: str, session: SessionDep, principal: Reader)
     return await _detail(session, incident, with_elder=principal.role is not Role.OPS)
 
 
-async def _transition_and_show(request: Request, session: AsyncSession, incident: Incident) -> IncidentDetail:
+async def _transition_and_show(session: AsyncSession, incident: Incident) -> IncidentDetail:
     await session.commit()
-    request.app.state.runtime.outbox.notify()
     return await _detail(session, incident)
 
 
@@ -191,21 +190,21 @@ async def acknowledge(
         first_retry_seconds=request.app.state.settings.command_retry_seconds,
         text=commands.ACKNOWLEDGED_MESSAGE,
     )
-    return await _transition_and_show(request, session, incident)
+    return await _transition_and_show(session, incident)
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentDetail, status_code=status.HTTP_201_CREATED)
 async def add_note(
-    incident_id: str, body: NoteCreate, request: Request, session: TransactionDep, principal: Dispatcher
+    incident_id: str, body: NoteCreate, session: TransactionDep, principal: Dispatcher
 ) -> IncidentDetail:
     """Add a note to the incident's timeline."""
     incident = await service.add_note(session, incident_id=incident_id, actor=principal.name, text=body.text)
-    return await _transition_and_show(request, session, incident)
+    return await _transition_and_show(session, incident)
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail)
 async def resolve(
-    incident_id: str, body: ResolveRequest, request: Request, session: TransactionDep, principal: Dispatcher
+    incident_id: str, body: ResolveRequest, session: TransactionDep, principal: Dispatcher
 ) -> IncidentDetail:
     """Close the incident with an outcome (from acknowledged, dispatched or on_scene)."""
     incident = await service.transition(
@@ -216,15 +215,15 @@ async def resolve(
         detail={"note": body.note} if body.note else None,
         outcome=body.outcome,
     )
-    return await _transition_and_show(request, session, incident)
+    return await _transition_and_show(session, incident)
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentDetail)
 async def cancel(
-    incident_id: str, body: CancelRequest, request: Request, session: TransactionDep, principal: Supervisor
+    incident_id: str, body: CancelRequest, session: TransactionDep, principal: Supervisor
 ) -> IncidentDetail:
     """Cancel an active incident with a reason (supervisors); it is kept, never deleted."""
     incident = await service.transition(
         session, incident_id=incident_id, action="cancel", actor=principal.name, detail={"reason": body.reason}
     )
-    return await _transition_and_show(request, session, incident)
+    return await _transition_and_show(session, incident)

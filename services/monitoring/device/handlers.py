@@ -109,8 +109,7 @@ def device_batch_handler(
         async with timed_transaction(runtime.sessions, "monitoring_device_batch") as session:
             await apply_device_batch(session, envelopes=envelopes, consumer=consumer, settings=settings)
         metrics.TELEMETRY_BATCH_RECORDS.observe(len(envelopes))
-        if alerts.count_committed(session):
-            runtime.outbox.notify()
+        alerts.count_committed(session)
 
     return handle
 
@@ -128,8 +127,7 @@ def device_record_handler(
             rows = await load_rows(session, envelopes=[envelope])
             await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
             await write_rows(session, rows=rows)
-        if alerts.count_committed(session):
-            runtime.outbox.notify()
+        alerts.count_committed(session)
 
     return handle
 

@@ -18,7 +18,7 @@ from eldercare.topics import ALARMS
 from eldercare.v1 import events_pb2 as pb
 from gateway.watch.framing import Frame, FrameReader, encode_frame
 from tests import infra
-from tests.platform import DISPATCHER, Platform, eventually, start_platform
+from tests.platform import DISPATCHER, Platform, eventually, running_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -90,18 +90,15 @@ async def watch_platform(
     kafka_broker: kafkanode.KafkaNode,
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
-    platform = await start_platform(
+    async with running_platform(
         workdir=workdir / "watch-platform",
         mqtt_port=mqtt_broker.port,
         kafka_port=kafka_broker.port,
         databases=databases,
         services=("dispatch", "monitoring", "watch"),
         env={"DISPATCH_COMMAND_RETRY_SECONDS": "60"},
-    )
-    try:
+    ) as platform:
         yield platform
-    finally:
-        await platform.stop()
 
 
 async def watch(platform: Platform, device_id: str | None = None) -> Watch:

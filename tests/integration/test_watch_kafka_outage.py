@@ -16,7 +16,7 @@ from eldercare import kafkanode
 from eldercare.topics import ALARMS
 from tests import infra
 from tests.integration.test_watch_adapter import Watch, new_watch_id, position
-from tests.platform import Platform, eventually, start_platform
+from tests.platform import Platform, eventually, running_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -36,17 +36,14 @@ async def outage_platform(
     own_kafka: kafkanode.KafkaNode,
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
-    platform = await start_platform(
+    async with running_platform(
         workdir=tmp_path_factory.mktemp("watch-outage-platform"),
         mqtt_port=mqtt_broker.port,
         kafka_port=own_kafka.port,
         databases=databases,
         services=("dispatch", "watch"),
-    )
-    try:
+    ) as platform:
         yield platform
-    finally:
-        await platform.stop()
 
 
 async def alarm_produce_errors(platform: Platform) -> float:

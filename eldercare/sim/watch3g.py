@@ -89,7 +89,8 @@ class WatchConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._hello: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._inflight: dict[str, asyncio.Future[None]] = {}
+        # Reply key -> the sends waiting for it (a resend on the same connection waits for the same reply).
+        self._inflight: dict[str, list[asyncio.Future[None]]] = {}
         self.closed = False
         self.last_sent = 0.0
         self.commands_echoed = 0
@@ -115,10 +116,11 @@ class WatchConnection(asyncio.Protocol):
                 if not self._hello.done():
                     self._hello.set_result(True)
                 continue
-            future = self._inflight.pop(f"{kind}*{seq}", None)
-            if future is not None:
-                if not future.done():
-                    future.set_result(None)
+            waiting = self._inflight.pop(f"{kind}*{seq}", None)
+            if waiting is not None:
+                for future in waiting:
+                    if not future.done():
+                        future.set_result(None)
             elif kind not in REPLIES and self.transport is not None:
                 # A command (CR, MESSAGE, CALL, ...): the watch's echo of its type is the ack.
                 self.transport.write(frame(self.vendor, self.device_id, kind, seq))
@@ -129,9 +131,10 @@ class WatchConnection(asyncio.Protocol):
         error = exc or ConnectionError("connection closed")
         if not self._hello.done():
             self._hello.set_exception(error)
-        for future in self._inflight.values():
-            if not future.done():
-                future.set_exception(ConnectionError("connection lost before the reply"))
+        for waiting in self._inflight.values():
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(ConnectionError("connection lost before the reply"))
         self._inflight.clear()
         if self.on_lost is not None:
             self.on_lost(self)
@@ -152,11 +155,7 @@ class WatchConnection(asyncio.Protocol):
             future.set_exception(ConnectionError("not connected"))
             return future
         if key:
-            previous = self._inflight.get(key)
-            if previous is not None and not previous.done():
-                # The same frame again (a resend): its one reply answers both.
-                future = previous
-            self._inflight[key] = future
+            self._inflight.setdefault(key, []).append(future)
         self.transport.write(payload)
         self.last_sent = now
         if not key:
@@ -176,7 +175,7 @@ class WatchConnection(asyncio.Protocol):
 
     @property
     def inflight(self) -> int:
-        return len(self._inflight)
+        return sum(len(waiting) for waiting in self._inflight.values())
 
     def _fail(self, exc: Exception) -> None:
         if not self._hello.done():

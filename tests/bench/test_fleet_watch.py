@@ -84,8 +84,10 @@ async def test_a_reply_resolves_its_frame_and_a_command_is_echoed_as_its_ack() -
     assert location.done() and not sos.done()  # UD is never answered; AL is
     conn.data_received(b"[3G*W1*0006*0002*AL]")  # someone else's sequence number: not ours
     assert not sos.done()
+    again = conn.publish("AL*0007", watch3g.frame("3G", "W1", "AL,x", "0007"), 0.0)  # resent before the reply
+    assert conn.inflight == 2
     conn.data_received(b"[3G*W1*0007*0002*AL][3G*W1*0007*00")
-    assert sos.done() and conn.inflight == 0
+    assert sos.done() and again.done() and conn.inflight == 0
     conn.data_received(b"02*CR]")
     assert wire.written[-1] == b"[3G*W1*0007*0002*CR]" and conn.commands_echoed == 1
 

@@ -7,7 +7,8 @@ import asyncio
 
 from bench.harness import BenchPlan, run, table, write_report
 
-PHASES = ("ceiling", "e2e", "connections", "soak")
+# "watch" (the 3G* adapter) is opt-in: `--phases watch`.
+PHASES = ("ceiling", "e2e", "connections", "soak", "watch")
 
 
 def main() -> None:
@@ -17,6 +18,11 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--ceiling-messages", type=int)
     parser.add_argument("--connection-devices", type=int)
+    parser.add_argument("--watch-connections", type=int, help="watches held in the watch phase (default 20000)")
+    parser.add_argument("--watch-hold-s", type=float, help="how long the watch phase holds them (default 60)")
+    parser.add_argument(
+        "--watch-processes", type=int, help="simulator and adapter processes each for the watch phase (default 2)"
+    )
     parser.add_argument("--e2e-rates", help="comma-separated telemetry rates, e.g. 0,1000,3000")
     parser.add_argument("--e2e-step-s", type=float)
     parser.add_argument(
@@ -34,6 +40,12 @@ def main() -> None:
         plan.ceiling_messages = args.ceiling_messages
     if args.connection_devices:
         plan.connection_devices = args.connection_devices
+    if args.watch_connections:
+        plan.watch_connections = args.watch_connections
+    if args.watch_hold_s:
+        plan.watch_hold_s = args.watch_hold_s
+    if args.watch_processes:
+        plan.watch_sim_processes = plan.watch_adapter_processes = args.watch_processes
     if args.e2e_rates:
         plan.e2e_rates = tuple(int(r) for r in args.e2e_rates.split(","))
     if args.e2e_step_s:

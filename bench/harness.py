@@ -2,7 +2,8 @@
 
 Phases (each optional, sized by `BenchPlan`): gateway ceiling next to the raw
 mosquitto_sub -> librdkafka pipeline, end-to-end ingest steps with SOS latency
-probes, connection scale, and the soak with a per-device sequence audit.
+probes, connection scale, the soak with a per-device sequence audit, and (opt-in)
+the "3G*" watch adapter: connections held, frames/s of one process, SOS over TCP.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eldercare import kafkanode
 from eldercare.devstack import die_with_parent, mosquitto_binary
+from eldercare.sim import watch3g
 from eldercare.sim.fleet import raise_fd_limit
 from eldercare.sim.protocol import open_device
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
@@ -67,6 +69,16 @@ class BenchPlan:
     ceiling_gateway_counts: tuple[int, ...] = (1, 2)
     # Bulk-lane gateways beside the alarm-lane one: one paho client tops out near 3k msg/s here.
     gateway_processes: int = 2
+    # The watch phase: connections held with heartbeats, split over simulator and adapter processes
+    # (one process may hold at most the hard fd limit, 20,000 here, of sockets and files together).
+    watch_connections: int = 20_000
+    watch_sim_processes: int = 2
+    watch_adapter_processes: int = 2
+    watch_hold_s: float = 60.0
+    watch_heartbeat_s: float = 60.0
+    # Frames/s of one adapter process: this many UD frames written as fast as the sockets take them.
+    watch_ceiling_frames: int = 200_000
+    watch_ceiling_connections: int = 50
     label: str = "bench"
 
     @property
@@ -90,6 +102,11 @@ class BenchPlan:
             soak_s=4.0,
             soak_rate=100,
             soak_devices=30,
+            watch_connections=40,
+            watch_hold_s=3.0,
+            watch_heartbeat_s=2.0,
+            watch_ceiling_frames=600,
+            watch_ceiling_connections=3,
             label="smoke",
         )
 
@@ -933,6 +950,238 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
         await stack.stop()
 
 
+# ---- phase 6 (opt-in): the "3G*" watch adapter ---------------------------------------------------------
+
+WATCH_FRAMES = "watch_frames_total"
+WATCH_CONNECTIONS = "watch_connections"
+
+
+async def start_watch_stack(env: Environment, adapters: int) -> tuple[Platform, list[int]]:
+    """Dispatch and `adapters` watch adapter processes; returns the stack and each adapter's TCP port."""
+    stack = await start_stack(env, ("dispatch", "watch"))
+    assert stack.watch_port is not None
+    ports = [stack.watch_port]
+    for number in range(2, adapters + 1):
+        extra = stack.stack.make_process("watch", instance=str(number), port=infra.free_port())
+        # Its own listener, and its own instance id: that names its downlink consumer group.
+        ports.append(infra.free_port())
+        extra.env = {**extra.env, "WATCH_LISTEN": f"127.0.0.1:{ports[-1]}", "WATCH_INSTANCE_ID": f"bench-{number}"}
+        await extra.start()
+        stack.stack.processes[extra.name] = extra
+        await extra.wait_healthy(90)
+    return stack, ports
+
+
+def adapter_pids(stack: Platform) -> dict[str, int]:
+    return {
+        name: process.process.pid
+        for name, process in stack.stack.processes.items()
+        if name.startswith("watch") and process.process is not None
+    }
+
+
+async def probe_watch_sos(port: int, *, duration_s: float, interval_s: float, tag: str) -> dict[str, Any]:
+    """Press SOS on fresh watches over TCP at a steady pace: device id -> send time, and the AL reply times."""
+    sent: dict[str, float] = {}
+    replied: list[float] = []
+    end = time.monotonic() + duration_s
+    number = 0
+    while time.monotonic() < end:
+        number += 1
+        device_id = f"WPROBE{tag}{number:05d}"
+        conn = await watch3g.open_watch("127.0.0.1", port, device_id)
+        body = "AL," + watch3g.position(31.95, 118.75, battery=80, status=watch3g.SOS_BIT)
+        pressed = time.time()
+        await conn.publish("AL*0001", watch3g.frame("3G", device_id, body, "0001"), time.monotonic())
+        replied.append(time.time() - pressed)  # the adapter answers AL only once Kafka has the alarm
+        sent[device_id] = pressed
+        conn.close()
+        await asyncio.sleep(interval_s)
+    return {"sent": sent, "al_reply_s": replied}
+
+
+def ud_frames(device_id: str, count: int) -> bytes:
+    """`count` position reports from one watch, each a second apart on its clock (so each is its own event)."""
+    start = time.time()
+    frames = []
+    for number in range(count):
+        stamp = time.strftime("%d%m%y,%H%M%S", time.gmtime(start + number))
+        body = f"UD,{stamp},A,31.950000,N,118.750000,E,0.5,90.0,30,8,80,64,1200,0,00000000,1,1,460,0,9360,4082,131,0"
+        frames.append(watch3g.frame("3G", device_id, body))
+    return b"".join(frames)
+
+
+async def _blast(port: int, device_id: str, frames: bytes) -> None:
+    conn = await watch3g.open_watch("127.0.0.1", port, device_id)
+    assert conn.transport is not None
+    for offset in range(0, len(frames), 256 * 1024):
+        conn.transport.write(frames[offset : offset + 256 * 1024])
+        while conn.transport.get_write_buffer_size() > 1024 * 1024 and not conn.closed:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)  # the adapter reads at its own pace: its ceiling is what we measure
+    while conn.transport.get_write_buffer_size() and not conn.closed:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    conn.close()
+
+
+async def measure_watch_ceiling(env: Environment, stack: Platform, port: int, plan: BenchPlan) -> dict[str, Any]:
+    """UD frames into one adapter process as fast as its sockets take them: frames/s it reads, decodes and queues."""
+    [(name, pid)] = [(n, p) for n, p in adapter_pids(stack).items() if n == "watch"]
+    url = stack.stack.processes[name].health_url
+
+    baseline: list[float] = []
+
+    async def counters() -> list[float]:
+        """UD frames read, location events Kafka took, telemetry dropped: each since the ceiling began."""
+        text = (await env.http.get(f"{url}/metrics", timeout=60)).text
+        now = [
+            metric_sum(text, WATCH_FRAMES, 'type="UD"'),
+            metric_sum(text, "watch_events_produced_total", 'kind="location"'),
+            metric_sum(text, "watch_telemetry_dropped_total"),
+        ]
+        return [value - before for value, before in zip(now, baseline or [0.0] * 3, strict=True)]
+
+    per_connection = -(-plan.watch_ceiling_frames // plan.watch_ceiling_connections)
+    blobs = [ud_frames(f"WCEIL{n:05d}", per_connection) for n in range(plan.watch_ceiling_connections)]
+    total = per_connection * len(blobs)
+    baseline.extend(await counters())
+    assert env.kafka.process is not None
+    # The frames are written by this harness process (its CPU is not in these figures) from prepared bytes.
+    meter = ProcessMeter({name: pid, "kafka": env.kafka.process.pid})
+    started = time.monotonic()
+    sending = asyncio.gather(*(_blast(port, f"WCEIL{n:05d}", blob) for n, blob in enumerate(blobs)))
+    first_at: float | None = None
+    frames = produced = dropped = first_frames = 0.0
+    deadline = started + 600
+    while time.monotonic() < deadline:
+        frames, produced, dropped = await counters()
+        now = time.monotonic()
+        if frames and first_at is None:
+            first_at, first_frames = now, frames
+        if frames >= total:
+            break
+        await asyncio.sleep(0.1)
+    read_at = time.monotonic()
+    usage = meter.read()
+    await sending
+    # Kafka may still be taking the queued telemetry; how far it got is its own figure.
+    while time.monotonic() < deadline:
+        _, produced, dropped = await counters()
+        if produced + dropped >= frames:
+            break
+        await asyncio.sleep(0.2)
+    produced_at = time.monotonic()
+    assert first_at is not None, "the adapter read no frame"
+    if frames == first_frames:  # so few frames they were all read between two polls
+        first_at, first_frames = started, 0.0
+    return {
+        "frames": int(frames),
+        "connections": len(blobs),
+        "frames_per_s": round((frames - first_frames) / max(read_at - first_at, 1e-6), 1),
+        "read_s": round(read_at - started, 2),
+        "location_events_produced": int(produced),
+        "telemetry_dropped": int(dropped),
+        "events_produced_per_s": round(produced / max(produced_at - started, 1e-6), 1),
+        "processes": usage,
+    }
+
+
+async def measure_watch(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """Watches held with heartbeats, SOS over TCP among them, then one adapter's frames/s ceiling."""
+    stack, ports = await start_watch_stack(env, plan.watch_adapter_processes)
+    watcher = IncidentWatcher(env.bootstrap)
+    await watcher.start()
+    stream = StreamWatcher(env, stack)
+    await stream.start()
+    sims: list[SimProcess] = []
+    try:
+        pids = adapter_pids(stack)
+        before = {name: rss_mb(pid) for name, pid in pids.items()}
+        per_sim = -(-plan.watch_connections // plan.watch_sim_processes)
+        counts = [min(per_sim, plan.watch_connections - n * per_sim) for n in range(plan.watch_sim_processes)]
+        counts = [count for count in counts if count > 0]
+        started = time.monotonic()
+        for number, devices in enumerate(counts):
+            sim = SimProcess(
+                env,
+                "--protocol",
+                "watch3g",
+                "--watch-addr",
+                f"127.0.0.1:{ports[number % len(ports)]}",
+                "--devices",
+                str(devices),
+                "--id-prefix",
+                f"W{number}",
+                "--heartbeat-s",
+                str(plan.watch_heartbeat_s),
+                "--sos-per-device-day",
+                "0",
+                "--fall-per-device-day",
+                "0",
+            )
+            sims.append(await sim.start())
+        for sim, devices in zip(sims, counts, strict=True):
+            await sim.wait_connected(devices)
+        connect_s = time.monotonic() - started
+        held_by_adapters = sum(await process_counters(env, stack, "watch", (WATCH_CONNECTIONS, "")))
+        pids.update({f"simulator-{n}": sim.process.pid for n, sim in enumerate(sims) if sim.process is not None})
+        assert env.kafka.process is not None
+        pids["kafka"] = env.kafka.process.pid
+        (frames_before,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
+        meter = ProcessMeter(pids)
+        probes = await probe_watch_sos(
+            ports[0], duration_s=plan.watch_hold_s, interval_s=plan.sos_probe_interval_s, tag="H"
+        )
+        usage = meter.read()
+        (frames_after,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
+        held = sum(sim.last.get("connected", 0) for sim in sims)
+        finals = [await sim.stop() for sim in sims]
+        sims = []
+        sent = probes["sent"]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_until(lambda: all(d in watcher.opened for d in sent)), 15)
+        await asyncio.sleep(1.0 if stream.available else 0)  # the stream polls its database
+        committed = committed_bounds(sent, opened=watcher.opened, incident_of=watcher.incident_of, streamed=stream.seen)
+        per_thousand = 1000 / max(plan.watch_connections, 1)
+        adapters = {name: usage[name] for name in pids if name.startswith("watch") and name in usage}
+        connections = {
+            "watches": plan.watch_connections,
+            "simulator_processes": len(counts),
+            "adapter_processes": len(ports),
+            "held_connected": held,
+            "held_by_adapters": int(held_by_adapters),
+            "connect_all_s": round(connect_s, 1),
+            "heartbeat_s": plan.watch_heartbeat_s,
+            "hold_s": plan.watch_hold_s,
+            "lk_frames_per_s": round((frames_after - frames_before) / plan.watch_hold_s, 1),
+            "disconnects": sum(final.get("disconnects") or 0 for final in finals),
+            "adapter_rss_mb": {name: value["rss_mb"] for name, value in adapters.items()},
+            "adapter_cpu_pct": {name: value["cpu_pct"] for name, value in adapters.items()},
+            "adapter_mb_per_1000_watches": round(
+                sum(value["rss_mb"] - before[name] for name, value in adapters.items()) * per_thousand, 2
+            ),
+            "processes": usage,
+        }
+        sos = {
+            "probes": len(sent),
+            "sos_missing": len(sent) - sum(d in watcher.opened for d in sent),
+            "sos_to_al_reply": percentiles(probes["al_reply_s"]),
+            # Both observations follow the commit, so the earlier one bounds it from above.
+            "sos_to_incident_committed_at_most": percentiles(committed),
+            "sos_to_incident_opened": percentiles(
+                [watcher.opened[d] - t for d, t in sent.items() if d in watcher.opened]
+            ),
+        }
+        ceiling = await measure_watch_ceiling(env, stack, ports[0], plan)
+        return {"connections": connections, "sos_over_tcp": sos, "ceiling": ceiling}
+    finally:
+        for sim in sims:
+            with contextlib.suppress(Exception):
+                await sim.stop()
+        await stream.stop()
+        await watcher.stop()
+        await stack.stop()
+
+
 # ---- the run ---------------------------------------------------------------------------------------------
 
 
@@ -962,6 +1211,8 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
             report["connections"] = await measure_connections(env, plan)
         if "soak" in phases:
             report["soak"] = await measure_soak(env, plan)
+        if "watch" in phases:
+            report["watch"] = await measure_watch(env, plan)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     return report
 
@@ -1014,6 +1265,19 @@ def table(report: dict[str, Any]) -> Iterator[str]:
             f"connections: {c['held_connected']}/{c['devices']} held, connect-all {c['connect_all_s']} s, "
             f"Mosquitto {c['mosquitto_mb_per_1000_devices']} MB and simulator "
             f"{c['simulator_mb_per_1000_devices']} MB per 1,000 devices"
+        )
+    if "watch" in report:
+        w = report["watch"]
+        c, p, x = w["connections"], w["sos_over_tcp"], w["ceiling"]
+        committed = p["sos_to_incident_committed_at_most"]
+        yield (
+            f"watch: {c['held_connected']}/{c['watches']} held over {c['adapter_processes']} adapter(s), "
+            f"connect-all {c['connect_all_s']} s, adapter RSS {c['adapter_rss_mb']} MB, CPU {c['adapter_cpu_pct']} %"
+        )
+        yield (
+            f"watch: SOS over TCP -> incident committed (at most) p50 {committed['p50_ms']} p99 {committed['p99_ms']} "
+            f"max {committed['max_ms']} ms (n={committed['n']}, missing {p['sos_missing']}); "
+            f"one adapter reads {x['frames_per_s']:.0f} UD frames/s"
         )
     if "soak" in report:
         s = report["soak"]

@@ -44,7 +44,7 @@ from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
-from gateway.ratelimit import DeviceRateLimiter
+from gateway.ratelimit import CappedDeadLetters, DeviceRateLimiter
 from gateway.retire import LaneRetirement
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,11 @@ class Gateway:
             self.retirement = self._retirement("bulk" if settings.lanes == "alarms" else "alarm")
         self._retirement_task: asyncio.Task[None] | None = None
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
-        self.dead_letter_limiter = DeviceRateLimiter(
-            rate_per_s=settings.deadletter_rate_per_s, burst=settings.deadletter_burst
+        self.capped_dead_letters = CappedDeadLetters(
+            self.dead_letters,
+            rate_per_s=settings.deadletter_rate_per_s,
+            burst=settings.deadletter_burst,
+            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         self._coalesce_task: asyncio.Task[None] | None = None
@@ -431,8 +434,7 @@ class Gateway:
         metrics.REJECTED.labels(rejection.reason).inc()
         levels = message.topic.split("/")
         sender = levels[3] if len(levels) > 3 and message.topic.startswith(DEVICE_TREE + "/") else message.topic
-        if self.dead_letter_limiter.enabled and not self.dead_letter_limiter.allow(sender, time.monotonic()):
-            metrics.DEAD_LETTERS_SUPPRESSED.labels(rejection.reason).inc()
+        if not self.capped_dead_letters.admit(sender, rejection.reason):
             return
         detail = ("alarm raised anyway; " if salvaged else "") + rejection.detail
         log.info("dead-lettered a message (%s): %s", rejection.reason, detail[:200])

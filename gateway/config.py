@@ -14,7 +14,20 @@ from eldercare.settings import BaseProcessSettings
 GatewayLanes = Literal["all", "alarms", "bulk"]
 
 
-class GatewaySettings(BaseProcessSettings):
+class DeadLetterCapSettings(BaseProcessSettings):
+    """The per-device dead-letter cap, one setting for every ingress process (MQTT gateway, watch adapter)."""
+
+    # Per-device cap on dead letters: a device sending garbage gets its first rejections written
+    # and the rest counted, so one faulty firmware cannot turn into a write per message. 0: off.
+    deadletter_rate_per_s: float = Field(
+        1.0, ge=0, le=10_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_RATE_PER_S", "deadletter_rate_per_s")
+    )
+    deadletter_burst: int = Field(
+        20, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_BURST", "deadletter_burst")
+    )
+
+
+class GatewaySettings(DeadLetterCapSettings):
     http_port: int = Field(8004, validation_alias=AliasChoices("GATEWAY_PORT", "http_port"))
     # Unique per gateway process: it names the persistent MQTT sessions.
     instance_id: str = Field(
@@ -56,14 +69,6 @@ class GatewaySettings(BaseProcessSettings):
     # (gateway/coalesce.py); the first alarm of a window is never delayed. 0 turns it off.
     alarm_coalesce_seconds: float = Field(
         10.0, ge=0, le=600, validation_alias=AliasChoices("GATEWAY_ALARM_COALESCE_SECONDS", "alarm_coalesce_seconds")
-    )
-    # Per-device cap on dead letters: a device sending garbage gets its first rejections written
-    # and the rest counted, so one faulty firmware cannot turn into a write per message. 0: off.
-    deadletter_rate_per_s: float = Field(
-        1.0, ge=0, le=10_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_RATE_PER_S", "deadletter_rate_per_s")
-    )
-    deadletter_burst: int = Field(
-        20, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEADLETTER_BURST", "deadletter_burst")
     )
 
     @property

@@ -12,8 +12,15 @@ Memory is bounded: the least recently seen devices are forgotten past `max_devic
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from eldercare.kafka import DeadLetterPublisher
 
 
 @dataclass(slots=True)
@@ -63,3 +70,30 @@ class DeviceRateLimiter:
             bucket.tokens -= 1.0
             return True
         return False
+
+
+class CappedDeadLetters:
+    """Dead letters with a per-sender cap (GATEWAY_DEADLETTER_RATE_PER_S / _BURST), for every ingress.
+
+    A device sending garbage gets its first rejections written and the rest counted in
+    `suppressed`, so one faulty firmware cannot turn into a Kafka write per message.
+    """
+
+    def __init__(self, publisher: DeadLetterPublisher, *, rate_per_s: float, burst: int, suppressed: Counter) -> None:
+        self.publisher = publisher
+        self.limiter = DeviceRateLimiter(rate_per_s=rate_per_s, burst=burst)
+        self.suppressed = suppressed
+
+    def admit(self, sender: str, reason: str) -> bool:
+        """Whether this sender's rejection is written; one over its cap is counted instead."""
+        if self.limiter.enabled and not self.limiter.allow(sender, time.monotonic()):
+            self.suppressed.labels(reason).inc()
+            return False
+        return True
+
+    async def publish(self, sender: str, *, reason: str, detail: str, source: str, raw: bytes) -> bool:
+        """Write the letter unless the sender is over its cap; returns whether it was written."""
+        if not self.admit(sender, reason):
+            return False
+        await self.publisher.publish(reason=reason, detail=detail, source=source, raw=raw)
+        return True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -244,3 +245,13 @@ async def start_platform(
         http=httpx.AsyncClient(timeout=10.0),
         watch_port=watch_port,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_platform(**kwargs: Any) -> AsyncIterator[Platform]:
+    """`start_platform(**kwargs)` for the length of a `with` block (a module's own fixture)."""
+    platform = await start_platform(**kwargs)
+    try:
+        yield platform
+    finally:
+        await platform.stop()

@@ -1,4 +1,5 @@
-"""`python -m eldercare.sim` (or `eldercare-sim`): run a simulated fleet against an MQTT broker.
+"""`python -m eldercare.sim` (or `eldercare-sim`): run a simulated fleet against an MQTT broker,
+or (`--protocol watch3g --watch-addr host:port`) against the watch adapter as "3G*" watches over TCP.
 
 Prints one JSON line of statistics every few seconds and a final one (`"final": true`).
 """
@@ -22,6 +23,8 @@ from eldercare.sim.fleet import Fleet, FleetConfig, raise_fd_limit
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare-sim", description=__doc__)
     parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--protocol", choices=("mqtt", "watch3g"), default="mqtt")
+    parser.add_argument("--watch-addr", default="127.0.0.1:5093", help="the watch adapter (with --protocol watch3g)")
     parser.add_argument("--devices", type=int, default=100, help="concurrent device sessions")
     parser.add_argument("--id-prefix", default="SIM", help="device ids are PREFIX + a 6-digit number")
     parser.add_argument("--rate", type=float, help="total messages/s for the fleet (default: each device's schedule)")
@@ -51,6 +54,8 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
     """The FleetConfig the command line asks for."""
     config = FleetConfig(
         mqtt_url=args.mqtt_url,
+        protocol=args.protocol,
+        watch_addr=args.watch_addr,
         devices=args.devices,
         id_prefix=args.id_prefix,
         rate=args.rate,

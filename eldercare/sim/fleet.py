@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from eldercare.mqtt import parse_mqtt_url
+from eldercare.sim import watch3g
 from eldercare.sim.protocol import DeviceConnection, open_device
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class FleetConfig:
     """What the fleet does; the defaults are a realistic day for a wearable."""
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # "mqtt": the platform's JSON contract over MQTT; "watch3g": "3G*" frames over TCP to the watch adapter.
+    protocol: str = "mqtt"
+    watch_addr: str = "127.0.0.1:5093"
     devices: int = 100
     id_prefix: str = "SIM"
     # Total messages/s for the whole fleet; None keeps each device's natural schedule.
@@ -95,7 +99,7 @@ class SimDevice:
         self.low_battery_sent = False
         self.away_until = 0.0
         self.seq = 0
-        self.conn: DeviceConnection | None = None
+        self.conn: DeviceConnection | watch3g.WatchConnection | None = None
         self.connecting = False
         # Messages to send again after a reconnect (their PUBACK never came).
         self.pending: list[tuple[str, bytes, int]] = []
@@ -152,14 +156,42 @@ def raise_fd_limit(wanted: int) -> int:
     return hard
 
 
+def watch_frame(device: SimDevice, kind: str, body: dict[str, Any], seq: int) -> tuple[str, bytes]:
+    """One event as a "3G*" frame: (the reply it waits for, or "" when the protocol sends none; the frame).
+
+    The sequence field is the event's sequence number (mod 2^16), so each reply finds its frame.
+    """
+    field = f"{seq % 0x10000:04X}"
+    location = body.get("location") or body
+    lat, lon = location.get("lat", device.lat), location.get("lon", device.lon)
+    if kind == HEARTBEAT:
+        content, reply = f"LK,{device.seq * 7 % 10_000},0,{body['battery']}", "LK"
+    elif kind == LOCATION:
+        content = "UD," + watch3g.position(lat, lon, battery=device.battery, status=0, speed_kmh=body["speed_kmh"])
+        reply = ""
+    elif kind == VITALS:
+        content, reply = f"bphrt,{body['systolic']},{body['diastolic']},{body['heart_rate']}", ""
+    else:  # sos, fall, and the low-battery alarm: AL frames, answered once the adapter has them on Kafka
+        bit = {SOS: watch3g.SOS_BIT, FALL: watch3g.FALL_BIT}.get(kind, watch3g.LOW_BATTERY_BIT)
+        content, reply = "AL," + watch3g.position(lat, lon, battery=device.battery, status=bit), "AL"
+    frame = watch3g.frame("3G", device.device_id, content, field)
+    return (f"{reply}*{field}" if reply else ""), frame
+
+
 class Fleet:
     """N simulated devices publishing on their schedules (or at a fixed total rate) until stopped."""
 
     def __init__(self, config: FleetConfig, on_stats: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config = config
         self.random = random.Random(config.seed)
-        endpoint = parse_mqtt_url(config.mqtt_url)
-        self.host, self.port = endpoint.host, endpoint.port
+        if config.protocol == "watch3g":
+            host, _, port = config.watch_addr.rpartition(":")
+            self.host, self.port = host.strip("[]"), int(port)
+        elif config.protocol == "mqtt":
+            endpoint = parse_mqtt_url(config.mqtt_url)
+            self.host, self.port = endpoint.host, endpoint.port
+        else:
+            raise ValueError(f"unknown protocol {config.protocol!r}")
         center_lat, center_lon = config.center
         self.devices = [
             SimDevice(
@@ -203,13 +235,7 @@ class Fleet:
                     await asyncio.sleep(delay)
                 async with self._connect_slots:
                     try:
-                        conn = await open_device(
-                            self.host,
-                            self.port,
-                            f"sim-{device.device_id}",
-                            keepalive=self.config.keepalive_s,
-                            on_lost=functools.partial(self._lost, device),
-                        )
+                        conn = await self._open(device)
                     except Exception as exc:  # refused, reset, timed out, CONNACK refused: all retried
                         self.stats.connect_failures += 1
                         attempt += 1
@@ -225,7 +251,15 @@ class Fleet:
         finally:
             device.connecting = False
 
-    def _lost(self, device: SimDevice, conn: DeviceConnection) -> None:
+    async def _open(self, device: SimDevice) -> DeviceConnection | watch3g.WatchConnection:
+        on_lost = functools.partial(self._lost, device)
+        if self.config.protocol == "watch3g":
+            return await watch3g.open_watch(self.host, self.port, device.device_id, on_lost=on_lost)
+        return await open_device(
+            self.host, self.port, f"sim-{device.device_id}", keepalive=self.config.keepalive_s, on_lost=on_lost
+        )
+
+    def _lost(self, device: SimDevice, conn: DeviceConnection | watch3g.WatchConnection) -> None:
         if device.conn is not conn:
             return
         device.conn = None
@@ -280,7 +314,11 @@ class Fleet:
         body["event_id"] = f"{self.config.run_id}-{seq}"
         body["ts"] = int(time.time() * 1000)
         device.unacked.add(seq)
-        self._send(device, f"eldercare/v1/devices/{device.device_id}/{kind}", orjson.dumps(body), seq, kind=kind)
+        if self.config.protocol == "watch3g":
+            key, frame = watch_frame(device, kind, body, seq)
+            self._send(device, key, frame, seq, kind=kind)
+        else:
+            self._send(device, f"eldercare/v1/devices/{device.device_id}/{kind}", orjson.dumps(body), seq, kind=kind)
         return seq
 
     def _body(self, device: SimDevice, kind: str, now: float) -> tuple[str, dict[str, Any]]:

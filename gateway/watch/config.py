@@ -6,11 +6,13 @@ import socket
 
 from pydantic import AliasChoices, Field, field_validator
 
-from eldercare.settings import BaseProcessSettings
+from gateway.config import DeadLetterCapSettings
 from gateway.watch.framing import DEFAULT_MAX_FRAME_BYTES
 
 
-class WatchSettings(BaseProcessSettings):
+# The dead-letter cap is the MQTT gateway's (GATEWAY_DEADLETTER_RATE_PER_S / _BURST): per watch, or
+# per peer address for a connection that never said who it is.
+class WatchSettings(DeadLetterCapSettings):
     # Its own HTTP port: /healthz, /readyz, /metrics (the gateway lanes use 8004 and up).
     http_port: int = Field(8030, validation_alias=AliasChoices("WATCH_PORT", "http_port"))
     # Where watches connect: host:port of the TCP listener.

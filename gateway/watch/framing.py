@@ -38,10 +38,11 @@ _ESCAPED = re.compile(rb"\x7d([\x01-\x05])")
 class FramingError(Exception):
     """The connection sent something that is not a frame; `reason` is a bounded metric label."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, raw: bytes = b"") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.raw = raw  # the offending bytes, for the dead letter (at most the frame size limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,10 @@ class FrameReader:
         """True while a frame has begun and not ended (the connection's frame timer runs)."""
         return bool(self._buffer)
 
+    def unfinished(self) -> FramingError:
+        """The error for a frame begun and never ended (the connection's frame timer ran out)."""
+        return FramingError("incomplete_frame", "a frame began and did not end in time", bytes(self._buffer))
+
     def feed(self, data: bytes) -> list[Frame]:
         """The frames `data` completes, in order; FramingError when the stream is not frames."""
         frames: list[Frame] = []
@@ -130,18 +135,32 @@ class FrameReader:
                 if not buffer:
                     break
                 if buffer[0] != ord("["):
-                    raise FramingError("garbage", f"expected '[' but got {bytes(buffer[:16])!r}")
+                    raise FramingError(
+                        "garbage", f"expected '[' but got {bytes(buffer[:16])!r}", bytes(buffer[: self.max_frame_bytes])
+                    )
             end = self._scan()
             if end is None:
                 if len(buffer) > self.max_frame_bytes:
-                    raise FramingError("oversized", f"no end of frame within {self.max_frame_bytes} bytes")
+                    raise FramingError(
+                        "oversized",
+                        f"no end of frame within {self.max_frame_bytes} bytes",
+                        bytes(buffer[: self.max_frame_bytes]),
+                    )
                 break
             raw = bytes(buffer[:end])
             del buffer[:end]
             self._scanned = 0
             if len(raw) > self.max_frame_bytes:
-                raise FramingError("oversized", f"a {len(raw)}-byte frame; the limit is {self.max_frame_bytes}")
-            frames.append(parse_frame(raw))
+                raise FramingError(
+                    "oversized",
+                    f"a {len(raw)}-byte frame; the limit is {self.max_frame_bytes}",
+                    raw[: self.max_frame_bytes],
+                )
+            try:
+                frames.append(parse_frame(raw))
+            except FramingError as error:
+                error.raw = raw
+                raise
         return frames
 
     def _scan(self) -> int | None:

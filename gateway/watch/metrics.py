@@ -21,6 +21,11 @@ UNHANDLED = Counter(
     "watch_unhandled_frames_total", "Frames of types the adapter does not decode, by type (bounded)", ["type"]
 )
 BAD_FRAMES = Counter("watch_bad_frames_total", "Frames that ended their connection, by reason", ["reason"])
+DEAD_LETTERS_SUPPRESSED = Counter(
+    "watch_deadletters_suppressed_total",
+    "Bad frames over a watch's (or peer's) dead-letter cap: counted, not written (the first ones of a flood are)",
+    ["reason"],
+)
 PROBLEMS = Counter("watch_frame_problems_total", "Frames whose body was partly unusable, by problem", ["problem"])
 REPLIES = Counter("watch_replies_total", "Replies sent to watches, by type", ["type"])
 EVENTS = Counter("watch_events_produced_total", "Events acknowledged by Kafka, by kind", ["kind"])

@@ -34,6 +34,7 @@ from eldercare.runtime import start_with_retry
 from eldercare.topics import COMMAND_ACKS, COMMANDS
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.payloads import DeviceMessage, ack_message
+from gateway.ratelimit import CappedDeadLetters
 from gateway.watch import metrics
 from gateway.watch.commands import Pending, PendingCommands, Unsupported, translate
 from gateway.watch.config import WatchSettings
@@ -67,6 +68,9 @@ class Connection:
         self.vendor = "3G"
         self.seq: str | None = None  # the watch's last sequence field; our own frames reuse it
         self.closed = False
+        # Who sent a frame we could not read, before it said which watch it is (dead letters, their cap).
+        peer = writer.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else "unknown"
 
     def send(self, content: str, *, seq: str | None = None, label: str) -> bool:
         """Write one frame in the watch's vendor prefix; False when the connection is gone."""
@@ -94,6 +98,12 @@ class WatchGateway:
         self._bulk_producer: AIOKafkaProducer | None = None
         self._batches: BatchSender[DeviceMessage] | None = None
         self.dead_letters = DeadLetterPublisher(lambda: self._producer(alarm=False), "gateway-watch")
+        self.dead_letters_capped = CappedDeadLetters(
+            self.dead_letters,
+            rate_per_s=settings.deadletter_rate_per_s,
+            burst=settings.deadletter_burst,
+            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
+        )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         self.bound = BoundWatches(settings)
         self.pending = PendingCommands()
@@ -194,7 +204,9 @@ class WatchGateway:
                 try:
                     data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
                 except TimeoutError:
-                    raise Closed("incomplete_frame" if partial else "idle") from None
+                    if partial:
+                        raise connection.frames.unfinished() from None
+                    raise Closed("idle") from None
                 if not data:
                     break
                 for frame in connection.frames.feed(data):
@@ -203,6 +215,7 @@ class WatchGateway:
             metrics.BAD_FRAMES.labels(error.reason).inc()
             log.info("watch %s: %s; closing its connection", connection.device_id or "(unidentified)", error)
             reason = error.reason
+            self._dead_letter(connection, error.reason, f"connection closed; {error.detail}", error.raw)
         except Closed as closed:
             reason = closed.reason
         except (ConnectionError, OSError):
@@ -247,6 +260,8 @@ class WatchGateway:
         metrics.frames_of(uplink.label).inc()
         if uplink.problem is not None:
             metrics.PROBLEMS.labels(uplink.problem).inc()
+            done = "alarm raised anyway" if uplink.alarm else "answered, the usable fields kept"
+            self._dead_letter(connection, uplink.problem, f"{done}; a {frame.type[:32]} frame", frame.raw)
         if uplink.label in VOICE_TYPES:
             metrics.VOICE.labels(uplink.label).inc()
         if not uplink.known:
@@ -259,6 +274,14 @@ class WatchGateway:
             self._queue_telemetry(message)
         if uplink.reply is not None:
             connection.send(uplink.reply, seq=frame.seq, label=uplink.label)
+
+    def _dead_letter(self, connection: Connection, reason: str, detail: str, raw: bytes) -> None:
+        """A bad frame to the dead-letter topic, in the background: no watch waits for Kafka to take it."""
+        sender = connection.device_id or f"peer:{connection.peer}"
+        if not self.dead_letters_capped.admit(sender, reason):
+            return
+        source = f"watch/{connection.device_id or 'unidentified'}@{connection.peer}"
+        self._spawn(self.dead_letters.publish(reason=reason, detail=detail, source=source, raw=raw))
 
     def _on_unhandled(self, connection: Connection, frame: Frame) -> None:
         """A type we do not decode: the echo (ack) of a command we sent, or a vendor extension."""

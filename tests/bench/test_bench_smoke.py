@@ -42,3 +42,24 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
     path = write_report(report, tmp_path)
     assert path.exists()
     assert any("ceiling" in line for line in table(report))
+
+
+@pytest.mark.timeout(300)
+async def test_the_watch_phase_holds_its_watches_probes_sos_over_tcp_and_measures_a_ceiling() -> None:
+    plan = BenchPlan.smoke()
+    report = await run(plan, ("watch",))
+    watch = report["watch"]
+    connections = watch["connections"]
+    # Split over two simulators and two adapters, as the 20,000-watch run must be (fd limit per process).
+    assert (connections["simulator_processes"], connections["adapter_processes"]) == (2, 2)
+    assert connections["held_connected"] == connections["held_by_adapters"] == plan.watch_connections
+    assert set(connections["adapter_rss_mb"]) == {"watch", "watch-2"}
+    sos = watch["sos_over_tcp"]
+    assert sos["probes"] > 0 and sos["sos_missing"] == 0, sos
+    assert sos["sos_to_al_reply"]["n"] == sos["probes"]
+    bound, opened = sos["sos_to_incident_committed_at_most"], sos["sos_to_incident_opened"]
+    assert bound["n"] == sos["probes"] and bound["max_ms"] <= opened["max_ms"], sos
+    ceiling = watch["ceiling"]
+    assert ceiling["frames"] == plan.watch_ceiling_frames and ceiling["frames_per_s"] > 0
+    assert ceiling["location_events_produced"] + ceiling["telemetry_dropped"] == ceiling["frames"]
+    assert any(line.startswith("watch:") for line in table(report))

@@ -18,7 +18,7 @@ from eldercare.topics import ALARMS
 from eldercare.v1 import events_pb2 as pb
 from gateway.watch.framing import Frame, FrameReader, encode_frame
 from tests import infra
-from tests.platform import DISPATCHER, Platform, eventually, start_platform
+from tests.platform import DISPATCHER, Platform, eventually, running_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -90,18 +90,15 @@ async def watch_platform(
     kafka_broker: kafkanode.KafkaNode,
     databases: infra.DatabaseFactory,
 ) -> AsyncIterator[Platform]:
-    platform = await start_platform(
+    async with running_platform(
         workdir=workdir / "watch-platform",
         mqtt_port=mqtt_broker.port,
         kafka_port=kafka_broker.port,
         databases=databases,
         services=("dispatch", "monitoring", "watch"),
         env={"DISPATCH_COMMAND_RETRY_SECONDS": "60"},
-    )
-    try:
+    ) as platform:
         yield platform
-    finally:
-        await platform.stop()
 
 
 async def watch(platform: Platform, device_id: str | None = None) -> Watch:
@@ -203,6 +200,57 @@ async def test_garbage_on_one_connection_ends_it_while_another_watch_is_served(w
     metrics = (await watch_platform.http.get(watch_platform.url("watch", "/metrics"))).text
     assert 'watch_bad_frames_total{reason="garbage"}' in metrics
     await good.close()
+
+
+async def watch_dead_letters(platform: Platform, source: str) -> list[pb.DeadLetter]:
+    return [x for x in await platform.dead_letters() if x.producer == "gateway-watch" and x.source.startswith(source)]
+
+
+async def test_a_bad_frame_is_dead_lettered_with_its_reason_and_bytes(watch_platform: Platform) -> None:
+    device = await watch(watch_platform)
+    await device.send("LK")
+    await device.expect("LK")
+    # Identified first, so its letter names it; then a header that is not one ends the connection.
+    device.writer.write(b"[3G*" + device.device_id.encode() + b"*zz*LK]")
+    await device.writer.drain()
+    assert await device.closed_by_server()
+
+    async def lettered() -> list[pb.DeadLetter]:
+        return await watch_dead_letters(watch_platform, f"watch/{device.device_id}@")
+
+    [letter] = await eventually(lettered, timeout=30)
+    assert (letter.reason, letter.raw) == ("bad_header", b"[3G*" + device.device_id.encode() + b"*zz*LK]")
+    assert letter.detail.startswith("connection closed; ")
+
+
+async def test_bad_frames_from_one_watch_are_dead_lettered_up_to_its_cap_and_the_rest_counted(
+    watch_platform: Platform,
+) -> None:
+    metrics_url = watch_platform.url("watch", "/metrics")
+
+    async def suppressed() -> float:
+        text = (await watch_platform.http.get(metrics_url)).text
+        sample = 'watch_deadletters_suppressed_total{reason="bad_coordinates"} '
+        return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(sample)), 0.0)
+
+    before = await suppressed()
+    device = await watch(watch_platform)
+    sent = 40  # twice the default burst (GATEWAY_DEADLETTER_BURST, 20), far faster than it refills
+    for _ in range(sent):
+        # Answered and kept where usable (the battery), dead-lettered for its coordinates.
+        await device.send(f"UD,{position('00000000', lat='north,N', lon='east,E')}")
+    # UD is not answered; the LK reply shows every UD before it was handled (a connection is served in order).
+    await device.send("LK")
+    await device.expect("LK")
+
+    async def all_accounted() -> list[pb.DeadLetter] | None:
+        letters = await watch_dead_letters(watch_platform, f"watch/{device.device_id}@")
+        return letters if len(letters) + await suppressed() - before == sent else None
+
+    letters = await eventually(all_accounted, timeout=30)
+    assert {letter.reason for letter in letters} == {"bad_coordinates"}
+    assert 20 <= len(letters) < sent  # the burst went out; the rest of the flood was only counted
+    await device.close()
 
 
 async def test_locate_goes_out_as_cr_and_the_watchs_echo_is_recorded_as_its_ack(watch_platform: Platform) -> None:

@@ -17,7 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "infra" / "prometheus"
 DASHBOARDS = sorted((REPO / "infra" / "grafana" / "provisioning" / "dashboards" / "json").glob("*.json"))
 # Every module that defines metrics a process exports.
-METRIC_MODULES = ("eldercare.metrics", "gateway.metrics", "services.dispatch.metrics", "services.monitoring.metrics")
+METRIC_MODULES = (
+    "eldercare.metrics",
+    "gateway.metrics",
+    "gateway.watch.metrics",
+    "services.dispatch.metrics",
+    "services.monitoring.metrics",
+)
 # Series Prometheus itself adds to every target.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 PROMQL_WORDS = {
@@ -103,7 +109,24 @@ def test_the_required_rules_exist() -> None:
         "GatewayDisconnectedFromBroker",
         "DeadLettersRising",
         "DeviceOfflineRatioJump",
+        "WatchAdapterDown",
+        "NoWatchAdapter",
     } <= names
+
+
+def test_the_watch_adapter_has_a_dashboard_row_with_what_operators_need() -> None:
+    panels = [panel for path in DASHBOARDS for panel in json.loads(path.read_text())["panels"]]
+    assert any(panel["type"] == "row" and "watch adapter" in panel["title"].lower() for panel in panels)
+    shown = {
+        name for panel in panels for target in panel.get("targets", []) for name in metric_names_in(target["expr"])
+    }
+    assert {
+        "watch_connections",
+        "watch_frames_total",
+        "watch_bad_frames_total",
+        "watch_replies_total",
+        "watch_commands_total",
+    } <= shown
 
 
 def test_the_four_dashboards_are_provisioned() -> None:

@@ -8,11 +8,12 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from eldercare.http import TokenRateLimiter, require_roles
 from eldercare.settings import ApiPrincipal, BaseProcessSettings, Role, parse_api_tokens
-from gateway.ratelimit import DeviceRateLimiter
+from gateway.ratelimit import CappedDeadLetters, DeviceRateLimiter
 
 
 def take(limiter: DeviceRateLimiter, device: str, count: int, now: float) -> int:
@@ -132,3 +133,34 @@ def test_tls_settings_come_in_pairs_and_must_exist(tmp_path: Path) -> None:
         BaseProcessSettings(HTTP_TLS_CERT=str(cert))
     with pytest.raises(ValidationError, match="no such file"):
         BaseProcessSettings(MQTT_CA_FILE=str(tmp_path / "missing.pem"))
+
+
+class RecordingPublisher:
+    """Stands in for DeadLetterPublisher (no Kafka in unit tests): keeps what it was asked to write."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[str, str]] = []
+
+    async def publish(self, *, reason: str, detail: str, source: str, raw: bytes, key: bytes | None = None) -> None:
+        self.letters.append((reason, source))
+
+
+async def test_dead_letters_are_capped_per_sender_and_the_rest_counted() -> None:
+    suppressed = Counter("test_capped_dead_letters_suppressed_total", "test", ["reason"], registry=CollectorRegistry())
+    publisher = RecordingPublisher()
+    capped = CappedDeadLetters(publisher, rate_per_s=0.001, burst=3, suppressed=suppressed)  # type: ignore[arg-type]
+    written = [await capped.publish("noisy", reason="garbage", detail="", source="s", raw=b"x") for _ in range(5)]
+    assert written == [True, True, True, False, False]
+    assert await capped.publish("quiet", reason="garbage", detail="", source="q", raw=b"x")  # its own bucket
+    assert publisher.letters == [("garbage", "s")] * 3 + [("garbage", "q")]
+    assert suppressed.labels("garbage")._value.get() == 2
+
+
+async def test_a_zero_rate_turns_the_dead_letter_cap_off() -> None:
+    suppressed = Counter(
+        "test_uncapped_dead_letters_suppressed_total", "test", ["reason"], registry=CollectorRegistry()
+    )
+    publisher = RecordingPublisher()
+    capped = CappedDeadLetters(publisher, rate_per_s=0, burst=1, suppressed=suppressed)  # type: ignore[arg-type]
+    assert all([await capped.publish("d", reason="r", detail="", source="s", raw=b"") for _ in range(50)])
+    assert len(publisher.letters) == 50

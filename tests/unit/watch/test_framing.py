@@ -104,6 +104,21 @@ def test_what_is_not_a_frame_is_refused_with_its_reason(data: bytes, reason: str
     with pytest.raises(FramingError) as refused:
         read_all(data)
     assert refused.value.reason == reason
+    # The bytes that were refused travel with the error, for the dead letter.
+    assert refused.value.raw and refused.value.raw in data
+
+
+def test_garbage_after_good_frames_carries_only_the_garbage() -> None:
+    with pytest.raises(FramingError) as refused:
+        read_all(LK + b"junk" + LK)
+    assert refused.value.raw == b"junk" + LK
+
+
+def test_a_frame_left_unfinished_is_its_own_refusal_with_what_arrived() -> None:
+    reader = FrameReader()
+    reader.feed(LK + b"[3G*8800000015*0002*L")
+    error = reader.unfinished()
+    assert (error.reason, error.raw) == ("incomplete_frame", b"[3G*8800000015*0002*L")
 
 
 def test_a_frame_that_never_closes_is_refused_once_over_the_limit() -> None:
@@ -113,6 +128,7 @@ def test_a_frame_that_never_closes_is_refused_once_over_the_limit() -> None:
     with pytest.raises(FramingError) as refused:
         reader.feed(b"a" * 200)
     assert refused.value.reason == "oversized"
+    assert len(refused.value.raw) == 1024  # a prefix of it, as much as a frame may hold
 
 
 def test_a_closed_frame_over_the_limit_is_refused() -> None:

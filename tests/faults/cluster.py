@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -10,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from eldercare.devstack import postgres_bindir, postgres_command, postgres_initdb
 from eldercare.settings import tcp_port_open
 from tests.infra import free_port, wait_for_port
 
@@ -18,13 +18,10 @@ class PostgresCluster:
     """initdb into a temporary directory; `stop()`/`start()` make a real outage on the same port and data."""
 
     def __init__(self) -> None:
-        initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not initdb:
-            raise RuntimeError("the fault suite needs Debian's postgresql package (initdb, postgres)")
-        self.bindir = Path(initdb[-1]).parent
+        self.bindir = postgres_bindir()  # the same server `make run` and the tests start
         self.datadir = Path(tempfile.mkdtemp(prefix="eldercare-faults-pg-"))
         self.port = free_port()
-        # initdb and postgres refuse to run as root.
+        # pg_ctl refuses to run as root, as initdb and postgres do (their helpers handle it).
         self.run_as: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.datadir.parent / f"{self.datadir.name}.log"
@@ -34,32 +31,12 @@ class PostgresCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}"
 
     def init(self) -> None:
-        if self.run_as:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        subprocess.run(
-            [*self.run_as, str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        postgres_initdb(self.datadir)
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    *self.run_as,
-                    str(self.bindir / "postgres"),
-                    "-D",
-                    str(self.datadir),
-                    "-p",
-                    str(self.port),
-                    "-h",
-                    "127.0.0.1",
-                    "-k",
-                    str(self.datadir),
-                    "-c",
-                    "max_connections=200",
-                ],
+                postgres_command(self.datadir, self.port, "max_connections=200"),
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,

@@ -72,7 +72,7 @@ class Wire:
         self.written.append(data)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: this stand-in for a socket holds none."""
 
 
 async def test_a_reply_resolves_its_frame_and_a_command_is_echoed_as_its_ack() -> None:

@@ -72,7 +72,7 @@ class Watch:
     async def closed_by_server(self, timeout: float = 10) -> bool:
         async def eof() -> bool:
             while await self.reader.read(65536):
-                pass
+                continue  # replies still in flight are discarded; only the EOF matters here
             return True
 
         return await asyncio.wait_for(eof(), timeout)

@@ -239,7 +239,7 @@ class KafkaNode:
             return
         config = self.write_config()
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config), "-g"),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(config), "-g"),
             capture_output=True,
             text=True,
         )
@@ -319,10 +319,18 @@ class KafkaNode:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding."""
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    One id in 64 would start with "-", which the storage tool's argument parser
+    reads as an option ("--cluster-id: expected one argument"); Kafka's own
+    Uuid.randomUuid() draws again in that case, and so do we.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def make_cluster(

@@ -161,6 +161,8 @@ class AuditRow:
     lost: int
     redelivered: int
     notes: str = ""
+    # Where the lost events died, so one failing run is enough to know where to look.
+    lost_detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -323,6 +325,9 @@ class Auditor:
         lost = [e for e in acked if e not in set(applied)]
         copies = await self.kafka_copies(result.sent)
         redelivered = sum(n - 1 for n in copies.values() if n > 1)
+        lost_detail = ""
+        if lost:
+            lost_detail = self.describe_lost(lost, observed, copies, result)
         row = AuditRow(
             scenario=scenario,
             sent=len(result.sent),
@@ -332,8 +337,32 @@ class Auditor:
             lost=len(lost),
             redelivered=redelivered,
             notes=notes,
+            lost_detail=lost_detail,
         )
         return row, observed
+
+    @staticmethod
+    def describe_lost(lost: list[DeviceEvent], observed: Observed, copies: Counter[str], result: StreamResult) -> str:
+        """Lost events by kind, whether Kafka holds them (a consumer's loss) or not (MQTT or
+        the gateway's), which consumers miss the alarms, and when the devices were acked."""
+        alarms = [e for e in lost if e.is_alarm]
+        on_kafka = [e for e in lost if copies.get(e.platform_id, 0) > 0]
+        missing_in: Counter[str] = Counter()
+        for e in alarms:
+            if observed.alarm_entries.get(e.event_id, 0) < 1:
+                missing_in["dispatch"] += 1
+            if e.platform_id not in observed.care_record_alarms:
+                missing_in["care-record"] += 1
+            if e.platform_id not in observed.monitoring_alarms:
+                missing_in["monitoring"] += 1
+        acked_at = sorted(result.acked[e] for e in lost if e in result.acked)
+        first = min(result.acked.values(), default=0.0)
+        span = f"acked {acked_at[0] - first:.1f}-{acked_at[-1] - first:.1f} s into the stream" if acked_at else ""
+        devices = len({e.device_id for e in lost})
+        return (
+            f"{len(alarms)} alarms, {len(lost) - len(alarms)} telemetry from {devices} devices; "
+            f"{len(on_kafka)} of them on Kafka; alarms missing in {dict(missing_in)}; {span}"
+        )
 
 
 def render_table(rows: list[AuditRow]) -> str:

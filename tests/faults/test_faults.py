@@ -77,7 +77,7 @@ async def all_ready(world: FaultWorld, timeout: float = 240.0) -> None:
 def check(world: FaultWorld, row: AuditRow, result: StreamResult) -> None:
     world.config.rows.append(row)
     assert row.sent == row.acknowledged, f"devices gave up on {row.sent - row.acknowledged} events: {row}"
-    assert row.lost == 0, row
+    assert row.lost == 0, f"{row.lost} acknowledged events lost: {row.lost_detail}; {row}"
     assert row.duplicated == 0, row
     assert row.applied == row.acknowledged, row
 

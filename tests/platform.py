@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
@@ -52,6 +52,18 @@ def elder_envelope(snapshot: Any) -> bytes:
         producer="test-care-record",
         elder=snapshot,
     ).SerializeToString()
+
+
+async def publish_elder(platform: Platform, snapshot: Any) -> None:
+    """Publish an ElderSnapshot on the elders topic as care-record would (tests without care-record)."""
+    from eldercare.topics import ELDERS
+
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(ELDERS, elder_envelope(snapshot), key=snapshot.elder_id.encode())
+    finally:
+        await producer.stop()
 
 
 async def flood_sos(mqtt_url: str, device_id: str, count: int) -> asyncio.subprocess.Process:

@@ -100,6 +100,9 @@ async def test_a_reconnecting_console_misses_nothing(ops: Platform) -> None:
         replayed = await until(
             lambda: reader.about(incident["id"]) if len(reader.about(incident["id"])) >= len(entries) - 1 else None
         )
+    # The acknowledgement's message to the (silent) device is retried on its own clock, so a
+    # `command_retried` entry may follow the ones read above: compare what was there.
+    replayed = replayed[: len(entries) - 1]
     assert [e[2]["action"] for e in replayed] == [entry["action"] for entry in entries[1:]]
     ids = [e[0] for e in reader.events]
     assert ids == sorted(ids) and len(ids) == len(set(ids)) and ids[0] > resume_after

@@ -9,14 +9,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from eldercare.envelope import utcnow
 from eldercare.mqtt import MqttSession
-from eldercare.topics import ELDERS
 from eldercare.v1 import elders_pb2
 from tests.monitoring.conftest import FAST_RULES
-from tests.platform import DISPATCHER, OPS, Platform, elder_envelope, eventually, new_device_id
+from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id, publish_elder
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -101,12 +99,7 @@ async def bind_elder(platform: Platform, fleet: Fleet, device_id: str, *, dement
         device_ids=[device_id],
         bindings=[elders_pb2.DeviceBinding(device_id=device_id, binding_seq=1)],
     )
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(ELDERS, elder_envelope(snapshot), key=elder_id.encode())
-    finally:
-        await producer.stop()
+    await publish_elder(platform, snapshot)
 
     async def bound() -> bool:
         state = await applied_up_to(platform, fleet, device_id)

@@ -53,22 +53,27 @@ def _enqueue(session: AsyncSession, command: DeviceCommandRecord, *, now: dateti
     metrics.COMMANDS_SENT.labels(command.type).inc()
 
 
-async def issue_command(
+def issue_device_command(
     session: AsyncSession,
     *,
-    incident: Incident,
+    device_id: str,
     type: CommandType,
     actor: str,
     first_retry_seconds: float,
     text: str | None = None,
     callback_number: str | None = None,
+    incident_id: str | None = None,
 ) -> DeviceCommandRecord:
-    """Send a command to the incident's device (through the outbox) and audit it on the incident."""
+    """Send a command to a device through the outbox; retried until acked.
+
+    Without an incident (a device's settings) its audit is the command row itself: who,
+    when, attempts and ack, listed per device.
+    """
     now = utcnow()
     command = DeviceCommandRecord(
         id=str(uuid.uuid4()),
-        incident_id=incident.id,
-        device_id=incident.device_id,
+        incident_id=incident_id,
+        device_id=device_id,
         type=type.value,
         text=text,
         callback_number=callback_number,
@@ -81,6 +86,30 @@ async def issue_command(
     )
     session.add(command)
     _enqueue(session, command, now=now)
+    return command
+
+
+async def issue_command(
+    session: AsyncSession,
+    *,
+    incident: Incident,
+    type: CommandType,
+    actor: str,
+    first_retry_seconds: float,
+    text: str | None = None,
+    callback_number: str | None = None,
+) -> DeviceCommandRecord:
+    """Send a command to the incident's device (through the outbox) and audit it on the incident."""
+    command = issue_device_command(
+        session,
+        device_id=incident.device_id,
+        incident_id=incident.id,
+        type=type,
+        actor=actor,
+        first_retry_seconds=first_retry_seconds,
+        text=text,
+        callback_number=callback_number,
+    )
     await incidents.append_entry(
         session,
         incident,
@@ -173,5 +202,16 @@ async def list_commands(session: AsyncSession, *, incident_id: str) -> list[Devi
         select(DeviceCommandRecord)
         .where(col(DeviceCommandRecord.incident_id) == incident_id)
         .order_by(col(DeviceCommandRecord.created_at), col(DeviceCommandRecord.id))
+    )
+    return list(rows)
+
+
+async def list_device_commands(session: AsyncSession, *, device_id: str, limit: int = 100) -> list[DeviceCommandRecord]:
+    """A device's commands, incidents' and settings' alike, newest first."""
+    rows = await session.scalars(
+        select(DeviceCommandRecord)
+        .where(col(DeviceCommandRecord.device_id) == device_id)
+        .order_by(col(DeviceCommandRecord.created_at).desc(), col(DeviceCommandRecord.id))
+        .limit(limit)
     )
     return list(rows)

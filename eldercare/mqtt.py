@@ -223,8 +223,10 @@ class MqttSession:
         manual_ack: bool = True,
         keepalive: int = 30,
         ca_file: str | None = None,
+        max_reconnect_delay: float = 10.0,
     ) -> None:
         self.endpoint = parse_mqtt_url(url)
+        self._max_reconnect_delay = max_reconnect_delay
         self.client_id = client_id
         self._subscriptions = subscriptions or []
         self._on_message = on_message
@@ -280,11 +282,13 @@ class MqttSession:
             clean_start=not self._persistent,
             properties=properties,
         )
-        self._connector = asyncio.create_task(self._stay_connected(), name=f"mqtt-{self.client_id}")
+        self._connector = asyncio.create_task(
+            self._stay_connected(max_delay=self._max_reconnect_delay), name=f"mqtt-{self.client_id}"
+        )
 
-    async def _stay_connected(self, min_delay: float = 1.0, max_delay: float = 10.0) -> None:
+    async def _stay_connected(self, max_delay: float, min_delay: float = 1.0) -> None:
         """(Re)connect whenever the socket is gone, with backoff: what paho's own network thread would do."""
-        delay = min_delay
+        delay = min(min_delay, max_delay)
         while not self._stopping:
             self._disconnected.clear()
             connections = self.connections
@@ -300,7 +304,7 @@ class MqttSession:
             if self._stopping:
                 return
             if self.connections > connections:
-                delay = min_delay  # it was up: a fresh failure, not a broker refusing us
+                delay = min(min_delay, max_delay)  # it was up: a fresh failure, not a broker refusing us
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
 

@@ -72,11 +72,21 @@ def lane_client_id(settings: GatewaySettings, lane: str) -> str:
 
 
 def lane_subscriptions(settings: GatewaySettings, lane: str) -> list[str]:
-    share = f"$share/{settings.share_group}"
     if lane == "alarm":
-        return [f"{share}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
-    # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
-    return [f"{share}/{DEVICE_TREE}/#"]
+        # Not shared: Mosquitto (2.0.11) does not restore an offline session's shared subscription
+        # after it restarts, and acks then drops what devices send until that gateway reconnects and
+        # subscribes again. A plain subscription is restored, so every alarm waits in the session.
+        # Several alarm-lane gateways each forward every alarm; consumers absorb the copies by event id.
+        return [f"{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
+    # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen. Shared, so
+    # bulk-lane gateways split the telemetry between them (the restart gap above applies: a
+    # short reconnect delay keeps it under about a second; docs/decisions.md 36).
+    return [f"$share/{settings.share_group}/{DEVICE_TREE}/#"]
+
+
+def legacy_alarm_subscriptions(settings: GatewaySettings) -> list[str]:
+    """The alarm lane's shared filters of earlier releases: a left-over session may still hold them."""
+    return [f"$share/{settings.share_group}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
 
 
 class Acknowledger(Protocol):
@@ -139,6 +149,9 @@ class Gateway:
             username=settings.mqtt_username,
             password=settings.mqtt_password,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            # Back within a second of the broker: after a Mosquitto restart the bulk lane's shared
+            # subscription only routes again once this session has subscribed anew.
+            max_reconnect_delay=settings.mqtt_max_reconnect_delay_s,
         )
 
     def _retirement(self, lane: str) -> LaneRetirement:
@@ -146,7 +159,8 @@ class Gateway:
         retirement = LaneRetirement(
             settings=self.settings,
             client_id=lane_client_id(self.settings, lane),
-            subscriptions=lane_subscriptions(self.settings, lane),
+            subscriptions=lane_subscriptions(self.settings, lane)
+            + (legacy_alarm_subscriptions(self.settings) if lane == "alarm" else []),
             on_message=lambda message: self._spawn(self._forward(message, lane=lane, session=retirement)),
             receive_maximum=self.settings.alarm_receive_maximum,
         )
@@ -170,8 +184,7 @@ class Gateway:
         if self.settings.lanes == "bulk":
             log.warning(
                 "GATEWAY_LANES=bulk: this process acks and drops SOS, fall and alarm messages; a gateway with "
-                "GATEWAY_LANES=alarms must run beside it (same broker, share group %r) or alarms are lost",
-                self.settings.share_group,
+                "GATEWAY_LANES=alarms must run beside it (same broker) or alarms are lost"
             )
         log.info("gateway lanes: %s (MQTT sessions: %s)", self.settings.lanes, ", ".join(self.sessions))
         if self.alarm_session is not None:

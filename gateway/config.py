@@ -36,9 +36,16 @@ class GatewaySettings(DeadLetterCapSettings):
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
     )
     # `bulk` acks and drops the alarm topics (the alarm lane gets its own copy): never run it
-    # without an `alarms` (or `all`) gateway on the same broker and share group.
+    # without an `alarms` (or `all`) gateway on the same broker.
     lanes: GatewayLanes = Field("all", validation_alias=AliasChoices("GATEWAY_LANES", "lanes"))
     share_group: str = Field("gateway", validation_alias=AliasChoices("GATEWAY_SHARE_GROUP", "share_group"))
+    # The longest wait between reconnect attempts to the broker (attempts start at 1 s and double).
+    mqtt_max_reconnect_delay_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("GATEWAY_MQTT_MAX_RECONNECT_DELAY_SECONDS", "mqtt_max_reconnect_delay_s"),
+    )
     mqtt_username: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_USERNAME", "mqtt_username"))
     mqtt_password: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_PASSWORD", "mqtt_password"))
     # How many unacknowledged messages the broker may have in flight to each session.

@@ -213,10 +213,10 @@ def test_the_bulk_path_has_less_and_the_alarm_path_more_cpu_weight_than_the_rest
 
 
 def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:
-    """Bulk-lane gateways with no started alarm-lane gateway on their broker and share group."""
+    """Bulk-lane gateways with no started alarm-lane gateway on their broker."""
     gateways = _gateways(services)
     alarm_lanes = {
-        (settings.mqtt_url, settings.share_group)
+        settings.mqtt_url
         for name, settings in gateways.items()
         if settings.runs_alarm_lane
         and not services[name].get("profiles")  # a service in a profile is not started by default
@@ -225,7 +225,7 @@ def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:
     return [
         name
         for name, settings in gateways.items()
-        if settings.lanes == "bulk" and (settings.mqtt_url, settings.share_group) not in alarm_lanes
+        if settings.lanes == "bulk" and settings.mqtt_url not in alarm_lanes
     ]
 
 
@@ -246,8 +246,11 @@ def test_the_lane_check_catches_a_bulk_lane_left_alone() -> None:
     assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": {**alarms, "profiles": ["x"]}}) == [
         "gateway"
     ]
+    other_broker = {**alarms, "environment": {**alarms["environment"], "MQTT_URL": "mqtt://elsewhere:1883"}}
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": other_broker}) == ["gateway"]
+    # The alarm lane subscribes without the share group, so a different group does not matter.
     other_group = {**alarms, "environment": {**alarms["environment"], "GATEWAY_SHARE_GROUP": "other"}}
-    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": other_group}) == ["gateway"]
+    assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": other_group}) == []
     assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-alarms": alarms}) == []
     both = {**gateway, "environment": {"GATEWAY_INSTANCE_ID": "c"}}  # GATEWAY_LANES=all, the default
     assert bulk_lanes_without_alarm_lane({"gateway": bulk, "gateway-all": both}) == []

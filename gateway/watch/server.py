@@ -20,13 +20,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from eldercare.envelope import EnvelopeDecodeError, decode_envelope, from_timestamp, utcnow
+from eldercare.envelope import from_timestamp, utcnow
 from eldercare.kafka import (
     BatchSender,
     ConsumerLoop,
     DeadLetterPublisher,
-    PoisonRecord,
     create_producer,
+    decode_record,
     ensure_topics,
     send_with_retry,
 )
@@ -292,8 +292,12 @@ class WatchGateway:
             return
         metrics.COMMANDS.labels("acked").inc()
         now = utcnow()
-        self._queue_telemetry(
-            ack_message(connection.device_id, pending.command_id, acked_at=now, received_at=now, producer=PRODUCER)
+        # Not the telemetry buffer, which drops its oldest in a long Kafka outage: a lost ack would
+        # have dispatch resend the command, and give it up as unacknowledged after its last attempt.
+        self._spawn(
+            self._produce_now(
+                ack_message(connection.device_id, pending.command_id, acked_at=now, received_at=now, producer=PRODUCER)
+            )
         )
 
     # ---- alarm lane ------------------------------------------------------------------------
@@ -306,7 +310,7 @@ class WatchGateway:
                 if not self.coalescer.admit(message, now):
                     metrics.COALESCED.labels(message.kind).inc()
                     continue
-                await self._produce_alarm(message)
+                await self._produce_now(message)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -316,7 +320,8 @@ class WatchGateway:
         if connection.send(uplink.reply or "AL", seq=frame.seq, label=uplink.label):
             metrics.ALARM_SECONDS.observe(time.monotonic() - received)
 
-    async def _produce_alarm(self, message: DeviceMessage) -> None:
+    async def _produce_now(self, message: DeviceMessage) -> None:
+        """Alarms and command acks: never buffered or dropped, retried until Kafka has them."""
         await send_with_retry(
             self._producer(alarm=True),
             message.topic,
@@ -331,7 +336,7 @@ class WatchGateway:
         await flush_forever(self.coalescer, self._spawn, self._produce_summary)
 
     async def _produce_summary(self, summary: DeviceMessage) -> None:
-        await send_summary(self.coalescer, summary, self._produce_alarm)
+        await send_summary(self.coalescer, summary, self._produce_now)
 
     # ---- bulk lane -------------------------------------------------------------------------
 
@@ -386,10 +391,7 @@ class WatchGateway:
     # ---- downlink --------------------------------------------------------------------------
 
     async def _on_command_record(self, record: ConsumerRecord) -> None:
-        try:
-            envelope = decode_envelope(record.value)
-        except EnvelopeDecodeError as exc:
-            raise PoisonRecord("undecodable_envelope", str(exc)) from exc
+        envelope = decode_record(record)
         body = envelope.WhichOneof("body")
         if body == "command_ack":
             # Acked through some adapter (or MQTT): nothing left to deliver from here.

@@ -15,8 +15,8 @@ import pytest_asyncio
 from eldercare import kafkanode
 from eldercare.topics import ALARMS
 from tests import infra
-from tests.integration.test_watch_adapter import Watch, new_watch_id, position
-from tests.platform import Platform, eventually, running_platform
+from tests.integration.test_watch_adapter import Watch, new_watch_id, one_incident, position
+from tests.platform import DISPATCHER, Platform, eventually, running_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -42,17 +42,23 @@ async def outage_platform(
         kafka_port=own_kafka.port,
         databases=databases,
         services=("dispatch", "watch"),
+        # The smallest buffer, so that one test can overflow it.
+        env={"WATCH_TELEMETRY_BUFFER": "100"},
     ) as platform:
         yield platform
 
 
-async def alarm_produce_errors(platform: Platform) -> float:
-    """The adapter's count of failed (and retried) produce attempts to the alarms topic."""
+async def watch_metric(platform: Platform, sample: str) -> float:
     text = (await platform.http.get(platform.url("watch", "/metrics"))).text
     for line in text.splitlines():
-        if line.startswith(ALARM_PRODUCE_ERRORS + " "):
+        if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def alarm_produce_errors(platform: Platform) -> float:
+    """The adapter's count of failed (and retried) produce attempts to the alarms topic."""
+    return await watch_metric(platform, ALARM_PRODUCE_ERRORS)
 
 
 async def test_the_al_reply_is_withheld_while_kafka_is_down_and_sent_after_it_returns(
@@ -89,4 +95,41 @@ async def test_the_al_reply_is_withheld_while_kafka_is_down_and_sent_after_it_re
     # Dispatch was cut off too and has to rejoin its group first, hence the longer wait.
     incidents = await eventually(lambda: outage_platform.incidents_for(device.device_id), timeout=90)
     assert [incident["kind"] for incident in incidents] == ["sos"]
+    await device.close()
+
+
+async def test_a_command_echo_outlives_a_telemetry_buffer_that_overflows_in_an_outage(
+    outage_platform: Platform, own_kafka: kafkanode.KafkaNode
+) -> None:
+    assert outage_platform.watch_port is not None
+    device = await Watch.connect(outage_platform.watch_port, new_watch_id())
+    await device.send(f"AL,{position('00010000')}", seq="0041")
+    await device.expect("AL", timeout=30)
+    incident = await one_incident(outage_platform, device.device_id)
+    commands_url = outage_platform.url("dispatch", f"/api/v1/incidents/{incident['id']}/commands")
+    sent = await outage_platform.http.post(commands_url, json={"type": "locate"}, headers=DISPATCHER)
+    assert sent.status_code == 201, sent.text
+    await device.expect("CR", timeout=30)
+    dropped_before = await watch_metric(outage_platform, "watch_telemetry_dropped_total")
+
+    await asyncio.to_thread(own_kafka.stop)
+    try:
+        # The echo (the command's ack), then more heartbeats than the telemetry buffer holds.
+        await device.send("CR", seq="0041")
+        for _ in range(150):
+            await device.send("LK")
+            await device.expect("LK", timeout=10)
+
+        async def overflowed() -> bool:
+            return await watch_metric(outage_platform, "watch_telemetry_dropped_total") > dropped_before
+
+        await eventually(overflowed, timeout=30)
+    finally:
+        await asyncio.to_thread(own_kafka.start)
+
+    async def acked() -> bool:
+        listed = await outage_platform.http.get(commands_url, headers=DISPATCHER)
+        return listed.json()[0]["state"] == "acked"
+
+    await eventually(acked, timeout=120)
     await device.close()

@@ -241,7 +241,8 @@ async def start_stack(env: Environment, services: tuple[str, ...], gateway_proce
         kafka_port=env.kafka.port,
         databases=env.databases,
         services=services,
-        env={"ELDERCARE_LOG_LEVEL": "WARNING"},
+        # Several bulk gateways split the telemetry on the shared subscription, as with GATEWAY_PROCESSES.
+        env={"ELDERCARE_LOG_LEVEL": "WARNING", "GATEWAY_BULK_SHARED": str(gateway_processes > 1).lower()},
     )
     # More gateways on the same shared subscription, as GATEWAY_PROCESSES does for make run.
     for number in range(2, gateway_processes + 1):

@@ -458,6 +458,8 @@ class Stack:
             # persistent MQTT sessions), and the lanes are what keeps alarms covered.
             env["GATEWAY_INSTANCE_ID"] = f"local-{label}"
             env["GATEWAY_LANES"] = "alarms" if alarm_lane else "bulk"
+            # Bulk gateways split the telemetry only when there are several (decision 36).
+            env.setdefault("GATEWAY_BULK_SHARED", "true" if self.config.gateway_processes > 1 else "false")
             if alarm_lane and port is None:
                 if ALARM_GATEWAY not in self.config.ports:
                     raise ValueError(f"StackConfig.ports names no port for {ALARM_GATEWAY}")

@@ -71,22 +71,31 @@ def lane_client_id(settings: GatewaySettings, lane: str) -> str:
     return f"eldercare-gw-{settings.instance_id}-{SESSION_NAMES[lane]}"
 
 
-def lane_subscriptions(settings: GatewaySettings, lane: str) -> list[str]:
+def _filters(lane: str) -> list[str]:
     if lane == "alarm":
-        # Not shared: Mosquitto (2.0.11) does not restore an offline session's shared subscription
-        # after it restarts, and acks then drops what devices send until that gateway reconnects and
-        # subscribes again. A plain subscription is restored, so every alarm waits in the session.
-        # Several alarm-lane gateways each forward every alarm; consumers absorb the copies by event id.
         return [f"{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
-    # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen. Shared, so
-    # bulk-lane gateways split the telemetry between them (the restart gap above applies: a
-    # short reconnect delay keeps it under about a second; docs/decisions.md 36).
-    return [f"$share/{settings.share_group}/{DEVICE_TREE}/#"]
+    # '#' rather than '+/+' so that malformed topics are dead-lettered, not unseen.
+    return [f"{DEVICE_TREE}/#"]
 
 
-def legacy_alarm_subscriptions(settings: GatewaySettings) -> list[str]:
-    """The alarm lane's shared filters of earlier releases: a left-over session may still hold them."""
-    return [f"$share/{settings.share_group}/{DEVICE_TREE}/+/{kind}" for kind in sorted(ALARM_KINDS)]
+def lane_subscriptions(settings: GatewaySettings, lane: str) -> list[str]:
+    """The lane's topic filters: plain, except the bulk lane of gateways that split it (GATEWAY_BULK_SHARED).
+
+    Plain because Mosquitto (2.0.11) does not restore an offline session's shared subscription
+    after it restarts: until the gateway reconnected and subscribed again, the broker acked what
+    devices sent and routed it nowhere. A plain subscription is restored, so everything waits in
+    the session. Several alarm-lane gateways therefore each forward every alarm (the consumers'
+    inboxes absorb the copies by event id); bulk-lane gateways must split the telemetry and
+    accept that gap, narrowed by reconnecting at most a second apart (docs/decisions.md 36).
+    """
+    if lane == "bulk" and settings.bulk_shared:
+        return [f"$share/{settings.share_group}/{topic}" for topic in _filters(lane)]
+    return _filters(lane)
+
+
+def every_subscription_form(settings: GatewaySettings, lane: str) -> list[str]:
+    """The lane's filters plain and shared: what a left-over session of any configuration may hold."""
+    return _filters(lane) + [f"$share/{settings.share_group}/{topic}" for topic in _filters(lane)]
 
 
 class Acknowledger(Protocol):
@@ -149,7 +158,7 @@ class Gateway:
             username=settings.mqtt_username,
             password=settings.mqtt_password,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-            # Back within a second of the broker: after a Mosquitto restart the bulk lane's shared
+            # Back within a second of the broker: after a Mosquitto restart a shared bulk lane's
             # subscription only routes again once this session has subscribed anew.
             max_reconnect_delay=settings.mqtt_max_reconnect_delay_s,
         )
@@ -159,8 +168,7 @@ class Gateway:
         retirement = LaneRetirement(
             settings=self.settings,
             client_id=lane_client_id(self.settings, lane),
-            subscriptions=lane_subscriptions(self.settings, lane)
-            + (legacy_alarm_subscriptions(self.settings) if lane == "alarm" else []),
+            subscriptions=every_subscription_form(self.settings, lane),
             on_message=lambda message: self._spawn(self._forward(message, lane=lane, session=retirement)),
             receive_maximum=self.settings.alarm_receive_maximum,
         )

@@ -39,6 +39,11 @@ class GatewaySettings(DeadLetterCapSettings):
     # without an `alarms` (or `all`) gateway on the same broker.
     lanes: GatewayLanes = Field("all", validation_alias=AliasChoices("GATEWAY_LANES", "lanes"))
     share_group: str = Field("gateway", validation_alias=AliasChoices("GATEWAY_SHARE_GROUP", "share_group"))
+    # Several bulk-lane gateways on one broker split the telemetry through `$share/<group>`; one
+    # subscribes plainly, because Mosquitto restores a plain subscription after it restarts and
+    # a shared one only once the gateway subscribes again (what arrives in between is acked and
+    # lost; docs/decisions.md 36).
+    bulk_shared: bool = Field(False, validation_alias=AliasChoices("GATEWAY_BULK_SHARED", "bulk_shared"))
     # The longest wait between reconnect attempts to the broker (attempts start at 1 s and double).
     mqtt_max_reconnect_delay_s: float = Field(
         1.0,

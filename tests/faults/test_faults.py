@@ -116,7 +116,8 @@ async def _alive(process: ManagedProcess) -> bool:
     if process.process is None or process.process.returncode is not None:
         return False
     try:
-        await process.wait_healthy(timeout=0.5, path="/healthz")
+        # Long enough for a restarted gateway busy with its backlog on a loaded machine to answer.
+        await process.wait_healthy(timeout=2.0, path="/healthz")
         return True
     except TimeoutError:
         return False
@@ -193,10 +194,13 @@ async def test_3_kafka_unreachable_then_drained_alarms_first(fault_world: FaultW
     def alarms_produced(samples: dict[str, dict[str, float]], name: str) -> float:
         return sum(samples.get(name, {}).get(kind, 0.0) for kind in alarm_kinds)
 
+    # What the alarm lane held unacknowledged went to Kafka through it after the restore. (Not
+    # the backlog counted at the restore: that includes alarms already on Kafka before the cut
+    # and not yet applied by every consumer.)
     assert (
         alarms_produced(produced_after, ALARM_GATEWAY) - alarms_produced(produced_before, ALARM_GATEWAY)
-        >= drain["alarms"]
-    ), (produced_before, produced_after)
+        >= held_by_lane[ALARM_GATEWAY]['{lane="alarm"}']
+    ), (held_by_lane, produced_before, produced_after)
     for name in produced_after:
         if name != ALARM_GATEWAY:
             assert alarms_produced(produced_after, name) == 0, f"{name} produced alarms: {produced_after[name]}"

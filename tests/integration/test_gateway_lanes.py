@@ -191,20 +191,22 @@ async def test_a_bulk_lane_gateway_alone_forwards_telemetry_but_never_an_sos(
         await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, "alone")
 
 
-async def test_an_sos_sent_after_a_broker_restart_waits_for_the_alarm_lane_gateway(
+async def test_what_devices_send_after_a_broker_restart_waits_for_the_gateway(
     brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
 ) -> None:
     mqtt, _ = brokers
     lanes = Lanes(brokers)
-    # The alarm lane's session is at the broker and its process is down (a deploy, a crash) when
-    # Mosquitto restarts: the session and its subscription come back from Mosquitto's save ...
-    await lanes.leave_sessions_behind("alarms", "a")
+    # The gateway's sessions are at the broker and its process is down (a deploy, a crash) when
+    # Mosquitto restarts: the sessions and their subscriptions come back from Mosquitto's save ...
+    await lanes.leave_sessions_behind("all", "a")
     await asyncio.to_thread(mqtt.restart)
     device_id = new_device_id()
     await lanes.publish(device_id, "sos", sos("after-restart"))
-    # ... so the SOS acknowledged to the device before the gateway is back waits there for it.
-    async with lanes.gateway("alarms", "a"):
+    await lanes.publish(device_id, "location", {"event_id": "after-restart-loc", **LOCATION})
+    # ... so what the broker acknowledged to the device before the gateway is back waits there for it.
+    async with lanes.gateway("all", "a"):
         await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, "after-restart")
+        await exactly_once(lanes.kafka_bootstrap, TELEMETRY, device_id, "after-restart-loc")
 
 
 async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left_behind(

@@ -8,13 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS, Stack, StackConfig
-from gateway.app import Gateway
+from gateway.app import Gateway, every_subscription_form, lane_subscriptions
 from gateway.config import GatewaySettings
 
 
 @pytest.fixture(autouse=True)
 def _no_gateway_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GATEWAY_LANES", "GATEWAY_INSTANCE_ID", "GATEWAY_PORT"):
+    for name in ("GATEWAY_LANES", "GATEWAY_INSTANCE_ID", "GATEWAY_PORT", "GATEWAY_BULK_SHARED"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -104,3 +104,27 @@ def test_devstack_gives_each_gateway_its_lane_instance_id_and_port(
     assert [p.health_url for p in (alarms, bulk, second)] == [f"http://127.0.0.1:{port}" for port in ports]
     # Other services learn the bulk gateway's port (monitoring reads its /readyz), not the alarm one's.
     assert stack.make_process("monitoring").env["GATEWAY_PORT"] == "8004"
+
+
+def test_lanes_subscribe_plainly_unless_bulk_gateways_split_the_telemetry() -> None:
+    plain = GatewaySettings(share_group="g")
+    assert lane_subscriptions(plain, "alarm") == [
+        "eldercare/v1/devices/+/alarm",
+        "eldercare/v1/devices/+/fall",
+        "eldercare/v1/devices/+/sos",
+    ]
+    assert lane_subscriptions(plain, "bulk") == ["eldercare/v1/devices/#"]
+    split = GatewaySettings(share_group="g", bulk_shared=True)
+    # Alarms never share (a restarted Mosquitto would drop them until the gateway resubscribes).
+    assert lane_subscriptions(split, "alarm") == lane_subscriptions(plain, "alarm")
+    assert lane_subscriptions(split, "bulk") == ["$share/g/eldercare/v1/devices/#"]
+    # A left-over session is unsubscribed from whichever form its instance used.
+    assert set(every_subscription_form(plain, "bulk")) == {"eldercare/v1/devices/#", "$share/g/eldercare/v1/devices/#"}
+
+
+def test_devstack_shares_the_bulk_lane_only_between_several_bulk_gateways(tmp_path: Path) -> None:
+    for processes, shared in ((1, "false"), (2, "true")):
+        stack = Stack(StackConfig(gateway_processes=processes, var_dir=tmp_path))
+        alarms = stack.make_process("gateway", instance="alarms")
+        stack.processes[alarms.name] = alarms
+        assert stack.make_process("gateway").env["GATEWAY_BULK_SHARED"] == shared

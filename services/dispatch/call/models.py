@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -70,7 +70,8 @@ class CallEventIn(RequestModel):
     agent: str | None = PydanticField(
         None, min_length=1, max_length=128, description="the agent the call rings at or was answered by"
     )
-    at: datetime | None = PydanticField(None, description="when it happened (default: when dispatch received it)")
+    # With its offset: a bare local time from a telephony box is ambiguous by hours.
+    at: AwareDatetime | None = PydanticField(None, description="when it happened (default: when dispatch received it)")
 
 
 class CallRead(BaseModel):

@@ -1,9 +1,9 @@
 """Calls on the line, and the phone-number index of the elder read model (the console's call pop-up).
 
-Joins the two branches (0002, 0004). The index is filled from the snapshots already held, so
+Joins the two branches (0002, 0005). The index is filled from the snapshots already held, so
 numbers of elders who do not change after the upgrade are found too.
 
-Revision ID: 0005_console_calls
+Revision ID: 0006_console_calls
 """
 
 import sqlalchemy as sa
@@ -11,8 +11,8 @@ from alembic import op
 
 from eldercare.db import BigIntPK, UTCDateTime
 
-revision = "0005_console_calls"
-down_revision = ("0002_elder_read_model", "0004_operations")
+revision = "0006_console_calls"
+down_revision = ("0002_elder_read_model", "0005_device_commands_by_device")
 branch_labels = None
 depends_on = None
 

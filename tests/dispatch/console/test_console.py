@@ -341,6 +341,7 @@ async def test_english_switch_translates_every_label(console: Console) -> None:
     leftovers = re.findall(r"\b(?:state|kind|priority|outcome|command|action|elder|map|entry)\.[a-z_]+\b", text)
     assert leftovers == [], leftovers
     # Chinese is left only where it is data (names, addresses) or the switch back to Chinese.
-    for part in ("#stream-state", "#alarm", "#sign-out", ".queue thead", "#filter-state", '[data-section="actions"]'):
-        shown = await page.locator(part).inner_text()
-        assert not re.search(r"[\u4e00-\u9fff]", shown), (part, shown)
+    labels = '[data-section="actions"] :is(h3, legend, button, label:not([for^="candidate-"]), option)'
+    for part in ("#stream-state", "#alarm", "#sign-out", ".queue thead", "#filter-state", labels):
+        for shown in await page.locator(part).all_inner_texts():
+            assert not re.search(r"[\u4e00-\u9fff]", shown), (part, shown)

@@ -17,6 +17,7 @@ const state = {
   mutedUntil: 0,
   audioUnlocked: false,
   call: null,
+  feedback: null, // {incidentId, kind, text} of the last action
   streams: [],
 };
 
@@ -363,8 +364,6 @@ async function renderDetail() {
     .filter((r) => r && !r.error);
   const names = new Map(responders.map((r) => [r.id, r.name]));
   // A re-render (the stream reports a change) must not eat what the dispatcher is typing.
-  const feedback = body.querySelector(".feedback");
-  const kept = feedback && body.dataset.incidentId === id ? [feedback.className, feedback.textContent] : null;
   const typed = body.dataset.incidentId === id
     ? [...body.querySelectorAll("input[id], textarea[id], select[id]")].map((el) => [el.id, el.type === "radio" ? el.checked : el.value])
     : [];
@@ -378,10 +377,7 @@ async function renderDetail() {
     actionsSection(incident, candidates, assignments, names),
     timelineSection(incident),
   );
-  if (kept) {
-    const fresh = body.querySelector(".feedback");
-    [fresh.className, fresh.textContent] = kept;
-  }
+  showFeedback();
   for (const [elId, value] of typed) {
     const el = document.getElementById(elId);
     if (!el) continue;
@@ -391,6 +387,21 @@ async function renderDetail() {
   if (focused && body.contains(document.getElementById(focused))) document.getElementById(focused).focus();
   body.dataset.incidentId = id;
   body.dataset.state = incident.status;
+}
+
+// The outcome of the last action, kept in state: the view is re-rendered whenever the stream
+// reports a change, and a refusal must stay on screen until the dispatcher does something else.
+function tell(incidentId, kind, text) {
+  state.feedback = { incidentId, kind, text };
+  showFeedback();
+}
+
+function showFeedback() {
+  const el = document.querySelector("#incident-body .feedback");
+  const shown = state.feedback && state.feedback.incidentId === state.selected ? state.feedback : { kind: "", text: "" };
+  if (!el) return;
+  el.className = shown.kind ? `feedback ${shown.kind}` : "feedback";
+  el.textContent = shown.text;
 }
 
 function dl(pairs) {
@@ -481,21 +492,18 @@ function actionsSection(incident, candidates, assignments, names) {
   const feedback = node("p", { class: "feedback", role: "alert", "aria-live": "assertive" });
   const path = `/api/v1/incidents/${encodeURIComponent(id)}`;
   const run = async (action, method, url, body) => {
-    feedback.className = "feedback";
-    feedback.textContent = "";
+    tell(id, "", "");
     try {
       await api(method, url, body);
       for (const el of [note, commandText, resolveNote, cancelReason]) el.value = "";
-      feedback.className = "feedback done";
-      feedback.textContent = t("action.done", { action: t(`action.${action}`) });
+      tell(id, "done", t("action.done", { action: t(`action.${action}`) }));
       await renderDetail();
     } catch (err) {
-      feedback.className = "feedback refused";
-      feedback.textContent =
+      const text =
         err instanceof ApiError && err.status
           ? t("action.refused", { status: err.status, detail: err.detail })
           : t("action.failed", { detail: err.message });
-      // The refusal stays visible until the next action: renderDetail keeps the feedback line.
+      tell(id, "refused", text);
     }
   };
   const field = (id, key, control) => [node("label", { for: id, text: t(key) }), control];
@@ -517,8 +525,7 @@ function actionsSection(incident, candidates, assignments, names) {
   const assign = node("button", { type: "button", "data-action": "assign", text: t("action.assign"), onclick: () => {
     const picked = list.querySelector("input[name=candidate]:checked");
     if (!picked) {
-      feedback.className = "feedback refused";
-      feedback.textContent = t("assign.pick");
+      tell(id, "refused", t("assign.pick"));
       return;
     }
     run("assign", "POST", `${path}/assign`, { responder_id: picked.value });

@@ -627,7 +627,7 @@ def _banner(stack: Stack, settings: DevStackSettings) -> str:
         "API tokens: from ELDERCARE_API_TOKENS"
         if settings.api_tokens
         else "API tokens (development only): dispatcher=dev-dispatcher-token  supervisor=dev-supervisor-token  "
-        "admin=dev-admin-token  ops=dev-ops-token"
+        "admin=dev-admin-token  ops=dev-ops-token  telephony=dev-telephony-token"
     )
     lines = [
         "",

@@ -26,6 +26,10 @@ from eldercare.settings import ApiPrincipal, Role
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+# A service's browser-session check (app.state.session_auth): the principal and the key its
+# requests are rate-limited under, or None when the request carries no session. It raises
+# the HTTPException itself for a session that is bad (expired, or a write without its CSRF token).
+SessionAuth = Callable[[Request], tuple[ApiPrincipal, str] | None]
 
 API_RATE_LIMITED = Counter(
     "eldercare_api_rate_limited_total", "API requests refused with 429 (per-token rate cap)", ["role"]
@@ -48,33 +52,46 @@ class RequestModel(BaseModel):
 def principal_dependency(
     principals_of: Callable[[Request], dict[str, ApiPrincipal]],
 ) -> Callable[..., Awaitable[ApiPrincipal]]:
-    """A dependency resolving the bearer token to a principal (401 when missing or unknown)."""
+    """A dependency resolving the bearer token, or the app's browser session, to a principal (401 when neither)."""
 
     async def current_principal(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> ApiPrincipal:
+        session_auth: SessionAuth | None = getattr(request.app.state, "session_auth", None)
+        if credentials is None and session_auth is not None:
+            # A browser (the dispatcher console) carries a session cookie instead: an EventSource
+            # cannot send an Authorization header. The hook checks CSRF on writes itself.
+            found = session_auth(request)
+            if found is not None:
+                principal, rate_key = found
+                _rate_limit(request, rate_key, principal)
+                return principal
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
-        principal = principals_of(request).get(credentials.credentials)
-        if principal is None:
+        known = principals_of(request).get(credentials.credentials)
+        if known is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
-        limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-        if limiter is not None:
-            wait = limiter.acquire(credentials.credentials, time.monotonic())
-            if wait > 0:
-                API_RATE_LIMITED.labels(principal.role.value).inc()
-                raise HTTPException(
-                    status.HTTP_429_TOO_MANY_REQUESTS,
-                    "too many requests for this token, slow down",
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                )
-        return principal
+        _rate_limit(request, credentials.credentials, known)
+        return known
 
     return current_principal
+
+
+def _rate_limit(request: Request, key: str, principal: ApiPrincipal) -> None:
+    limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        wait = limiter.acquire(key, time.monotonic())
+        if wait > 0:
+            API_RATE_LIMITED.labels(principal.role.value).inc()
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many requests for this token, slow down",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
 
 class TokenRateLimiter:

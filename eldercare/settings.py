@@ -22,7 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Documented in the README; `make run` uses it when ELDERCARE_API_TOKENS is unset.
 DEV_API_TOKENS = (
-    "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops"
+    "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops,"
+    "dev-telephony-token:telephony"
 )
 
 
@@ -31,6 +32,8 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     OPS = "ops"
+    # The call centre's telephony system: it posts call events to dispatch and reads nothing.
+    TELEPHONY = "telephony"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ OPERATOR_ENV = {
     "CARE_RECORD_DB_PASSWORD": "care-record-secret",
     "MONITORING_DB_PASSWORD": "monitoring-secret",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
+    "DISPATCH_CONSOLE_SECRET": "deploy-test-console-secret-0123456789",
 }
 
 SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {

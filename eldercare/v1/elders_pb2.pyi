@@ -44,14 +44,16 @@ class ElderContact(_message.Message):
     def __init__(self, name: _Optional[str] = ..., relation: _Optional[str] = ..., phone: _Optional[str] = ..., has_key: _Optional[bool] = ..., distance_km: _Optional[float] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ...) -> None: ...
 
 class DeviceBinding(_message.Message):
-    __slots__ = ("device_id", "binding_seq", "bound_at")
+    __slots__ = ("device_id", "binding_seq", "bound_at", "sim_number")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     BINDING_SEQ_FIELD_NUMBER: _ClassVar[int]
     BOUND_AT_FIELD_NUMBER: _ClassVar[int]
+    SIM_NUMBER_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     binding_seq: int
     bound_at: _timestamp_pb2.Timestamp
-    def __init__(self, device_id: _Optional[str] = ..., binding_seq: _Optional[int] = ..., bound_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sim_number: str
+    def __init__(self, device_id: _Optional[str] = ..., binding_seq: _Optional[int] = ..., bound_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sim_number: _Optional[str] = ...) -> None: ...
 
 class ElderSnapshot(_message.Message):
     __slots__ = ("elder_id", "deleted", "version", "updated_at", "name", "sex", "birth_date", "phone", "address", "home_lat", "home_lon", "area", "living_situation", "categories", "language", "ability_level", "conditions", "medications", "allergies", "blood_type", "primary_doctor", "hospital_preference", "contacts", "device_ids", "bindings", "notes")

@@ -266,7 +266,11 @@ async def _seed_one(
     elder = await create_elder(session, data=person, elder_id=elder_id)
     # Device ids look like IMEIs; the first seeded elder wears the README's example device.
     device_id = f"{device_prefix}{index + 1:0{15 - len(device_prefix)}d}"
-    await bind_device(session, elder_id=elder_id, device_id=device_id, actor=SEED_ACTOR)
+    # 1440…: the IoT number range watches' SIM cards come from; derived from the index, not the
+    # random stream, so the rest of the demo population stays what it was.
+    await bind_device(
+        session, elder_id=elder_id, device_id=device_id, actor=SEED_ACTOR, sim_number=f"1440{index + 1:07d}"
+    )
     contacts = [
         ContactIn(
             name=rng.choice(_SURNAMES) + rng.choice(_GIVEN_MALE + _GIVEN_FEMALE),

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS, ELDERS
@@ -15,9 +16,14 @@ from services.dispatch.alert import handlers as alert_handlers
 from services.dispatch.alert.gauges import incident_gauges
 from services.dispatch.assignment.service import AssignmentConflict, AssignmentNotFound, Policy
 from services.dispatch.assignment.views import router as assignment_router
+from services.dispatch.call.service import CallConflict
+from services.dispatch.call.views import router as call_router
 from services.dispatch.command import handlers as command_handlers
 from services.dispatch.command.views import router as command_router
 from services.dispatch.config import DispatchSettings
+from services.dispatch.console.session import CookieAuth, SessionSigner
+from services.dispatch.console.views import STATIC
+from services.dispatch.console.views import router as console_router
 from services.dispatch.elder.handlers import ELDER_CONSUMER, ElderReadModelConsumer, snapshot_handler
 from services.dispatch.elder.views import router as elder_router
 from services.dispatch.escalation.ticker import operations_timer
@@ -85,10 +91,14 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         runtime=runtime,
     )
     app.state.settings, app.state.dispatch_policy = settings, policy
+    # The console's session cookie is accepted beside the bearer header (console/session.py).
+    app.state.session_auth = CookieAuth(signer=SessionSigner(settings.console_secret), principals=settings.principals)
     app.include_router(stream_router)  # before /incidents/{incident_id}, which would swallow /stream
     app.include_router(incident_router)
-    for router in (assignment_router, command_router, responder_router, report_router, elder_router):
+    for router in (assignment_router, command_router, responder_router, report_router, elder_router, call_router):
         app.include_router(router)
+    app.include_router(console_router)
+    app.mount("/console/assets", StaticFiles(directory=STATIC), name="console-assets")
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"no incident with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
@@ -101,6 +111,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.add_exception_handler(AssignmentNotFound, _missing("assignment"))
     app.add_exception_handler(AssignmentConflict, conflict)
     app.add_exception_handler(IllegalTransition, conflict)
+    app.add_exception_handler(CallConflict, conflict)
     return app
 
 

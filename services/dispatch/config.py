@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from eldercare.settings import ServiceSettings
+
+# Development only, like the development API tokens: production refuses it.
+DEV_CONSOLE_SECRET = "dev-console-secret-not-for-production-use"
 
 
 class DispatchSettings(ServiceSettings):
@@ -85,8 +88,64 @@ class DispatchSettings(ServiceSettings):
     local_timezone: str = Field(
         "Asia/Shanghai",
         validation_alias=AliasChoices("DISPATCH_TIMEZONE", "local_timezone"),
-        description="time zone of responders' on-duty schedules",
+        description="the call centre's time zone: responders' on-duty schedules and every time the console shows",
     )
+
+    # ---- the dispatcher console (issue 16) ----
+    console_secret: str = Field(
+        DEV_CONSOLE_SECRET,
+        min_length=32,
+        validation_alias=AliasChoices("DISPATCH_CONSOLE_SECRET", "console_secret"),
+        description="HMAC key of the console's session cookies; every replica needs the same one",
+    )
+    console_session_hours: float = Field(
+        12,
+        gt=0,
+        le=24 * 7,
+        validation_alias=AliasChoices("DISPATCH_CONSOLE_SESSION_HOURS", "console_session_hours"),
+        description="a console sign-in lasts this long (a shift), then the dispatcher signs in again",
+    )
+    console_cookie_secure: bool | None = Field(
+        None,
+        validation_alias=AliasChoices("DISPATCH_CONSOLE_COOKIE_SECURE", "console_cookie_secure"),
+        description="send the session cookie over HTTPS only; unset: when serving TLS or in production",
+    )
+    console_tile_url: str = Field(
+        "",
+        max_length=500,
+        validation_alias=AliasChoices("DISPATCH_CONSOLE_TILE_URL", "console_tile_url"),
+        description="map tiles for the console, {z}/{x}/{y} in the URL; empty: a plain background",
+    )
+    console_mute_seconds: float = Field(
+        120,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("DISPATCH_CONSOLE_MUTE_SECONDS", "console_mute_seconds"),
+        description="how long the console's mute silences the P1 alarm before it sounds again",
+    )
+
+    @field_validator("console_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if value and not (
+            value.startswith(("https://", "http://", "/")) and all(p in value for p in ["{z}", "{x}", "{y}"])
+        ):
+            raise ValueError("DISPATCH_CONSOLE_TILE_URL must be an http(s) URL (or a path) with {z}, {x} and {y}")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_console_secret(self) -> DispatchSettings:
+        if self.env == "production" and self.console_secret == DEV_CONSOLE_SECRET:
+            raise ValueError(
+                "ELDERCARE_ENV=production refuses the development DISPATCH_CONSOLE_SECRET; set one of your own"
+            )
+        return self
+
+    def cookie_secure(self) -> bool:
+        """Whether the console's cookies carry Secure (HTTPS only)."""
+        if self.console_cookie_secure is not None:
+            return self.console_cookie_secure
+        return self.http_tls_cert is not None or self.env == "production"
 
     @field_validator("local_timezone")
     @classmethod

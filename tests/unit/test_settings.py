@@ -35,6 +35,7 @@ def test_bad_token_specs_are_refused_with_a_reason(spec: str, message: str) -> N
 
 def test_production_refuses_the_development_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ELDERCARE_ENV", "production")
+    monkeypatch.setenv("DISPATCH_CONSOLE_SECRET", "a-real-console-secret-0123456789abcdef")
     monkeypatch.delenv("ELDERCARE_API_TOKENS", raising=False)
     with pytest.raises(ValidationError, match="refuses the development API tokens"):
         DispatchSettings()
@@ -43,6 +44,19 @@ def test_production_refuses_the_development_tokens(monkeypatch: pytest.MonkeyPat
         DispatchSettings()
     monkeypatch.setenv("ELDERCARE_API_TOKENS", "a-real-secret-42:admin")
     assert DispatchSettings().env == "production"
+
+
+def test_production_refuses_the_development_console_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELDERCARE_ENV", "production")
+    monkeypatch.setenv("ELDERCARE_API_TOKENS", "a-real-secret-42:admin")
+    monkeypatch.delenv("DISPATCH_CONSOLE_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="DISPATCH_CONSOLE_SECRET"):
+        DispatchSettings()
+    monkeypatch.setenv("DISPATCH_CONSOLE_SECRET", "too-short")
+    with pytest.raises(ValidationError, match="at least 32"):
+        DispatchSettings()
+    monkeypatch.setenv("DISPATCH_CONSOLE_SECRET", "a-real-console-secret-0123456789abcdef")
+    assert DispatchSettings().cookie_secure() is True  # production: cookies over HTTPS only
 
 
 def test_development_uses_the_documented_tokens(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ from eldercare.db import BigIntPK, UTCDateTime
 from eldercare.http import RequestModel
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# A phone number as people and SIM cards write it: an optional +, digits, spaces and dashes.
+SIM_NUMBER_PATTERN = r"^\+?[0-9][0-9 -]{2,30}$"
 
 
 class DeviceBinding(SQLModel, table=True):
@@ -41,11 +43,24 @@ class DeviceBinding(SQLModel, table=True):
     bound_by: str = Field(sa_column=Column(String(128), nullable=False))
     unbound_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     unbound_by: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
+    # The number of the device's own SIM card: a call from it (the elder pressed "call" on the
+    # watch) is matched to the wearer by dispatch's call pop-up. Null when not known.
+    sim_number: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
 
 
 class BindingCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     device_id: str = PydanticField(pattern=DEVICE_ID_PATTERN, description="IMEI or serial, as in the MQTT topic")
+    sim_number: str | None = PydanticField(
+        None, pattern=SIM_NUMBER_PATTERN, description="the device's own SIM number, if it has one"
+    )
+
+
+class BindingUpdate(RequestModel):
+    """A new SIM card in a bound device (or none: null)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sim_number: str | None = PydanticField(pattern=SIM_NUMBER_PATTERN)
 
 
 class BindingRead(BaseModel):
@@ -57,4 +72,5 @@ class BindingRead(BaseModel):
     bound_by: str
     unbound_at: datetime | None
     unbound_by: str | None
+    sim_number: str | None
     active: bool

@@ -23,20 +23,37 @@ async def active_binding(session: AsyncSession, *, device_id: str) -> DeviceBind
     )
 
 
-async def bind_device(session: AsyncSession, *, elder_id: str, device_id: str, actor: str) -> DeviceBinding:
+async def bind_device(
+    session: AsyncSession, *, elder_id: str, device_id: str, actor: str, sim_number: str | None = None
+) -> DeviceBinding:
     """Bind a device to an elder; Conflict when the device is bound to anyone already."""
     await get_elder(session, elder_id=elder_id, for_update=True)
     current = await active_binding(session, device_id=device_id)
     if current is not None:
         whom = "this elder" if current.elder_id == elder_id else "another elder"
         raise Conflict(f"device {device_id} is bound to {whom} already; unbind it first")
-    binding = DeviceBinding(device_id=device_id, elder_id=elder_id, bound_at=utcnow(), bound_by=actor)
+    binding = DeviceBinding(
+        device_id=device_id, elder_id=elder_id, bound_at=utcnow(), bound_by=actor, sim_number=sim_number
+    )
     session.add(binding)
     try:
         await session.flush()
     except IntegrityError:
         # A concurrent bind of the same device won the unique index.
         raise Conflict(f"device {device_id} is bound to another elder already") from None
+    snapshot.mark_changed(session, elder_id)
+    return binding
+
+
+async def set_sim_number(
+    session: AsyncSession, *, elder_id: str, device_id: str, sim_number: str | None
+) -> DeviceBinding:
+    """Record the SIM card now in the elder's bound device; NotFound when the device is not bound to them."""
+    await get_elder(session, elder_id=elder_id, for_update=True)
+    binding = await active_binding(session, device_id=device_id)
+    if binding is None or binding.elder_id != elder_id:
+        raise NotFound(f"device {device_id} is not bound to elder {elder_id}")
+    binding.sim_number = sim_number
     snapshot.mark_changed(session, elder_id)
     return binding
 

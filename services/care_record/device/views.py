@@ -7,7 +7,13 @@ from fastapi import APIRouter, Path, status
 from eldercare.deps import SessionDep, TransactionDep
 from services.care_record.access import Admin, Reader, commit
 from services.care_record.device import service
-from services.care_record.device.models import DEVICE_ID_PATTERN, BindingCreate, BindingRead, DeviceBinding
+from services.care_record.device.models import (
+    DEVICE_ID_PATTERN,
+    BindingCreate,
+    BindingRead,
+    BindingUpdate,
+    DeviceBinding,
+)
 from services.care_record.elder.service import get_elder
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -22,6 +28,7 @@ def to_read(binding: DeviceBinding) -> BindingRead:
         bound_by=binding.bound_by,
         unbound_at=binding.unbound_at,
         unbound_by=binding.unbound_by,
+        sim_number=binding.sim_number,
         active=binding.unbound_at is None,
     )
 
@@ -29,7 +36,19 @@ def to_read(binding: DeviceBinding) -> BindingRead:
 @router.post("/elders/{elder_id}/devices", response_model=BindingRead, status_code=status.HTTP_201_CREATED)
 async def bind_device(elder_id: str, body: BindingCreate, session: TransactionDep, principal: Admin) -> BindingRead:
     """Bind a device to the elder (409 when the device is bound already)."""
-    binding = await service.bind_device(session, elder_id=elder_id, device_id=body.device_id, actor=principal.name)
+    binding = await service.bind_device(
+        session, elder_id=elder_id, device_id=body.device_id, actor=principal.name, sim_number=body.sim_number
+    )
+    await commit(session, entity="binding")
+    return to_read(binding)
+
+
+@router.patch("/elders/{elder_id}/devices/{device_id}", response_model=BindingRead)
+async def update_binding(
+    elder_id: str, device_id: str, body: BindingUpdate, session: TransactionDep, _: Admin
+) -> BindingRead:
+    """Change the SIM number of the elder's bound device (404 when it is not bound to them)."""
+    binding = await service.set_sim_number(session, elder_id=elder_id, device_id=device_id, sim_number=body.sim_number)
     await commit(session, entity="binding")
     return to_read(binding)
 

@@ -88,7 +88,12 @@ async def build_snapshot(session: AsyncSession, elder: Elder) -> elders_pb2.Elde
         notes=elder.notes,
         device_ids=[b.device_id for b in bindings],
         bindings=[
-            elders_pb2.DeviceBinding(device_id=b.device_id, binding_seq=b.id or 0, bound_at=to_timestamp(b.bound_at))
+            elders_pb2.DeviceBinding(
+                device_id=b.device_id,
+                binding_seq=b.id or 0,
+                bound_at=to_timestamp(b.bound_at),
+                sim_number=b.sim_number or "",
+            )
             for b in bindings
         ],
         contacts=[

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
-from eldercare.db import UTCDateTime
+from eldercare.db import BigIntPK, UTCDateTime
 
 
 class ElderSnapshotRow(SQLModel, table=True):
@@ -40,3 +40,21 @@ class ReadModelOffset(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(255), primary_key=True))
     partition: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ElderPhone(SQLModel, table=True):
+    """Phone number -> elder, from the snapshots: the elder's own phone, their devices' SIMs, their contacts.
+
+    Numbers are stored normalised (call/numbers.py), so a caller id finds them however either
+    side wrote them. Rebuilt for an elder with every snapshot of that elder.
+    """
+
+    __tablename__ = "elder_phone_index"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    phone: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    elder_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    device_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    # For a contact: who they are ("张伟 (儿子)"), so the console can say who is calling.
+    label: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))

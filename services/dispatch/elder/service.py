@@ -12,7 +12,8 @@ from sqlmodel import col
 from eldercare.db import insert_ignore_conflict
 from eldercare.envelope import utcnow
 from eldercare.v1 import elders_pb2
-from services.dispatch.elder.models import DeviceElder, ElderSnapshotRow, ReadModelOffset
+from services.dispatch.call.numbers import PhoneKind, normalize_phone
+from services.dispatch.elder.models import DeviceElder, ElderPhone, ElderSnapshotRow, ReadModelOffset
 from services.dispatch.incident.priority import ElderFacts
 
 
@@ -37,7 +38,44 @@ async def apply_snapshot(session: AsyncSession, *, snapshot: elders_pb2.ElderSna
     else:
         row.version, row.deleted, row.snapshot, row.received_at = snapshot.version, snapshot.deleted, raw, utcnow()
     await _index_devices(session, snapshot)
+    await _index_phones(session, snapshot)
     return True
+
+
+def phone_rows(snapshot: elders_pb2.ElderSnapshot) -> list[ElderPhone]:
+    """The snapshot's numbers (elder, device SIMs, contacts) as index rows; none for a tombstone."""
+    if snapshot.deleted:
+        return []
+    rows: list[ElderPhone] = []
+    seen: set[tuple[str, str, str | None]] = set()
+
+    def add(raw: str, kind: PhoneKind, device_id: str | None = None, label: str | None = None) -> None:
+        phone = normalize_phone(raw) if raw else None
+        if phone is None or (phone, kind.value, device_id) in seen:
+            return
+        seen.add((phone, kind.value, device_id))
+        rows.append(
+            ElderPhone(phone=phone, elder_id=snapshot.elder_id, kind=kind.value, device_id=device_id, label=label)
+        )
+
+    for binding in snapshot.bindings:
+        add(binding.sim_number, PhoneKind.SIM, device_id=binding.device_id)
+    add(snapshot.phone, PhoneKind.ELDER)
+    for contact in snapshot.contacts:
+        relation = f" ({contact.relation})" if contact.relation else ""
+        add(contact.phone, PhoneKind.CONTACT, label=f"{contact.name}{relation}"[:200])
+    return rows
+
+
+async def _index_phones(session: AsyncSession, snapshot: elders_pb2.ElderSnapshot) -> None:
+    await session.execute(delete(ElderPhone).where(col(ElderPhone.elder_id) == snapshot.elder_id))
+    session.add_all(phone_rows(snapshot))
+
+
+async def phones_matching(session: AsyncSession, *, phone: str) -> list[ElderPhone]:
+    """Index rows of a normalised number (several elders can share a contact, a couple a landline)."""
+    rows = await session.scalars(select(ElderPhone).where(col(ElderPhone.phone) == phone).order_by(col(ElderPhone.id)))
+    return list(rows)
 
 
 async def _index_devices(session: AsyncSession, snapshot: elders_pb2.ElderSnapshot) -> None:
@@ -78,7 +116,7 @@ async def stored_offsets(session: AsyncSession, *, topic: str) -> dict[int, int]
     return {row.partition: row.next_offset for row in rows}
 
 
-def _decode(raw: bytes) -> elders_pb2.ElderSnapshot:
+def decode_snapshot(raw: bytes) -> elders_pb2.ElderSnapshot:
     snapshot = elders_pb2.ElderSnapshot()
     snapshot.ParseFromString(raw)
     return snapshot
@@ -89,13 +127,13 @@ async def snapshot_of_elder(session: AsyncSession, *, elder_id: str) -> elders_p
     row = await session.get(ElderSnapshotRow, elder_id)
     if row is None or row.deleted:
         return None
-    return _decode(row.snapshot)
+    return decode_snapshot(row.snapshot)
 
 
 async def elder_for_device(session: AsyncSession, *, device_id: str) -> elders_pb2.ElderSnapshot | None:
     """The snapshot of the elder wearing the device; None for an unbound device."""
     raw = await session.scalar(_SNAPSHOT_OF_DEVICE, {"device_id": device_id})
-    return None if raw is None else _decode(raw)
+    return None if raw is None else decode_snapshot(raw)
 
 
 # One joined round trip, built once: this lookup sits on every SOS's path to an incident.
@@ -174,5 +212,6 @@ def snapshot_view(snapshot: elders_pb2.ElderSnapshot, *, today: date) -> dict[st
             for c in snapshot.contacts
         ],
         "device_ids": list(snapshot.device_ids),
+        "devices": [{"device_id": b.device_id, "sim_number": b.sim_number or None} for b in snapshot.bindings],
         "notes": snapshot.notes or None,
     }

@@ -98,7 +98,7 @@ async def _elder(session: AsyncSession, incident: Incident) -> dict[str, Any] | 
     return elders.snapshot_view(snapshot, today=utcnow().date()) if snapshot else None
 
 
-def _parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
+def parse_statuses(raw: list[str] | None) -> set[IncidentStatus]:
     if not raw:
         return set(ACTIVE_STATUSES)
     wanted: set[IncidentStatus] = set()
@@ -146,7 +146,7 @@ async def list_incidents(
     """Incidents, most urgent first (priority, then oldest). X-Total-Count gives the total."""
     rows, total = await service.list_incidents(
         session,
-        statuses=_parse_statuses(status_filter),
+        statuses=parse_statuses(status_filter),
         limit=limit,
         offset=offset,
         areas=area or (),

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["live stream"])
 Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
 
 
-def _event_id(raw: str | None) -> int | None:
+def parse_event_id(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit():
@@ -32,7 +32,7 @@ async def stream(
     last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
 ) -> StreamingResponse:
     """New incidents, state changes, escalations, assignment changes and commands; resumable with Last-Event-ID."""
-    resume_from = _event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
+    resume_from = parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
     settings = request.app.state.settings
     return StreamingResponse(
         sse_events(

@@ -1,0 +1,63 @@
+"""The telephony system's call events in, the consoles' call pop-ups out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from eldercare.deps import SessionDep, TransactionDep
+from eldercare.http import require_roles
+from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.call import service
+from services.dispatch.call.models import CallEventIn, CallRead
+from services.dispatch.stream.views import parse_event_id
+
+router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+
+Telephony = Annotated[ApiPrincipal, Depends(require_roles(Role.TELEPHONY, Role.ADMIN))]
+# Who is calling is personal data: ops do not see it.
+Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
+
+
+@router.post("/events", response_model=CallRead, status_code=status.HTTP_201_CREATED)
+async def post_call_event(body: CallEventIn, session: TransactionDep, _: Telephony, response: Response) -> CallRead:
+    """A call rang, was answered or ended: matched to an elder and noted on their open incident (200 for a repeat)."""
+    call, new = await service.record_event(session, event=body)
+    read = await service.to_read(session, call)
+    await session.commit()
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return read
+
+
+@router.get("", response_model=list[CallRead])
+async def list_calls(session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[CallRead]:
+    """Recent calls, newest first, with whom they were matched to."""
+    return [await service.to_read(session, call) for call in await service.recent_calls(session, limit=limit)]
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def call_stream(
+    request: Request,
+    _: Reader,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
+) -> StreamingResponse:
+    """Call events as Server-Sent Events (`event: call`) for the console's pop-up; resumable with Last-Event-ID."""
+    settings = request.app.state.settings
+    runtime = request.app.state.runtime
+    return StreamingResponse(
+        service.call_stream(
+            runtime.sessions,
+            last_event_id=parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id),
+            poll_seconds=settings.stream_poll_seconds,
+            heartbeat_seconds=settings.stream_heartbeat_seconds,
+            max_seconds=settings.stream_max_seconds,
+            disconnected=request.is_disconnected,
+            committed=runtime.outbox.committed,
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -21,7 +21,12 @@ Telephony = Annotated[ApiPrincipal, Depends(require_roles(Role.TELEPHONY, Role.A
 Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 
 
-@router.post("/events", response_model=CallRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/events",
+    response_model=CallRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={status.HTTP_200_OK: {"model": CallRead, "description": "a repeat of an event already recorded"}},
+)
 async def post_call_event(body: CallEventIn, session: TransactionDep, _: Telephony, response: Response) -> CallRead:
     """A call rang, was answered or ended: matched to an elder and noted on their open incident (200 for a repeat)."""
     call, new = await service.record_event(session, event=body)

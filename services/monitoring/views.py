@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
 from services.monitoring.alert import service as alerts
 from services.monitoring.alert.models import AlertRead
-from services.monitoring.config import MonitoringSettings
+from services.monitoring.deps import Editor, Reader, SettingsDep, Supervisor
 from services.monitoring.device import service as devices
 from services.monitoring.device.models import DeviceRead, DeviceStatus, DeviceUpdate
 from services.monitoring.geofence import service as geofences
@@ -21,14 +19,6 @@ from services.monitoring.vitals import service as vitals
 from services.monitoring.vitals.models import Thresholds, ThresholdsUpdate, VitalsBucket
 
 router = APIRouter(prefix="/api/v1")
-
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
-Editor = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
-Supervisor = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
-
-
-def _settings(request: Request) -> MonitoringSettings:
-    return request.app.state.runtime.settings  # type: ignore[no-any-return]
 
 
 def _area(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -47,7 +37,7 @@ def _area(raw: str | None) -> tuple[float, float, float, float] | None:
 
 @router.get("/devices", response_model=list[DeviceRead], tags=["devices"])
 async def list_devices(
-    request: Request,
+    settings: SettingsDep,
     session: SessionDep,
     _: Reader,
     response: Response,
@@ -59,7 +49,6 @@ async def list_devices(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DeviceRead]:
     """Devices, most recently seen first; filter by status, low battery, area, elder. X-Total-Count gives the total."""
-    settings = _settings(request)
     rows, total = await devices.list_devices(
         session,
         status=status_filter,
@@ -74,17 +63,16 @@ async def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceRead, tags=["devices"])
-async def get_device(device_id: str, request: Request, session: SessionDep, _: Reader) -> DeviceRead:
+async def get_device(device_id: str, settings: SettingsDep, session: SessionDep, _: Reader) -> DeviceRead:
     """One device's state: last seen, location, battery, signal, connectivity."""
-    return devices.to_read(await devices.get_device(session, device_id=device_id), _settings(request))
+    return devices.to_read(await devices.get_device(session, device_id=device_id), settings)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceRead, tags=["devices"])
 async def update_device(
-    device_id: str, body: DeviceUpdate, request: Request, session: TransactionDep, _: Supervisor
+    device_id: str, body: DeviceUpdate, settings: SettingsDep, session: TransactionDep, _: Supervisor
 ) -> DeviceRead:
     """Set (or clear, with null) the device's own offline timeout."""
-    settings = _settings(request)
     device = await devices.get_device(session, device_id=device_id, for_update=True)
     device.offline_timeout_override_s = body.offline_timeout_override_s
     device.offline_due_at = device.last_seen + timedelta(seconds=devices.offline_timeout(device, settings))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from services.care_record.access import Admin, Reader, commit
 from services.care_record.assessment import service
 from services.care_record.assessment.models import AssessmentCreate, AssessmentRead
+from services.care_record.deps import Admin, Reader
 from services.care_record.elder.service import get_elder
+from services.care_record.flows import commit
 
 router = APIRouter(prefix="/api/v1/elders/{elder_id}/assessments", tags=["assessments"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from services.care_record.access import Admin, Reader, commit
+from services.care_record.deps import Admin, Reader
 from services.care_record.device import service
 from services.care_record.device.models import (
     DEVICE_ID_PATTERN,
@@ -15,6 +15,7 @@ from services.care_record.device.models import (
     DeviceBinding,
 )
 from services.care_record.elder.service import get_elder
+from services.care_record.flows import commit
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.deps import SessionDep, TransactionDep
 from eldercare.envelope import utcnow
 from eldercare.settings import ApiPrincipal, Role
-from services.care_record.access import Admin, Reader, commit
 from services.care_record.assessment import service as assessments
+from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.device import service as devices
 from services.care_record.elder import service
 from services.care_record.elder.models import (
@@ -32,13 +32,10 @@ from services.care_record.elder.models import (
     decode_categories,
     mask_id_number,
 )
+from services.care_record.flows import commit
 from services.care_record.visit.policy import VisitPolicy, is_overdue, required_frequency
 
 router = APIRouter(prefix="/api/v1/elders", tags=["elders"])
-
-
-def visit_policy(request: Request) -> VisitPolicy:
-    return request.app.state.visit_policy  # type: ignore[no-any-return]
 
 
 def to_summary(elder: Elder, *, policy: VisitPolicy, reveal_id: bool = False) -> ElderSummary:
@@ -106,16 +103,18 @@ async def to_detail(session: AsyncSession, elder: Elder, *, policy: VisitPolicy,
 
 
 @router.post("", response_model=ElderRead, status_code=status.HTTP_201_CREATED)
-async def create_elder(body: ElderCreate, request: Request, session: TransactionDep, principal: Admin) -> ElderRead:
+async def create_elder(
+    body: ElderCreate, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
+) -> ElderRead:
     """Register an elder (422 on a bad ID number, 409 when it is registered already)."""
     elder = await service.create_elder(session, data=body)
     await commit(session, entity="elder")
-    return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    return await to_detail(session, elder, policy=policy, principal=principal)
 
 
 @router.get("", response_model=list[ElderSummary])
 async def list_elders(
-    request: Request,
+    policy: VisitPolicyDep,
     response: Response,
     session: SessionDep,
     _: Reader,
@@ -130,7 +129,6 @@ async def list_elders(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ElderSummary]:
     """Elders by name, filtered; ID numbers masked. X-Total-Count gives the total."""
-    policy = visit_policy(request)
     rows, total = await service.list_elders(
         session,
         policy=policy,
@@ -149,10 +147,10 @@ async def list_elders(
 
 
 @router.get("/{elder_id}", response_model=ElderRead)
-async def get_elder(elder_id: str, request: Request, session: TransactionDep, principal: Reader) -> ElderRead:
+async def get_elder(elder_id: str, policy: VisitPolicyDep, session: TransactionDep, principal: Reader) -> ElderRead:
     """One elder's whole record (the ID number in full for admins only); every read is audited."""
     elder = await service.get_elder(session, elder_id=elder_id)
-    detail = await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    detail = await to_detail(session, elder, policy=policy, principal=principal)
     service.record_read(session, elder_id=elder.id, actor=principal.name, role=principal.role.value)
     await session.commit()
     return detail
@@ -167,22 +165,22 @@ async def list_record_reads(elder_id: str, session: SessionDep, _: Admin) -> lis
 
 @router.patch("/{elder_id}", response_model=ElderRead)
 async def update_elder(
-    elder_id: str, body: ElderUpdate, request: Request, session: TransactionDep, principal: Admin
+    elder_id: str, body: ElderUpdate, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
 ) -> ElderRead:
     """Change profile fields or the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=body)
     await commit(session, entity="elder")
-    return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    return await to_detail(session, elder, policy=policy, principal=principal)
 
 
 @router.put("/{elder_id}/health", response_model=ElderRead)
 async def set_health(
-    elder_id: str, body: HealthArchive, request: Request, session: TransactionDep, principal: Admin
+    elder_id: str, body: HealthArchive, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
 ) -> ElderRead:
     """Replace the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
     await commit(session, entity="health")
-    return await to_detail(session, elder, policy=visit_policy(request), principal=principal)
+    return await to_detail(session, elder, policy=policy, principal=principal)
 
 
 @router.get("/{elder_id}/contacts", response_model=list[ContactRead])

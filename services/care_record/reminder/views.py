@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from services.care_record.access import Admin, Reader, commit
+from services.care_record.deps import Admin, Reader
 from services.care_record.elder.service import get_elder
+from services.care_record.flows import commit
 from services.care_record.reminder import service
 from services.care_record.reminder.models import ReminderCreate, ReminderRead
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 
 from eldercare.deps import SessionDep
-from services.care_record.access import Reader
+from services.care_record.deps import Reader
 from services.care_record.elder.service import get_elder
 from services.care_record.timeline import service
 from services.care_record.timeline.models import TimelineItem

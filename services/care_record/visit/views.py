@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from services.care_record.access import Admin, Reader, commit
+from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.elder.service import get_elder
+from services.care_record.flows import commit
 from services.care_record.visit import service
 from services.care_record.visit.models import VisitComplianceReport, VisitCreate, VisitRead
 
@@ -39,7 +40,7 @@ async def list_visits(
 
 @router.get("/reports/visits", response_model=VisitComplianceReport)
 async def visit_report(
-    request: Request,
+    policy: VisitPolicyDep,
     session: SessionDep,
     _: Reader,
     period: Annotated[str, Query(description="YYYY-MM (China Standard Time month)", pattern=r"^\d{4}-\d{2}$")],
@@ -47,6 +48,4 @@ async def visit_report(
     group_by: Annotated[str, Query(description="province, city, district, street or community")] = "district",
 ) -> VisitComplianceReport:
     """Visit compliance per area for a month, and the elders who missed a required visit."""
-    return await service.visit_compliance(
-        session, policy=request.app.state.visit_policy, period=period, area=area, group_by=group_by
-    )
+    return await service.visit_compliance(session, policy=policy, period=period, area=area, group_by=group_by)

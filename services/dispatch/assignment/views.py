@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.assignment import service
 from services.dispatch.assignment.models import (
     AssignmentAction,
@@ -17,34 +15,26 @@ from services.dispatch.assignment.models import (
     AssignRequest,
     CandidatesRead,
 )
+from services.dispatch.deps import Dispatcher, PolicyDep, Reader
 from services.dispatch.incident import service as incidents
 
 router = APIRouter(prefix="/api/v1", tags=["assignments"])
 
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
-Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
-
-
-def policy_of(request: Request) -> service.Policy:
-    """The ranking and cascade policy from the app's settings."""
-    return request.app.state.dispatch_policy  # type: ignore[no-any-return]
-
 
 @router.get("/incidents/{incident_id}/candidates", response_model=CandidatesRead)
-async def candidates(incident_id: str, request: Request, session: SessionDep, _: Reader) -> CandidatesRead:
+async def candidates(incident_id: str, policy: PolicyDep, session: SessionDep, _: Reader) -> CandidatesRead:
     """Responders for this incident, best first (own close contacts, skills, distance); ambulance for P1."""
     incident = await incidents.get_incident(session, incident_id=incident_id)
-    return await service.candidates(session, incident=incident, policy=policy_of(request))
+    return await service.candidates(session, incident=incident, policy=policy)
 
 
 @router.post(
     "/incidents/{incident_id}/assign", response_model=list[AssignmentRead], status_code=status.HTTP_201_CREATED
 )
 async def assign(
-    incident_id: str, body: AssignRequest, request: Request, session: TransactionDep, principal: Dispatcher
+    incident_id: str, body: AssignRequest, policy: PolicyDep, session: TransactionDep, principal: Dispatcher
 ) -> list[AssignmentRead]:
     """Notify one or more responders; each answers on its own assignment."""
-    policy = policy_of(request)
     timeout = timedelta(seconds=body.timeout_seconds) if body.timeout_seconds else policy.assignment_timeout
     created = await service.assign(
         session,
@@ -75,7 +65,7 @@ async def get_assignment(assignment_id: str, session: SessionDep, _: Reader) -> 
 async def respond(
     assignment_id: str,
     action: Literal["accept", "decline", "en_route", "on_scene", "done", "withdraw"],
-    request: Request,
+    policy: PolicyDep,
     session: TransactionDep,
     principal: Dispatcher,
     body: AssignmentAction | None = None,
@@ -86,7 +76,7 @@ async def respond(
         assignment_id=assignment_id,
         action=action,
         actor=principal.name,
-        policy=policy_of(request),
+        policy=policy,
         reason=body.reason if body else None,
     )
     await session.commit()

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from eldercare.deps import SessionDep, TransactionDep
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.call import service
 from services.dispatch.call.models import CallEventIn, CallRead
+from services.dispatch.deps import PersonalDataReader, RuntimeDep, SettingsDep, Telephony
 from services.dispatch.stream.views import parse_event_id
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
-
-Telephony = Annotated[ApiPrincipal, Depends(require_roles(Role.TELEPHONY, Role.ADMIN))]
-# Who is calling is personal data: ops do not see it.
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 
 
 @router.post(
@@ -38,7 +33,9 @@ async def post_call_event(body: CallEventIn, session: TransactionDep, _: Telepho
 
 
 @router.get("", response_model=list[CallRead])
-async def list_calls(session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[CallRead]:
+async def list_calls(
+    session: SessionDep, _: PersonalDataReader, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[CallRead]:
     """Recent calls, newest first, with whom they were matched to."""
     return [await service.to_read(session, call) for call in await service.recent_calls(session, limit=limit)]
 
@@ -46,13 +43,13 @@ async def list_calls(session: SessionDep, _: Reader, limit: Annotated[int, Query
 @router.get("/stream", response_class=StreamingResponse)
 async def call_stream(
     request: Request,
-    _: Reader,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    _: PersonalDataReader,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
 ) -> StreamingResponse:
     """Call events as Server-Sent Events (`event: call`) for the console's pop-up; resumable with Last-Event-ID."""
-    settings = request.app.state.settings
-    runtime = request.app.state.runtime
     return StreamingResponse(
         service.call_stream(
             runtime.sessions,

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
+from eldercare.settings import Role
 from services.dispatch.command import service
 from services.dispatch.command.models import SETTING_TYPES, CommandCreate, CommandRead, DeviceCommandCreate
+from services.dispatch.deps import Dispatcher, Reader, SettingsDep
 from services.dispatch.elder import service as elders
 from services.dispatch.incident import service as incidents
 
 router = APIRouter(prefix="/api/v1", tags=["device commands"])
-
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
-Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 
 
 @router.get("/incidents/{incident_id}/commands", response_model=list[CommandRead])
@@ -29,7 +24,7 @@ async def list_commands(incident_id: str, session: SessionDep, _: Reader) -> lis
 
 @router.post("/incidents/{incident_id}/commands", response_model=CommandRead, status_code=status.HTTP_201_CREATED)
 async def send_command(
-    incident_id: str, body: CommandCreate, request: Request, session: TransactionDep, principal: Dispatcher
+    incident_id: str, body: CommandCreate, settings: SettingsDep, session: TransactionDep, principal: Dispatcher
 ) -> CommandRead:
     """Send locate (a fix now), call_back, message or reminder to the elder's device."""
     incident = await incidents.get_incident(session, incident_id=incident_id, for_update=True)
@@ -38,7 +33,7 @@ async def send_command(
         incident=incident,
         type=body.type,
         actor=principal.name,
-        first_retry_seconds=request.app.state.settings.command_retry_seconds,
+        first_retry_seconds=settings.command_retry_seconds,
         text=body.text,
         callback_number=body.callback_number,
     )
@@ -61,7 +56,7 @@ async def list_device_commands(device_id: str, session: SessionDep, _: Reader) -
 
 @router.post("/devices/{device_id}/commands", response_model=CommandRead, status_code=status.HTTP_201_CREATED)
 async def send_device_command(
-    device_id: str, body: DeviceCommandCreate, request: Request, session: TransactionDep, principal: Dispatcher
+    device_id: str, body: DeviceCommandCreate, settings: SettingsDep, session: TransactionDep, principal: Dispatcher
 ) -> CommandRead:
     """Change a device's settings (sos_numbers, upload_interval) or send it a command outside any incident."""
     if body.type in SETTING_TYPES and principal.role not in (Role.SUPERVISOR, Role.ADMIN):
@@ -73,7 +68,7 @@ async def send_device_command(
         device_id=device_id,
         type=body.type,
         actor=principal.name,
-        first_retry_seconds=request.app.state.settings.command_retry_seconds,
+        first_retry_seconds=settings.command_retry_seconds,
         text=body.wire_text(),
         callback_number=body.callback_number,
     )

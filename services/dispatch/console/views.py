@@ -13,9 +13,11 @@ from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.config import DispatchSettings
 from services.dispatch.console import service
 from services.dispatch.console.models import ConsoleConfig, DeviceView, QueueRow, SessionRead, SignIn
 from services.dispatch.console.session import CSRF_COOKIE, SESSION_COOKIE, ConsoleSession, CookieAuth
+from services.dispatch.deps import CookieAuthDep, PrincipalsDep, SettingsDep
 from services.dispatch.incident.views import parse_statuses
 from services.dispatch.stream.service import latest_entry_id
 
@@ -26,12 +28,8 @@ router = APIRouter(tags=["console"])
 Reader = Annotated[ApiPrincipal, Depends(require_roles(*CONSOLE_ROLES))]
 
 
-def _cookie_auth(request: Request) -> CookieAuth:
-    return request.app.state.session_auth  # type: ignore[no-any-return]
-
-
-def _security_headers(request: Request) -> dict[str, str]:
-    tiles = request.app.state.settings.console_tile_url
+def _security_headers(settings: DispatchSettings) -> dict[str, str]:
+    tiles = settings.console_tile_url
     tile_origin = ""
     if tiles.startswith(("http://", "https://")):
         scheme, _, rest = tiles.partition("://")
@@ -54,15 +52,14 @@ async def console_redirect() -> RedirectResponse:
 
 
 @router.get("/console/", include_in_schema=False)
-async def console_page(request: Request) -> FileResponse:
+async def console_page(settings: SettingsDep) -> FileResponse:
     """The single page; its scripts and styles come from /console/assets/."""
-    return FileResponse(STATIC / "index.html", media_type="text/html", headers=_security_headers(request))
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=_security_headers(settings))
 
 
 @router.get("/api/v1/console/config", response_model=ConsoleConfig)
-async def console_config(request: Request) -> ConsoleConfig:
+async def console_config(settings: SettingsDep) -> ConsoleConfig:
     """Time zone, map tiles and mute length: what the page needs before sign-in (nothing personal)."""
-    settings = request.app.state.settings
     return ConsoleConfig(
         timezone=settings.local_timezone, tile_url=settings.console_tile_url, mute_seconds=settings.console_mute_seconds
     )
@@ -78,18 +75,18 @@ def _session_read(auth: CookieAuth, session: ConsoleSession, principal: ApiPrinc
 
 
 @router.post("/api/v1/console/session", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
-async def sign_in(body: SignIn, request: Request, response: Response) -> SessionRead:
+async def sign_in(
+    body: SignIn, settings: SettingsDep, principals: PrincipalsDep, auth: CookieAuthDep, response: Response
+) -> SessionRead:
     """Sign in with an API token: sets the HttpOnly session cookie and the CSRF cookie.
 
     JSON only: a cross-site HTML form cannot send it, so nobody can sign a browser in as someone else.
     """
-    principal = request.app.state.principals.get(body.token)
+    principal = principals.get(body.token)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token")
     if principal.role not in CONSOLE_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role.value} has no console")
-    settings = request.app.state.settings
-    auth = _cookie_auth(request)
     lifetime = timedelta(hours=settings.console_session_hours)
     cookie, session = auth.signer.issue(token=body.token, now=utcnow(), lifetime=lifetime)
     secure, max_age = settings.cookie_secure(), int(lifetime.total_seconds())
@@ -109,9 +106,8 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> Session
 
 
 @router.get("/api/v1/console/session", response_model=SessionRead)
-async def current_session(request: Request) -> SessionRead:
+async def current_session(request: Request, auth: CookieAuthDep) -> SessionRead:
     """The signed-in console's principal and CSRF token (401 when not signed in)."""
-    auth = _cookie_auth(request)
     session = auth.session_of(request)
     found = auth.principal_of(session) if session is not None else None
     if session is None or found is None:
@@ -120,10 +116,10 @@ async def current_session(request: Request) -> SessionRead:
 
 
 @router.delete("/api/v1/console/session", status_code=status.HTTP_204_NO_CONTENT)
-async def sign_out(request: Request) -> Response:
+async def sign_out(settings: SettingsDep) -> Response:
     """Sign out: both cookies go. Needs no CSRF token; at worst someone signs a console out."""
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    secure = request.app.state.settings.cookie_secure()
+    secure = settings.cookie_secure()
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", secure=secure, httponly=name == SESSION_COOKIE, samesite="strict")
     return response

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, status
 
 from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.deps import PersonalDataReader
 from services.dispatch.elder import service
 
 router = APIRouter(prefix="/api/v1/devices", tags=["elders"])
 
-# Personal data: ops do not see it.
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
-
 
 @router.get("/{device_id}/elder")
-async def elder_for_device(device_id: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+async def elder_for_device(device_id: str, session: SessionDep, _: PersonalDataReader) -> dict[str, Any]:
     """The snapshot of the elder wearing the device, as dispatch knows it (404 for an unbound device)."""
     snapshot = await service.elder_for_device(session, device_id=device_id)
     if snapshot is None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.deps import SessionDep, TransactionDep
 from eldercare.envelope import utcnow
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
+from eldercare.settings import Role
 from services.dispatch.command import service as commands
 from services.dispatch.command.models import CommandType
+from services.dispatch.deps import Dispatcher, Reader, SettingsDep, Supervisor
 from services.dispatch.elder import service as elders
 from services.dispatch.incident import service
 from services.dispatch.incident.models import (
@@ -31,10 +31,6 @@ from services.dispatch.incident.models import (
 )
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
-
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
-Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
-Supervisor = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 
 
 def to_read(incident: Incident) -> IncidentRead:
@@ -172,7 +168,7 @@ async def _transition_and_show(session: AsyncSession, incident: Incident) -> Inc
 @router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
 async def acknowledge(
     incident_id: str,
-    request: Request,
+    settings: SettingsDep,
     session: TransactionDep,
     principal: Dispatcher,
     body: AcknowledgeRequest | None = None,
@@ -187,7 +183,7 @@ async def acknowledge(
         incident=incident,
         type=CommandType.MESSAGE,
         actor=principal.name,
-        first_retry_seconds=request.app.state.settings.command_retry_seconds,
+        first_retry_seconds=settings.command_retry_seconds,
         text=commands.ACKNOWLEDGED_MESSAGE,
     )
     return await _transition_and_show(session, incident)

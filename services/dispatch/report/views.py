@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.deps import Reader
 from services.dispatch.report import service
 from services.dispatch.report.models import SlaReport
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN, Role.OPS, Role.DISPATCHER))]
 
 
 @router.get("/sla", response_model=SlaReport)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
 from eldercare.deps import SessionDep, TransactionDep
-from eldercare.http import require_roles
-from eldercare.settings import ApiPrincipal, Role
+from services.dispatch.deps import Dispatcher, Reader
 from services.dispatch.responder import service
 from services.dispatch.responder.models import ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
 
 router = APIRouter(prefix="/api/v1/responders", tags=["responders"])
-
-Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
-Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 
 
 @router.get("", response_model=list[ResponderRead])

@@ -9,13 +9,16 @@ from fastapi.responses import JSONResponse
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ELDERS, TELEMETRY
+from services.monitoring.alert.views import router as alert_router
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import handlers
 from services.monitoring.device.service import DeviceNotFound
+from services.monitoring.device.views import router as device_router
 from services.monitoring.elder.service import ElderNotFound
 from services.monitoring.geofence.service import GeofenceNotFound
+from services.monitoring.geofence.views import router as geofence_router
 from services.monitoring.sweeper import Sweeper
-from services.monitoring.views import router
+from services.monitoring.vitals.views import router as vitals_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,7 +49,8 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
         settings=settings,
         runtime=runtime,
     )
-    app.include_router(router)
+    for router in (device_router, geofence_router, vitals_router, alert_router):
+        app.include_router(router)
 
     missing = {
         DeviceNotFound: "no device with id {}",

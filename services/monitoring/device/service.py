@@ -364,6 +364,16 @@ async def get_device(session: AsyncSession, *, device_id: str, for_update: bool 
     return device
 
 
+async def set_offline_timeout(
+    session: AsyncSession, *, device_id: str, override_s: float | None, settings: MonitoringSettings
+) -> Device:
+    """Set (None: clear) the device's own offline timeout; its offline deadline moves with it."""
+    device = await get_device(session, device_id=device_id, for_update=True)
+    device.offline_timeout_override_s = override_s
+    device.offline_due_at = device.last_seen + timedelta(seconds=offline_timeout(device, settings))
+    return device
+
+
 async def list_devices(
     session: AsyncSession,
     *,

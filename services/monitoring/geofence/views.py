@@ -1,0 +1,57 @@
+"""Monitoring API under /api/v1: geofences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from eldercare.deps import SessionDep, TransactionDep
+from services.monitoring.deps import Editor, Reader
+from services.monitoring.geofence import service as geofences
+from services.monitoring.geofence.models import GeofenceCreate, GeofenceRead, GeofenceUpdate
+
+router = APIRouter(prefix="/api/v1", tags=["geofences"])
+
+
+@router.get("/geofences", response_model=list[GeofenceRead])
+async def list_geofences(
+    session: SessionDep,
+    _: Reader,
+    elder_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[GeofenceRead]:
+    """Fences, optionally of one elder."""
+    rows = await geofences.list_geofences(session, elder_id=elder_id, limit=limit, offset=offset)
+    return [geofences.to_read(row) for row in rows]
+
+
+@router.post("/geofences", response_model=GeofenceRead, status_code=status.HTTP_201_CREATED)
+async def create_geofence(body: GeofenceCreate, session: TransactionDep, _: Editor) -> GeofenceRead:
+    """A circle (centre + radius) or polygon fence for an elder, with optional active hours."""
+    fence = await geofences.create_geofence(session, body=body)
+    await session.commit()
+    return geofences.to_read(fence)
+
+
+@router.get("/geofences/{geofence_id}", response_model=GeofenceRead)
+async def get_geofence(geofence_id: str, session: SessionDep, _: Reader) -> GeofenceRead:
+    """One fence."""
+    return geofences.to_read(await geofences.get_geofence(session, geofence_id=geofence_id))
+
+
+@router.put("/geofences/{geofence_id}", response_model=GeofenceRead)
+async def update_geofence(geofence_id: str, body: GeofenceUpdate, session: TransactionDep, _: Editor) -> GeofenceRead:
+    """Replace a fence's geometry and schedule (devices' inside/outside states start over)."""
+    fence = await geofences.update_geofence(session, geofence_id=geofence_id, body=body)
+    await session.commit()
+    return geofences.to_read(fence)
+
+
+@router.delete("/geofences/{geofence_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_geofence(geofence_id: str, session: TransactionDep, _: Editor) -> Response:
+    """Remove a fence."""
+    await geofences.delete_geofence(session, geofence_id=geofence_id)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, field_validator
 
 from eldercare.settings import ServiceSettings
-from services.care_record.visit.policy import DEFAULT_VISIT_POLICY, VisitPolicy
+from services.care_record.elder.visit_policy import DEFAULT_VISIT_POLICY, VisitPolicy
 
 
 class CareRecordSettings(ServiceSettings):

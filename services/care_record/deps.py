@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
-from services.care_record.visit.policy import VisitPolicy
+from services.care_record.elder.visit_policy import VisitPolicy
 
 Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 Admin = Annotated[ApiPrincipal, Depends(require_roles(Role.ADMIN))]

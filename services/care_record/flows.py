@@ -1,11 +1,32 @@
-"""Work that spans care-record's domains: a write to any part of an elder's record republishes the elder."""
+"""Work that spans care-record's domains: an elder's whole record read and written as one.
+
+A write to any part of an elder's record republishes the elder's snapshot; the detail view
+puts the elder, contacts, devices and current assessment together.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.care_record import metrics
-from services.care_record.elder import snapshot
+from eldercare.envelope import utcnow
+from eldercare.settings import ApiPrincipal, Role
+from services.care_record import metrics, snapshot
+from services.care_record.assessment import service as assessments
+from services.care_record.device import service as devices
+from services.care_record.elder import service as elders
+from services.care_record.elder.models import (
+    AreaRead,
+    ContactRead,
+    Elder,
+    ElderRead,
+    ElderSummary,
+    HealthArchive,
+    HomeLocation,
+    age_on,
+    decode_categories,
+    mask_id_number,
+)
+from services.care_record.elder.visit_policy import VisitPolicy, is_overdue, required_frequency
 
 
 async def commit(session: AsyncSession, *, entity: str) -> None:
@@ -15,3 +36,69 @@ async def commit(session: AsyncSession, *, entity: str) -> None:
     metrics.RECORD_CHANGES.labels(entity).inc()
     if queued:
         metrics.SNAPSHOTS_QUEUED.inc(queued)
+
+
+def elder_summary(elder: Elder, *, policy: VisitPolicy, reveal_id: bool = False) -> ElderSummary:
+    """The list shape of an elder; the ID number masked unless `reveal_id`."""
+    now = utcnow()
+    frequency = required_frequency(elder, policy, now.date())
+    return ElderSummary(
+        id=elder.id,
+        name=elder.name,
+        sex=elder.sex,
+        age=age_on(elder.birth_date, now.date()),
+        id_number=elder.id_number if reveal_id else mask_id_number(elder.id_number),
+        phone=elder.phone,
+        area=AreaRead(
+            province=elder.province,
+            city=elder.city,
+            district=elder.district,
+            street=elder.street,
+            community=elder.community,
+            area_type=elder.area_type,
+            path=elder.area_path,
+        ),
+        living_situation=elder.living_situation,
+        categories=decode_categories(elder.categories),
+        ability_level=elder.ability_level,
+        visit_frequency=frequency.value if frequency else None,
+        last_visit_at=elder.last_visit_at,
+        visit_overdue=is_overdue(elder, policy, now),
+    )
+
+
+async def elder_detail(
+    session: AsyncSession, elder: Elder, *, policy: VisitPolicy, principal: ApiPrincipal
+) -> ElderRead:
+    """The whole record of one elder."""
+    contacts = await elders.list_contacts(session, elder_id=elder.id)
+    bindings = await devices.bindings_of_elder(session, elder_id=elder.id, active_only=True)
+    current = await assessments.current_assessment(session, elder_id=elder.id)
+    summary = elder_summary(elder, policy=policy, reveal_id=principal.role is Role.ADMIN)
+    return ElderRead(
+        **summary.model_dump(),
+        birth_date=elder.birth_date,
+        address=elder.address,
+        home_location=(
+            HomeLocation(lat=elder.home_lat, lon=elder.home_lon)
+            if elder.home_lat is not None and elder.home_lon is not None
+            else None
+        ),
+        language=elder.language,
+        notes=elder.notes,
+        health=HealthArchive(
+            conditions=elder.conditions,
+            medications=elder.medications,
+            allergies=elder.allergies,
+            blood_type=elder.blood_type,
+            primary_doctor=elder.primary_doctor,
+            family_doctor_contract=elder.family_doctor_contract,
+            hospital_preference=elder.hospital_preference,
+        ),
+        contacts=[ContactRead.model_validate(c) for c in contacts],
+        device_ids=[b.device_id for b in bindings],
+        current_assessment=assessments.to_read(current, current=True).model_dump(mode="json") if current else None,
+        snapshot_version=elder.snapshot_version,
+        created_at=elder.created_at,
+        updated_at=elder.updated_at,
+    )

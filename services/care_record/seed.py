@@ -25,12 +25,12 @@ from sqlmodel import col
 from eldercare import db
 from eldercare.envelope import utcnow
 from eldercare.runtime import safe_url
+from services.care_record import snapshot
 from services.care_record.app import MIGRATIONS
 from services.care_record.assessment.models import AssessmentCreate, SubScores
 from services.care_record.assessment.service import record_assessment
 from services.care_record.config import CareRecordSettings
 from services.care_record.device.service import bind_device
-from services.care_record.elder import snapshot
 from services.care_record.elder.models import (
     AreaIn,
     AreaType,
@@ -45,8 +45,8 @@ from services.care_record.elder.models import (
     make_id_number,
 )
 from services.care_record.elder.service import create_elder, set_contacts
+from services.care_record.elder.visit_policy import DEFAULT_VISIT_POLICY, Frequency, VisitPolicy, required_frequency
 from services.care_record.visit.models import VisitCreate, VisitMethod
-from services.care_record.visit.policy import DEFAULT_VISIT_POLICY, Frequency, VisitPolicy, required_frequency
 from services.care_record.visit.service import record_visit
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import pytest
 
 from eldercare import db
 from eldercare.envelope import utcnow
+from services.care_record.elder.visit_policy import CHINA_TIME, parse_period
 from services.care_record.seed import elder_id_for, seed
-from services.care_record.visit.policy import CHINA_TIME, parse_period
 from tests.care_record.conftest import ADMIN, elder_body
 from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
 from eldercare.v1 import elders_pb2
+from services.care_record.elder.visit_policy import DEFAULT_VISIT_POLICY
 from services.care_record.seed import seed
-from services.care_record.visit.policy import DEFAULT_VISIT_POLICY
 from services.care_record.visit.service import visit_compliance
 from services.dispatch.app import MIGRATIONS as DISPATCH_MIGRATIONS
 from services.dispatch.elder import service

@@ -15,7 +15,7 @@ from services.care_record.elder.models import (
     mask_id_number,
     validate_id_number,
 )
-from services.care_record.visit.policy import (
+from services.care_record.elder.visit_policy import (
     DEFAULT_VISIT_POLICY,
     Frequency,
     VisitPolicy,
@@ -24,7 +24,8 @@ from services.care_record.visit.policy import (
     parse_period,
     required_frequency,
 )
-from services.dispatch.incident.priority import BASE_PRIORITY, ElderFacts, score
+from services.dispatch.elder.models import ElderFacts
+from services.dispatch.incident.priority import BASE_PRIORITY, score
 
 TODAY = date(2026, 11, 23)
 

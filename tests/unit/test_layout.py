@@ -45,3 +45,27 @@ def test_the_app_state_check_finds_a_view_that_reads_it(tmp_path: Path) -> None:
     view = tmp_path / "views.py"
     view.write_text("def f(request):\n    return request.app.state.settings\n")
     assert _reads_app_state(view) == [2]
+
+
+def _domain_imports(service: str) -> dict[str, set[str]]:
+    """Domain package -> the other domain packages of the same service its modules import."""
+    root = REPO / "services" / service
+    prefix = f"services.{service}."
+    domains = {path.name for path in root.iterdir() if (path / "__init__.py").exists()}
+    edges: dict[str, set[str]] = {domain: set() for domain in domains}
+    for domain in domains:
+        for path in (root / domain).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
+                    other = node.module[len(prefix) :].split(".")[0]
+                    if other in domains and other != domain:
+                        edges[domain].add(other)
+    return edges
+
+
+def test_no_two_domains_import_each_other() -> None:
+    # Work that spans two domains goes in the service's flows.py, which imports both.
+    for service in SERVICES:
+        edges = _domain_imports(service)
+        both_ways = sorted({tuple(sorted((a, b))) for a, others in edges.items() for b in others if a in edges[b]})
+        assert both_ways == [], f"services/{service}: domains importing each other: {both_ways}"

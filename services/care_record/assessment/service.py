@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from services.care_record import snapshot
 from services.care_record.assessment.models import LEVEL_NAMES, Assessment, AssessmentCreate, AssessmentRead
-from services.care_record.elder import snapshot
 from services.care_record.elder.service import get_elder
 
 _SUB_SCORES = ("self_care", "basic_motor", "mental_state", "perception_social")

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from services.care_record import snapshot
 from services.care_record.device.models import DeviceBinding
-from services.care_record.elder import snapshot
 from services.care_record.elder.service import get_elder
 from services.care_record.errors import Conflict, NotFound
 

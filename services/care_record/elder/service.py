@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
-from services.care_record.elder import snapshot
+from services.care_record import snapshot
 from services.care_record.elder.models import (
     AreaIn,
     Category,
@@ -25,8 +25,8 @@ from services.care_record.elder.models import (
     RecordRead,
     encode_categories,
 )
+from services.care_record.elder.visit_policy import VisitPolicy, is_overdue
 from services.care_record.errors import Conflict, NotFound
-from services.care_record.visit.policy import VisitPolicy, is_overdue
 
 
 def _apply_area(elder: Elder, area: AreaIn) -> None:

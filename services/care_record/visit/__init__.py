@@ -1,1 +1,1 @@
-"""Visits (探访), the visit policy and the compliance report."""
+"""Visits (探访) and the compliance report (the visit policy itself is the elder's: elder/visit_policy.py)."""

@@ -12,6 +12,7 @@ from sqlmodel import col
 from eldercare.envelope import utcnow
 from services.care_record.elder.models import AREA_LEVELS, Elder
 from services.care_record.elder.service import area_condition, get_elder, touch_last_visit
+from services.care_record.elder.visit_policy import VisitPolicy, missed_slots, parse_period, required_frequency
 from services.care_record.errors import Invalid
 from services.care_record.visit.models import (
     AreaCompliance,
@@ -20,7 +21,6 @@ from services.care_record.visit.models import (
     VisitComplianceReport,
     VisitCreate,
 )
-from services.care_record.visit.policy import VisitPolicy, missed_slots, parse_period, required_frequency
 
 
 async def record_visit(session: AsyncSession, *, elder_id: str, data: VisitCreate, actor: str) -> Visit:

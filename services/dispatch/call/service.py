@@ -23,9 +23,9 @@ from sqlmodel import col
 
 from eldercare.envelope import utcnow
 from services.dispatch.call.models import CallEventIn, CallEventRow, CallEventType, CallRead, PhoneCall
-from services.dispatch.call.numbers import MATCH_ORDER, PhoneKind, normalize_phone
 from services.dispatch.elder import service as elders
 from services.dispatch.elder.models import ElderPhone
+from services.dispatch.elder.phones import MATCH_ORDER, PhoneKind, normalize_phone
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident
 

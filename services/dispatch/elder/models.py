@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
@@ -45,7 +46,7 @@ class ReadModelOffset(SQLModel, table=True):
 class ElderPhone(SQLModel, table=True):
     """Phone number -> elder, from the snapshots: the elder's own phone, their devices' SIMs, their contacts.
 
-    Numbers are stored normalised (call/numbers.py), so a caller id finds them however either
+    Numbers are stored normalised (elder/phones.py), so a caller id finds them however either
     side wrote them. Rebuilt for an elder with every snapshot of that elder.
     """
 
@@ -58,3 +59,13 @@ class ElderPhone(SQLModel, table=True):
     device_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     # For a contact: who they are ("张伟 (儿子)"), so the console can say who is calling.
     label: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+@dataclass(frozen=True)
+class ElderFacts:
+    """What incident priority looks at, taken from the elder snapshot."""
+
+    ability_level: int | None = None
+    living_situation: str = ""
+    categories: frozenset[str] = field(default_factory=frozenset)
+    birth_date: date | None = None

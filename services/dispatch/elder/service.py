@@ -12,9 +12,8 @@ from sqlmodel import col
 from eldercare.db import insert_ignore_conflict
 from eldercare.envelope import utcnow
 from eldercare.v1 import elders_pb2
-from services.dispatch.call.numbers import PhoneKind, normalize_phone
-from services.dispatch.elder.models import DeviceElder, ElderPhone, ElderSnapshotRow, ReadModelOffset
-from services.dispatch.incident.priority import ElderFacts
+from services.dispatch.elder.models import DeviceElder, ElderFacts, ElderPhone, ElderSnapshotRow, ReadModelOffset
+from services.dispatch.elder.phones import PhoneKind, normalize_phone
 
 
 async def apply_snapshot(session: AsyncSession, *, snapshot: elders_pb2.ElderSnapshot) -> bool:

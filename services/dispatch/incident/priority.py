@@ -27,23 +27,15 @@ unbound device is therefore P1, as it was before elders were known to dispatch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+
+from services.dispatch.elder.models import ElderFacts
 
 HIGHEST = 1
 LOWEST = 4
 
 BASE_PRIORITY: dict[str, int] = {"sos": 2, "fall": 2, "device_removed": 4}
-
-
-@dataclass(frozen=True)
-class ElderFacts:
-    """What the scoring looks at, taken from the elder snapshot."""
-
-    ability_level: int | None = None
-    living_situation: str = ""
-    categories: frozenset[str] = field(default_factory=frozenset)
-    birth_date: date | None = None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eldercare.deps import SessionDep, TransactionDep
 from eldercare.envelope import utcnow
 from eldercare.settings import Role
-from services.dispatch.command import service as commands
-from services.dispatch.command.models import CommandType
+from services.dispatch import flows
 from services.dispatch.deps import Dispatcher, Reader, SettingsDep, Supervisor
 from services.dispatch.elder import service as elders
 from services.dispatch.incident import service
@@ -173,18 +172,13 @@ async def acknowledge(
     principal: Dispatcher,
     body: AcknowledgeRequest | None = None,
 ) -> IncidentDetail:
-    """A dispatcher takes the incident (open → acknowledged)."""
-    detail = {"note": body.note} if body is not None and body.note else None
-    incident = await service.transition(
-        session, incident_id=incident_id, action="acknowledge", actor=principal.name, detail=detail
-    )
-    await commands.issue_command(
+    """A dispatcher takes the incident (open → acknowledged); the device is told help is coming."""
+    incident = await flows.acknowledge_incident(
         session,
-        incident=incident,
-        type=CommandType.MESSAGE,
+        incident_id=incident_id,
         actor=principal.name,
+        note=body.note if body is not None else None,
         first_retry_seconds=settings.command_retry_seconds,
-        text=commands.ACKNOWLEDGED_MESSAGE,
     )
     return await _transition_and_show(session, incident)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from eldercare.v1 import elders_pb2
-from services.dispatch.call.numbers import PhoneKind, normalize_phone
 from services.dispatch.call.service import best_match
 from services.dispatch.elder.models import ElderPhone
+from services.dispatch.elder.phones import PhoneKind, normalize_phone
 from services.dispatch.elder.service import phone_rows
 
 

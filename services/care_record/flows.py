@@ -25,6 +25,7 @@ from services.care_record.elder.models import (
     age_on,
     decode_categories,
     mask_id_number,
+    mask_phone,
 )
 from services.care_record.elder.visit_policy import VisitPolicy, is_overdue, required_frequency
 
@@ -38,8 +39,10 @@ async def commit(session: AsyncSession, *, entity: str) -> None:
         metrics.SNAPSHOTS_QUEUED.inc(queued)
 
 
-def elder_summary(elder: Elder, *, policy: VisitPolicy, reveal_id: bool = False) -> ElderSummary:
-    """The list shape of an elder; the ID number masked unless `reveal_id`."""
+def elder_summary(
+    elder: Elder, *, policy: VisitPolicy, reveal_id: bool = False, full_phone: bool = False
+) -> ElderSummary:
+    """The list shape of an elder; the ID number masked unless `reveal_id`, the phone unless `full_phone`."""
     now = utcnow()
     frequency = required_frequency(elder, policy, now.date())
     return ElderSummary(
@@ -48,7 +51,7 @@ def elder_summary(elder: Elder, *, policy: VisitPolicy, reveal_id: bool = False)
         sex=elder.sex,
         age=age_on(elder.birth_date, now.date()),
         id_number=elder.id_number if reveal_id else mask_id_number(elder.id_number),
-        phone=elder.phone,
+        phone=elder.phone if full_phone else mask_phone(elder.phone),
         area=AreaRead(
             province=elder.province,
             city=elder.city,
@@ -74,10 +77,13 @@ async def elder_detail(
     contacts = await elders.list_contacts(session, elder_id=elder.id)
     bindings = await devices.bindings_of_elder(session, elder_id=elder.id, active_only=True)
     current = await assessments.current_assessment(session, elder_id=elder.id)
-    summary = elder_summary(elder, policy=policy, reveal_id=principal.role is Role.ADMIN)
+    admin = principal.role is Role.ADMIN
+    # The one elder on screen: the phone in full (the dispatcher calls it), the ID and birth date
+    # for admins only (with the address they would give back the whole ID number).
+    summary = elder_summary(elder, policy=policy, reveal_id=admin, full_phone=True)
     return ElderRead(
         **summary.model_dump(),
-        birth_date=elder.birth_date,
+        birth_date=elder.birth_date if admin else None,
         address=elder.address,
         home_location=(
             HomeLocation(lat=elder.home_lat, lon=elder.home_lon)

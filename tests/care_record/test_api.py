@@ -58,17 +58,22 @@ async def test_a_registered_id_number_is_409(care: CareApp) -> None:
 async def test_roles_admins_write_dispatchers_read_ops_see_nothing_personal(care: CareApp) -> None:
     elder = await care.create_elder()
     full_id = elder["id_number"]
-    assert "*" not in full_id  # admins see it in full
+    assert "*" not in full_id and elder["birth_date"]  # admins see both in full
     path = f"/api/v1/elders/{elder['id']}"
     for headers in (DISPATCHER, SUPERVISOR):
         detail = (await care.http.get(path, headers=headers)).json()
-        assert detail["id_number"] == full_id[:6] + "********" + full_id[-4:]
+        # Nothing the reader gets gives back the hidden digits: no region prefix (the address
+        # names it), no birth date (digits 7-14), the age instead.
+        assert detail["id_number"] == "*" * 14 + full_id[-4:]
+        assert detail["birth_date"] is None and detail["age"] > 0
+        assert full_id[6:14] not in str(detail)
         assert (await care.http.patch(path, json={"notes": "x"}, headers=headers)).status_code == 403
     for ops_path in (path, "/api/v1/elders", f"{path}/timeline", "/api/v1/reports/visits?period=2026-10"):
         assert (await care.http.get(ops_path, headers=OPS)).status_code == 403, ops_path
     assert (await care.http.get(path)).status_code == 401
     listed = (await care.http.get("/api/v1/elders", params={"q": elder["name"]}, headers=ADMIN)).json()
     assert listed and all("*" in e["id_number"] for e in listed)  # masked in lists, even for admins
+    assert all(e["phone"] is None or "*" in e["phone"] for e in listed)
 
     # Every read of the whole record is audited: who, as which role; only admins see the audit.
     reads = await care.http.get(f"{path}/reads", headers=ADMIN)

@@ -13,6 +13,7 @@ from services.care_record.elder.models import (
     id_check_digit,
     make_id_number,
     mask_id_number,
+    mask_phone,
     validate_id_number,
 )
 from services.care_record.elder.visit_policy import (
@@ -43,11 +44,11 @@ def test_id_number_check_digit_follows_iso_7064() -> None:
             validate_id_number(bad)
 
 
-def test_generated_id_numbers_are_valid_and_masked_in_the_middle() -> None:
+def test_generated_id_numbers_are_valid_and_masked_to_the_last_four() -> None:
     number = make_id_number("152530", date(1938, 2, 9), 321, Sex.MALE)
     assert validate_id_number(number) == number
     assert int(number[16]) % 2 == 1  # odd 17th digit: a man
-    assert mask_id_number(number) == number[:6] + "********" + number[-4:]
+    assert mask_id_number(number) == "*" * 14 + number[-4:]
 
 
 def elder(*, born: date, living: str = "with_family", categories: tuple[str, ...] = ()) -> Elder:
@@ -126,3 +127,11 @@ def test_priority_table_raises_for_vulnerable_elders_with_reasons() -> None:
     assert score("device_removed", ElderFacts(categories=frozenset({"dementia"})), today=TODAY).priority == 3
     unbound = score("sos", None, today=TODAY)
     assert unbound.priority == 1 and any("unbound device" in r for r in unbound.reasons)
+
+
+def test_phones_in_lists_keep_the_first_three_and_last_four_digits_of_a_mobile() -> None:
+    assert mask_phone("13912345678") == "139****5678"
+    assert mask_phone("+86 139-1234-5678") == "+86 139-****-5678"
+    assert mask_phone("025-81507000") == "025-****7000"
+    assert mask_phone("12349") == "*2349"
+    assert mask_phone(None) is None

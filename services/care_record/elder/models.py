@@ -83,8 +83,25 @@ def id_birth_date(id_number: str) -> date:
 
 
 def mask_id_number(id_number: str) -> str:
-    """Region prefix and last four only, e.g. 110105********123X."""
-    return f"{id_number[:6]}{'*' * 8}{id_number[-4:]}"
+    """The last four only (what a caller is asked to confirm), e.g. **************123X.
+
+    Not the region prefix as well: with the birth date (digits 7-14) and the address (which
+    names the region) beside it, prefix and last four would give back every digit. A masked
+    reader gets the age, not the birth date, so what stays hidden is the whole birth date.
+    """
+    return f"{'*' * 14}{id_number[-4:]}"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """A phone number in a list: the first three and last four digits of a mobile, else the last four."""
+    if not phone:
+        return phone
+    digits = [index for index, char in enumerate(phone) if char.isdigit()]
+    number = "".join(phone[index] for index in digits)
+    country = digits[:2] if len(digits) == 13 and number.startswith("86") else []  # +86: not identifying
+    national = digits[len(country) :]
+    keep = set(country) | set(national[-4:]) | (set(national[:3]) if len(national) == 11 else set())
+    return "".join(char if index in keep or not char.isdigit() else "*" for index, char in enumerate(phone))
 
 
 def age_on(birth_date: date, today: date) -> int:
@@ -313,9 +330,9 @@ class ElderSummary(BaseModel):
 
 
 class ElderRead(ElderSummary):
-    """One elder with the whole record; the ID number in full for admins only."""
+    """One elder with the whole record; the ID number and the birth date for admins only."""
 
-    birth_date: date
+    birth_date: date | None
     address: str
     home_location: HomeLocation | None
     language: str

@@ -173,7 +173,8 @@ def snapshot_view(snapshot: elders_pb2.ElderSnapshot, *, today: date) -> dict[st
         "version": snapshot.version,
         "name": snapshot.name,
         "sex": snapshot.sex,
-        "birth_date": snapshot.birth_date or None,
+        # The age, not the birth date: with the last four digits care-record shows and the address,
+        # a birth date would give back the whole ID number.
         "age": age_on(born, today) if born else None,
         "phone": snapshot.phone or None,
         "living_situation": snapshot.living_situation,

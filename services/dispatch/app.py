@@ -24,6 +24,8 @@ from services.dispatch.escalation.ticker import operations_timer
 from services.dispatch.incident import handlers
 from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
 from services.dispatch.incident.views import router as incident_router
+from services.dispatch.platform_alert.service import PlatformAlertBoard
+from services.dispatch.platform_alert.views import router as platform_alert_router
 from services.dispatch.report.views import router as report_router
 from services.dispatch.responder.service import ResponderNotFound
 from services.dispatch.responder.views import router as responder_router
@@ -85,9 +87,17 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         runtime=runtime,
     )
     app.state.settings, app.state.dispatch_policy = settings, policy
+    app.state.platform_alerts = PlatformAlertBoard()
     app.include_router(stream_router)  # before /incidents/{incident_id}, which would swallow /stream
     app.include_router(incident_router)
-    for router in (assignment_router, command_router, responder_router, report_router, elder_router):
+    for router in (
+        assignment_router,
+        command_router,
+        responder_router,
+        report_router,
+        elder_router,
+        platform_alert_router,
+    ):
         app.include_router(router)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:

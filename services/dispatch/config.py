@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from eldercare.settings import ServiceSettings
+
+# What `make run` gives dispatch and its Alertmanager when DISPATCH_ALERTMANAGER_TOKEN is not set.
+DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-webhook-token"
 
 
 class DispatchSettings(ServiceSettings):
@@ -87,6 +90,19 @@ class DispatchSettings(ServiceSettings):
         validation_alias=AliasChoices("DISPATCH_TIMEZONE", "local_timezone"),
         description="time zone of responders' on-duty schedules",
     )
+
+    alertmanager_token: str | None = Field(
+        None,
+        min_length=16,
+        validation_alias=AliasChoices("DISPATCH_ALERTMANAGER_TOKEN", "alertmanager_token"),
+        description="bearer token Alertmanager's webhook must send; unset: the webhook refuses every call",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_webhook_token_in_production(self) -> DispatchSettings:
+        if self.env == "production" and self.alertmanager_token == DEV_ALERTMANAGER_TOKEN:
+            raise ValueError("ELDERCARE_ENV=production refuses the development DISPATCH_ALERTMANAGER_TOKEN")
+        return self
 
     @field_validator("local_timezone")
     @classmethod

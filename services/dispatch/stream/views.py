@@ -13,6 +13,9 @@ from services.dispatch.stream.service import sse_events
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["live stream"])
 
+# Who sees platform alerts on the stream: the floor's supervisors, admins and ops.
+ALERT_AUDIENCE = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.OPS})
+
 Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
 
 
@@ -27,11 +30,15 @@ def _event_id(raw: str | None) -> int | None:
 @router.get("/stream", response_class=StreamingResponse)
 async def stream(
     request: Request,
-    _: Reader,
+    principal: Reader,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
 ) -> StreamingResponse:
-    """New incidents, state changes, escalations, assignment changes and commands; resumable with Last-Event-ID."""
+    """New incidents, state changes, escalations, assignment changes and commands; resumable with Last-Event-ID.
+
+    Supervisors, admins and ops also get `platform_alert` events: the critical platform alerts firing
+    when the stream opens, then each change (they keep coming while the database is unreachable).
+    """
     resume_from = _event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
     settings = request.app.state.settings
     return StreamingResponse(
@@ -43,6 +50,8 @@ async def stream(
             max_seconds=settings.stream_max_seconds,
             disconnected=request.is_disconnected,
             committed=request.app.state.runtime.outbox.committed,
+            # Critical platform alerts (Alertmanager's webhook) for those who run the floor, not every console.
+            platform_alerts=request.app.state.platform_alerts if principal.role in ALERT_AUDIENCE else None,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -6,10 +6,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from eldercare.settings import ServiceSettings
+from eldercare.settings import DEV_ALERTMANAGER_TOKEN, ServiceSettings
 
-# What `make run` gives dispatch and its Alertmanager when DISPATCH_ALERTMANAGER_TOKEN is not set.
-DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-webhook-token"
+__all__ = ["DEV_ALERTMANAGER_TOKEN", "DispatchSettings"]
 
 
 class DispatchSettings(ServiceSettings):

@@ -25,6 +25,7 @@ system-deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
@@ -88,9 +89,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy eldercare gateway services
 
-# Wipe make run's durable dev data (Kafka log, PostgreSQL, Mosquitto, Prometheus) but keep the jar cache.
+# Wipe make run's durable dev data (Kafka log, PostgreSQL, Mosquitto, Prometheus, Alertmanager) but keep the jar cache.
 wipe:
-	rm -rf var/kafka/dev var/postgres var/mosquitto-* var/prometheus-* var/*.db
+	rm -rf var/kafka/dev var/postgres var/mosquitto-* var/prometheus-* var/alertmanager-* var/*.db
 
 clean:
 	rm -rf var/ .pytest_cache

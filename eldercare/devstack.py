@@ -19,6 +19,7 @@ import functools
 import getpass
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,7 @@ from pydantic import AliasChoices, Field
 
 from eldercare import kafkanode
 from eldercare.logs import setup_logging
-from eldercare.settings import DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
+from eldercare.settings import DEV_ALERTMANAGER_TOKEN, DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
 
 log = logging.getLogger("devstack")
 
@@ -83,19 +84,58 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
 
 
-def write_prometheus_config(
-    path: Path, *, ports: Mapping[str, int], scrape_interval: str = "15s", extra_gateway_ports: Sequence[int] = ()
+def alertmanager_binary() -> str | None:
+    """Debian's Alertmanager (package prometheus-alertmanager), if installed (make installs it)."""
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+ALERTMANAGER_PORT = 9093
+
+
+def write_alertmanager_config(
+    path: Path, *, dispatch_port: int, token: str, timings: Mapping[str, str] | None = None
 ) -> Path:
-    """infra/prometheus/prometheus.local.yml with this run's service ports and an absolute rules path."""
+    """infra/alertmanager/alertmanager.local.yml with this run's dispatch port and a token file beside it.
+
+    `timings` overrides route settings (group_wait, group_interval, repeat_interval): the tests
+    want an alert delivered within seconds.
+    """
+    text = (REPO_ROOT / "infra" / "alertmanager" / "alertmanager.local.yml").read_text()
+    token_file = path.with_suffix(".token")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    text = text.replace("http://127.0.0.1:8001/", f"http://127.0.0.1:{dispatch_port}/")
+    text = text.replace("ALERTMANAGER_TOKEN_FILE", str(token_file))
+    for name, value in (timings or {}).items():
+        text = re.sub(rf"(?m)^(\s+{name}:) \S+", rf"\1 {value}", text)
+    path.write_text(text)
+    return path
+
+
+def write_prometheus_config(
+    path: Path,
+    *,
+    ports: Mapping[str, int],
+    scrape_interval: str = "15s",
+    extra_gateway_ports: Sequence[int] = (),
+    alertmanager_port: int = ALERTMANAGER_PORT,
+    rules_file: Path | None = None,
+) -> Path:
+    """infra/prometheus/prometheus.local.yml with this run's ports and an absolute rules path.
+
+    `rules_file` replaces infra/prometheus/alerts.yml (the tests' copy with short `for:`).
+    """
     source = REPO_ROOT / "infra" / "prometheus" / "prometheus.local.yml"
     text = source.read_text()
+    text = text.replace(f'"127.0.0.1:{ALERTMANAGER_PORT}"', f'"127.0.0.1:{alertmanager_port}"')
     for name, port in ports.items():
         text = text.replace(f'"127.0.0.1:{DEFAULT_PORTS[name]}"', f'"127.0.0.1:{port}"')
     if extra_gateway_ports:
         # Bulk gateways beyond the first (GATEWAY_PROCESSES > 1) join the gateway job.
         first = f'"127.0.0.1:{ports["gateway"]}"'
         text = text.replace(first + "]", ", ".join([first, *(f'"127.0.0.1:{p}"' for p in extra_gateway_ports)]) + "]")
-    text = text.replace("- alerts.yml", f"- {source.parent / 'alerts.yml'}")
+    text = text.replace("- alerts.yml", f"- {rules_file or source.parent / 'alerts.yml'}")
     text = text.replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
     text = text.replace("evaluation_interval: 15s", f"evaluation_interval: {scrape_interval}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -371,7 +411,54 @@ class Stack:
         await _wait_port("127.0.0.1", port, "postgres", timeout=30)
         self.notes.append(f"PostgreSQL: started on 127.0.0.1:{port} (data in {datadir})")
 
-    async def start_prometheus(self, *, port: int = 9090, scrape_interval: str = "15s") -> str | None:
+    async def start_alertmanager(
+        self, *, port: int = ALERTMANAGER_PORT, timings: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Start Debian's Alertmanager routing to dispatch's webhook (unless the port is taken); its URL or None."""
+        url = f"http://127.0.0.1:{port}"
+        if tcp_port_open("127.0.0.1", port):
+            self.notes.append(f"Alertmanager: something already listens on {url}; not starting one")
+            return None
+        binary = alertmanager_binary()
+        if binary is None:
+            self.notes.append("Alertmanager: not installed (sudo apt-get install prometheus-alertmanager)")
+            return None
+        token = self.service_env("dispatch").get("DISPATCH_ALERTMANAGER_TOKEN", DEV_ALERTMANAGER_TOKEN)
+        config = write_alertmanager_config(
+            self.config.var_dir / f"alertmanager-{port}.yml",
+            dispatch_port=self.config.ports["dispatch"],
+            token=token,
+            timings=timings,
+        )
+        process = ManagedProcess(
+            "alertmanager",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.path={self.config.var_dir / f'alertmanager-{port}'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                # No gossip: one Alertmanager per stack, and its default 0.0.0.0:9094 would clash with another's.
+                "--cluster.listen-address=",
+            ],
+            os.environ,
+            health_url=url,
+            log_file=self._log_file("alertmanager"),
+            restart=self.config.restart,
+        )
+        await process.start()
+        self.infra["alertmanager"] = process
+        await process.wait_healthy(30, path="/-/ready")
+        self.notes.append(f"Alertmanager: {url} (alerts go to dispatch's webhook: GET /api/v1/platform-alerts)")
+        return url
+
+    async def start_prometheus(
+        self,
+        *,
+        port: int = 9090,
+        scrape_interval: str = "15s",
+        alertmanager_port: int = ALERTMANAGER_PORT,
+        rules_file: Path | None = None,
+    ) -> str | None:
         """Start Debian's Prometheus scraping this stack (unless something listens on the port); its URL or None."""
         url = f"http://127.0.0.1:{port}"
         if tcp_port_open("127.0.0.1", port):
@@ -386,6 +473,8 @@ class Stack:
             ports=self.config.ports,
             scrape_interval=scrape_interval,
             extra_gateway_ports=self.extra_gateway_ports(),
+            alertmanager_port=alertmanager_port,
+            rules_file=rules_file,
         )
         process = ManagedProcess(
             "prometheus",
@@ -431,6 +520,8 @@ class Stack:
             }
         )
         env.setdefault("ELDERCARE_API_TOKENS", DEV_API_TOKENS)
+        # The token the stack's Alertmanager sends to dispatch's webhook (start_alertmanager reads it here).
+        env.setdefault("DISPATCH_ALERTMANAGER_TOKEN", DEV_ALERTMANAGER_TOKEN)
         if self.config.postgres_port is not None:
             for variable, database in DATABASE_SETTINGS.items():
                 env.setdefault(
@@ -676,6 +767,7 @@ async def _main() -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start_infra()
+        await stack.start_alertmanager()
         await stack.start_prometheus()
         log.info("starting %s", ", ".join(stack.config.services))
         starting = asyncio.create_task(stack.start_services())

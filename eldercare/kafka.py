@@ -372,6 +372,12 @@ class ConsumerLoop:
         self._key_concurrency = key_concurrency
         self._key_batch_handler = key_batch_handler
         self._committed: dict[TopicPartition, int] = {}
+        # Records fetched and not yet applied, offset -> Kafka timestamp (s), per partition: the age of
+        # the oldest is the consumer's lag in seconds, and it needs neither the database nor the broker.
+        self._pending: dict[TopicPartition, dict[int, float]] = {}
+        # Partitions whose lag gauge this loop set: one neither assigned nor held any more is removed,
+        # or a stale value would sit beside the new owner's.
+        self._lag_reported: set[TopicPartition] = set()
         self._to_commit: dict[TopicPartition, int] = {}
         self._commit_wanted = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -395,6 +401,8 @@ class ConsumerLoop:
             # arrives: hundreds of tiny fetches a second. With a minimum size the broker answers
             # when it holds a batch or at the wait, whichever comes first.
             fetch_min_bytes=self._fetch_min_bytes,
+            # A handler stuck longer than this (a dead database) makes the member leave the group;
+            # report_lag keeps measuring the partitions it still holds records of.
             max_poll_interval_ms=300000,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             # Fetches, heartbeats, commits: a frozen partition leader is given up on after this, and
@@ -417,6 +425,13 @@ class ConsumerLoop:
         if self._consumer is None:
             self._consumer = self._create_consumer()
         await self._consumer.start()
+        # Computed at scrape time from memory: a handler stuck on a dead database, or a broker that no
+        # longer answers, cannot freeze them.
+        for topic in self._topics:
+            metrics.KAFKA_CONSUMER_LAG_SECONDS.labels(self.name, topic).set_function(
+                functools.partial(self.oldest_pending_age, topic)
+            )
+        metrics.KAFKA_HANDLERS_RETRYING.labels(self.name).set(0)
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
         self._lag_task = asyncio.create_task(self._lag_reporter(), name=f"consumer-lag-{self.name}")
         self._commit_task = asyncio.create_task(self._committer(), name=f"consumer-commit-{self.name}")
@@ -449,56 +464,100 @@ class ConsumerLoop:
             if not batches:
                 continue
             fetched = [record for records in batches.values() for record in records]
+            for partition, records in batches.items():
+                pending = self._pending.setdefault(partition, {})
+                for record in records:
+                    pending[record.offset] = record.timestamp / 1000
             # A whole fetch, every partition in it, is one batch: per-transaction costs are paid
             # once for hundreds of records instead of once per partition's handful.
             if self._batch_handler is not None and len(fetched) > 1 and await self._apply_batch(fetched):
+                self._forget(batches)
                 self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
             elif self._key_concurrency:
                 await self._apply_by_key(batches)
+                self._forget(batches)
                 self._commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
             else:
                 for partition, records in batches.items():
                     for record in records:
                         await self._apply(record)
+                    self._forget({partition: records})
                     self._commit({partition: records[-1].offset + 1})
 
-    async def _apply(self, record: ConsumerRecord) -> None:
-        delay = 0.1
-        while True:
-            started = time.perf_counter()
-            try:
-                await self._handler(record)
-            except PoisonRecord as poison:
-                await self._dead_letters.publish(
-                    reason=poison.reason,
-                    detail=poison.detail,
-                    source=f"{record.topic}/{record.partition}/{record.offset}",
-                    raw=record.value or b"",
-                    key=record.key,
-                )
-                metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "dead_letter").inc()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Transient (database down, broker hiccup) until proven otherwise: retry, never skip.
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                metrics.KAFKA_HANDLER_RETRIES.labels(self.name, record.topic).inc()
-                log.warning(
-                    "%s: applying %s/%s/%s failed (%s); retrying in %.1fs",
-                    self.name,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    self.last_error,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _forget(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """These records are applied (or dead-lettered): they no longer count towards the lag in seconds."""
+        for partition, records in batches.items():
+            pending = self._pending.get(partition)
+            if pending is None:
                 continue
-            metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(time.perf_counter() - started)
-            metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
-            return
+            for record in records:
+                pending.pop(record.offset, None)
+            if not pending:
+                del self._pending[partition]
+
+    def oldest_pending_age(self, topic: str) -> float:
+        """Seconds since the oldest fetched, unapplied record of `topic` reached Kafka; 0 when none waits.
+
+        Records not fetched yet are newer than the fetched ones of their partition, so while the loop
+        is stuck on a fetch this is the age of the oldest record not applied.
+        """
+        oldest = min(
+            (
+                min(pending.values())
+                for partition, pending in self._pending.items()
+                if partition.topic == topic and pending
+            ),
+            default=None,
+        )
+        return 0.0 if oldest is None else max(time.time() - oldest, 0.0)
+
+    async def _apply(self, record: ConsumerRecord) -> None:
+        retrying = False
+        delay = 0.1
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    await self._handler(record)
+                except PoisonRecord as poison:
+                    await self._dead_letters.publish(
+                        reason=poison.reason,
+                        detail=poison.detail,
+                        source=f"{record.topic}/{record.partition}/{record.offset}",
+                        raw=record.value or b"",
+                        key=record.key,
+                    )
+                    metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "dead_letter").inc()
+                    self._forget({TopicPartition(record.topic, record.partition): [record]})
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Transient (database down, broker hiccup) until proven otherwise: retry, never skip.
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    metrics.KAFKA_HANDLER_RETRIES.labels(self.name, record.topic).inc()
+                    if not retrying:  # counted once per record, however many attempts it takes
+                        retrying = True
+                        metrics.KAFKA_HANDLERS_RETRYING.labels(self.name).inc()
+                    log.warning(
+                        "%s: applying %s/%s/%s failed (%s); retrying in %.1fs",
+                        self.name,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        self.last_error,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                metrics.KAFKA_HANDLE_SECONDS.labels(self.name, record.topic).observe(time.perf_counter() - started)
+                metrics.KAFKA_CONSUMED.labels(self.name, record.topic, "applied").inc()
+                self._forget({TopicPartition(record.topic, record.partition): [record]})
+                return
+        finally:
+            if retrying:
+                metrics.KAFKA_HANDLERS_RETRYING.labels(self.name).dec()
 
     async def _apply_by_key(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         runs: dict[tuple[TopicPartition, bytes | None], list[ConsumerRecord]] = {}
@@ -531,6 +590,10 @@ class ConsumerLoop:
             log.info("%s: batch of %d failed (%s); applying record by record", self.name, len(records), exc)
             return False
         per_record = (time.perf_counter() - started) / len(records)
+        by_partition: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for record in records:
+            by_partition.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        self._forget(by_partition)
         for topic, count in collections.Counter(record.topic for record in records).items():
             histogram = metrics.KAFKA_HANDLE_SECONDS.labels(self.name, topic)
             for _ in range(count):
@@ -596,18 +659,31 @@ class ConsumerLoop:
                 log.debug("%s: lag not measured (%s)", self.name, exc)
 
     async def report_lag(self) -> dict[TopicPartition, int]:
-        """Measure and publish the lag of every assigned partition now; returns it."""
-        assigned = list(self.consumer.assignment())
-        if not assigned:
+        """Measure and publish the lag of every assigned partition, and of every one it holds records of, now.
+
+        A handler stuck longer than `max_poll_interval_ms` makes aiokafka leave the group, and the
+        assignment is then empty; the partitions whose records it still holds keep being measured,
+        so the gauge goes on rising instead of freezing at its last value.
+        """
+        held = {partition for partition, pending in self._pending.items() if pending}
+        partitions = sorted(set(self.consumer.assignment()) | held)
+        for gone in self._lag_reported - set(partitions):  # another member reports it now
+            with contextlib.suppress(KeyError):
+                metrics.KAFKA_CONSUMER_LAG.remove(self.name, gone.topic, str(gone.partition))
+        self._lag_reported &= set(partitions)
+        if not partitions:
             return {}
-        ends = await self.consumer.end_offsets(assigned)
+        ends = await self.consumer.end_offsets(partitions)
         lags: dict[TopicPartition, int] = {}
-        for partition in assigned:
+        for partition in partitions:
             committed = self._committed.get(partition)
+            if committed is None and partition in held:  # what we hold is at least what is not applied
+                committed = min(self._pending.get(partition) or {ends[partition]: 0.0})
             if committed is None:
                 committed = await self.consumer.committed(partition)
             if committed is None:  # nothing committed yet: everything from the log start is ahead of us
                 committed = (await self.consumer.beginning_offsets([partition]))[partition]
             lags[partition] = max(ends[partition] - committed, 0)
             metrics.KAFKA_CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(lags[partition])
+            self._lag_reported.add(partition)
         return lags

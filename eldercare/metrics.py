@@ -42,6 +42,17 @@ KAFKA_CONSUMER_LAG = Gauge(
     "High-water mark minus the next offset to handle, per partition",
     ["consumer", "topic", "partition"],
 )
+KAFKA_CONSUMER_LAG_SECONDS = Gauge(
+    "eldercare_kafka_consumer_lag_seconds",
+    "Age (now minus its Kafka timestamp) of the oldest record fetched and not yet applied; 0 when none waits."
+    " Computed when scraped, so it keeps rising while a handler is stuck",
+    ["consumer", "topic"],
+)
+KAFKA_HANDLERS_RETRYING = Gauge(
+    "eldercare_kafka_handlers_retrying",
+    "Records whose handler failed and is being retried right now (0 when every handler succeeds)",
+    ["consumer"],
+)
 KAFKA_HANDLER_RETRIES = Counter(
     "eldercare_kafka_handler_retries_total",
     "Records whose handling failed and was retried",

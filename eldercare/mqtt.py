@@ -31,6 +31,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 log = logging.getLogger(__name__)
 
 
+# What every subscription asks for: at least once, so the broker keeps and redelivers what we have not acked.
+SUBSCRIBE_QOS = 1
+
+
 @dataclass(frozen=True)
 class MqttEndpoint:
     host: str
@@ -240,6 +244,8 @@ class MqttSession:
         self._ack_flush_scheduled = False
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
+        # The broker's reasons when it refused a subscription (an ACL, a bad filter): readiness says them.
+        self.subscription_refused: str | None = None
         self.connections = 0
         self.client = new_paho_client(
             client_id=client_id,
@@ -444,7 +450,7 @@ class MqttSession:
             return
         self.connections += 1
         if self._subscriptions:
-            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._subscriptions])
+            client.subscribe([(topic, SubscribeOptions(qos=SUBSCRIBE_QOS)) for topic in self._subscriptions])
         self._on_loop(self.connected.set)
 
     def _handle_disconnect(
@@ -457,11 +463,26 @@ class MqttSession:
     def _handle_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
     ) -> None:
-        failed = [str(r) for r in reasons if r.is_failure]
+        # Every filter is asked for at QoS 1; a broker granting QoS 0 (`max_qos 0`) would drop what arrives
+        # while we are away and never redeliver it: for an alarm lane that is a refusal too.
+        failed = [
+            f"{topic}: {reason}" if reason.is_failure else f"{topic}: granted QoS {reason.value}, not {SUBSCRIBE_QOS}"
+            for topic, reason in zip(self._subscriptions, reasons, strict=False)
+            if reason.is_failure or reason.value < SUBSCRIBE_QOS
+        ]
         if failed:
             log.error("MQTT %s: subscription refused: %s", self.client_id, failed)
+            self._on_loop(self._refused, "; ".join(failed))
             return
-        self._on_loop(self.subscribed.set)
+        self._on_loop(self._granted)
+
+    def _refused(self, reasons: str) -> None:
+        self.subscription_refused = reasons
+        self.subscribed.clear()
+
+    def _granted(self) -> None:
+        self.subscription_refused = None
+        self.subscribed.set()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Documented in the README; `make run` uses it when ELDERCARE_API_TOKENS is unset.
+# What `make run` gives dispatch and its Alertmanager when DISPATCH_ALERTMANAGER_TOKEN is not set.
+DEV_ALERTMANAGER_TOKEN = "dev-alertmanager-webhook-token"
 DEV_API_TOKENS = (
     "dev-dispatcher-token:dispatcher,dev-supervisor-token:supervisor,dev-admin-token:admin,dev-ops-token:ops,"
     "dev-telephony-token:telephony"

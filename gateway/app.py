@@ -204,6 +204,8 @@ class Gateway:
             self._bulk_batches = BatchSender(self._bulk_producer)
         for name, session in self.sessions.items():
             metrics.MQTT_CONNECTED.labels(name).set_function(session.connected.is_set)
+            # Connected is not enough: a session whose subscription the broker refused receives nothing.
+            metrics.MQTT_SUBSCRIBED.labels(name).set_function(session.subscribed.is_set)
         if self._alarm_producer is not None:
             await start_with_retry("kafka (alarm lane)", self._alarm_producer.start)
         if self._bulk_producer is not None:
@@ -470,6 +472,13 @@ class Gateway:
         for name, session in self.sessions.items():
             if not session.connected.is_set():
                 raise ConnectionError(f"MQTT session {name} is not connected")
+            # Every lane session subscribes; until the broker grants it, this gateway receives nothing.
+            if not session.subscribed.is_set():
+                if session.subscription_refused is not None:
+                    raise ConnectionError(
+                        f"MQTT session {name}: the broker refused the subscription ({session.subscription_refused})"
+                    )
+                raise ConnectionError(f"MQTT session {name} is connected but not subscribed yet")
 
     async def check_kafka(self) -> None:
         await self._producer_for("alarm").client.fetch_all_metadata()
@@ -489,7 +498,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             for session in gateway.sessions.values():
                 await session.wait_ready(timeout=30)
         except TimeoutError:
-            log.warning("MQTT broker at %s not reachable yet; still trying", settings.mqtt_url)
+            refused = [s.subscription_refused for s in gateway.sessions.values() if s.subscription_refused]
+            if refused:
+                log.error("MQTT broker at %s refused the gateway's subscriptions: %s", settings.mqtt_url, refused)
+            else:
+                log.warning("MQTT broker at %s not reachable yet; still trying", settings.mqtt_url)
         log.info("gateway ready on http://%s:%s", settings.http_host, settings.http_port)
         try:
             yield

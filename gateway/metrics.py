@@ -28,6 +28,11 @@ PRODUCE_SECONDS = Histogram(
     "gateway_produce_seconds", "MQTT receipt to Kafka acknowledgement", ["lane"], buckets=LATENCY_BUCKETS
 )
 MQTT_CONNECTED = Gauge("gateway_mqtt_connected", "1 while the session is connected to the broker", ["session"])
+MQTT_SUBSCRIBED = Gauge(
+    "gateway_mqtt_subscribed",
+    "1 while the broker has granted every subscription of the session (0: disconnected, or refused, e.g. by the ACL)",
+    ["session"],
+)
 IN_FLIGHT = Gauge("gateway_in_flight_messages", "Messages received but not yet acknowledged", ["lane"])
 
 # Memoised children for the per-message path.

@@ -15,7 +15,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS
+from eldercare.devstack import ALARM_GATEWAY, ALERTMANAGER_PORT, DEFAULT_PORTS
 from gateway.config import GatewaySettings
 from gateway.watch.config import WatchSettings
 from services.care_record.config import CareRecordSettings
@@ -36,6 +36,7 @@ OPERATOR_ENV = {
     "MONITORING_DB_PASSWORD": "monitoring-secret",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
     "DISPATCH_CONSOLE_SECRET": "deploy-test-console-secret-0123456789",
+    "DISPATCH_ALERTMANAGER_TOKEN": "deploy-test-alertmanager-token",
 }
 
 SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
@@ -172,10 +173,17 @@ def test_prometheus_scrapes_every_process_where_it_listens() -> None:
         name: settings_cls(**services[name]["environment"]).http_port  # type: ignore[attr-defined]
         for name, settings_cls in SETTINGS_BY_SERVICE.items()
     }
-    assert _scrape_targets("prometheus.yml") == _by_job({name: f"{name}:{port}" for name, port in ports.items()})
+    # Alertmanager too: a down one delivers nothing, and TargetDown shows it in Prometheus.
+    assert "alertmanager" in services
+    expected = _by_job({name: f"{name}:{port}" for name, port in ports.items()}) | {
+        "alertmanager": ["alertmanager:9093"]
+    }
+    assert _scrape_targets("prometheus.yml") == expected
     # make run: every process of eldercare/devstack.py on its default port.
     assert set(DEFAULT_PORTS) == set(SETTINGS_BY_SERVICE)
-    local = _by_job({name: f"127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()})
+    local = _by_job({name: f"127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}) | {
+        "alertmanager": [f"127.0.0.1:{ALERTMANAGER_PORT}"]
+    }
     assert _scrape_targets("prometheus.local.yml") == local
 
 
@@ -224,9 +232,7 @@ def bulk_lanes_without_alarm_lane(services: dict[str, Any]) -> list[str]:
         and services[name].get("deploy", {}).get("replicas", 1) != 0
     }
     return [
-        name
-        for name, settings in gateways.items()
-        if settings.lanes == "bulk" and settings.mqtt_url not in alarm_lanes
+        name for name, settings in gateways.items() if settings.lanes == "bulk" and settings.mqtt_url not in alarm_lanes
     ]
 
 

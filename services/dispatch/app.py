@@ -30,6 +30,8 @@ from services.dispatch.escalation.ticker import operations_timer
 from services.dispatch.incident import handlers
 from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
 from services.dispatch.incident.views import router as incident_router
+from services.dispatch.platform_alert.service import PlatformAlertBoard
+from services.dispatch.platform_alert.views import router as platform_alert_router
 from services.dispatch.report.views import router as report_router
 from services.dispatch.responder.service import ResponderNotFound
 from services.dispatch.responder.views import router as responder_router
@@ -93,9 +95,18 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.settings, app.state.dispatch_policy = settings, policy
     # The console's session cookie is accepted beside the bearer header (console/session.py).
     app.state.session_auth = CookieAuth(signer=SessionSigner(settings.console_secret), principals=settings.principals)
+    app.state.platform_alerts = PlatformAlertBoard()
     app.include_router(stream_router)  # before /incidents/{incident_id}, which would swallow /stream
     app.include_router(incident_router)
-    for router in (assignment_router, command_router, responder_router, report_router, elder_router, call_router):
+    for router in (
+        assignment_router,
+        command_router,
+        responder_router,
+        report_router,
+        elder_router,
+        call_router,
+        platform_alert_router,
+    ):
         app.include_router(router)
     app.include_router(console_router)
     app.mount("/console/assets", StaticFiles(directory=STATIC), name="console-assets")

@@ -6,7 +6,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from eldercare.settings import ServiceSettings
+from eldercare.settings import DEV_ALERTMANAGER_TOKEN, ServiceSettings
+
+__all__ = ["DEV_ALERTMANAGER_TOKEN", "DispatchSettings"]
 
 # Development only, like the development API tokens: production refuses it.
 DEV_CONSOLE_SECRET = "dev-console-secret-not-for-production-use"
@@ -146,6 +148,19 @@ class DispatchSettings(ServiceSettings):
         if self.console_cookie_secure is not None:
             return self.console_cookie_secure
         return self.http_tls_cert is not None or self.env == "production"
+
+    alertmanager_token: str | None = Field(
+        None,
+        min_length=16,
+        validation_alias=AliasChoices("DISPATCH_ALERTMANAGER_TOKEN", "alertmanager_token"),
+        description="bearer token Alertmanager's webhook must send; unset: the webhook refuses every call",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_webhook_token_in_production(self) -> DispatchSettings:
+        if self.env == "production" and self.alertmanager_token == DEV_ALERTMANAGER_TOKEN:
+            raise ValueError("ELDERCARE_ENV=production refuses the development DISPATCH_ALERTMANAGER_TOKEN")
+        return self
 
     @field_validator("local_timezone")
     @classmethod

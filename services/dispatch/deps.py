@@ -16,6 +16,7 @@ from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.assignment.service import Policy
 from services.dispatch.config import DispatchSettings
 from services.dispatch.console.session import CookieAuth
+from services.dispatch.platform_alert.service import PlatformAlertBoard
 
 # Every role that works incidents, ops included (they see the queue, not personal data).
 Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
@@ -23,6 +24,8 @@ Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUP
 PersonalDataReader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 Dispatcher = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN))]
 Supervisor = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+# The floor's overseers: platform alerts are theirs.
+Watcher = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN, Role.OPS))]
 # The telephony system posts call events and reads nothing.
 Telephony = Annotated[ApiPrincipal, Depends(require_roles(Role.TELEPHONY, Role.ADMIN))]
 
@@ -43,6 +46,10 @@ def _cookie_auth(request: Request) -> CookieAuth:
     return request.app.state.session_auth  # type: ignore[no-any-return]
 
 
+def _platform_alerts(request: Request) -> PlatformAlertBoard:
+    return request.app.state.platform_alerts  # type: ignore[no-any-return]
+
+
 def _principals(request: Request) -> dict[str, ApiPrincipal]:
     return request.app.state.principals  # type: ignore[no-any-return]
 
@@ -51,5 +58,7 @@ SettingsDep = Annotated[DispatchSettings, Depends(_settings)]
 PolicyDep = Annotated[Policy, Depends(_policy)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 CookieAuthDep = Annotated[CookieAuth, Depends(_cookie_auth)]
+# Alertmanager's alerts about the platform itself, kept in memory (they must outlive the database).
+PlatformAlertsDep = Annotated[PlatformAlertBoard, Depends(_platform_alerts)]
 # API tokens -> who they are (the console signs in with one).
 PrincipalsDep = Annotated[dict[str, ApiPrincipal], Depends(_principals)]

@@ -159,10 +159,15 @@ async def test_a_consumer_with_a_fetch_minimum_applies_a_trickle_in_few_rounds_a
     assert len(rounds) <= elapsed / wait_s + 2, (len(rounds), elapsed)
 
 
-async def test_the_lag_gauge_keeps_rising_while_a_handler_retries(kafka_broker: kafkanode.KafkaNode) -> None:
-    """A handler stuck retrying (its database is down) must not freeze the lag at its last value."""
-    from eldercare import metrics
+def _sample(name: str, **labels: str) -> float | None:
+    """The current value of a sample in the process's registry, as a scrape would read it."""
+    from prometheus_client import REGISTRY
 
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_the_lag_gauges_keep_rising_while_a_handler_retries(kafka_broker: kafkanode.KafkaNode) -> None:
+    """A handler stuck retrying (its database is down) must not freeze the lag, in records or in seconds."""
     bootstrap = kafka_broker.bootstrap
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
     topic = await new_topic(bootstrap, "test.lag", 1)
@@ -170,33 +175,54 @@ async def test_the_lag_gauge_keeps_rising_while_a_handler_retries(kafka_broker: 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     attempts = 0
+    healthy = asyncio.Event()
 
-    async def always_failing(record: ConsumerRecord) -> None:
+    async def failing_until_healthy(record: ConsumerRecord) -> None:
         nonlocal attempts
-        attempts += 1
-        raise ConnectionError("database unreachable")
+        if not healthy.is_set():
+            attempts += 1
+            raise ConnectionError("database unreachable")
 
     name = f"lag-{uuid.uuid4().hex[:8]}"
     loop = ConsumerLoop(
         settings=settings,
         name=name,
         topics=[topic],
-        handler=always_failing,
+        handler=failing_until_healthy,
         dead_letters=DeadLetterPublisher(lambda: producer, "test"),
         lag_interval_s=0.2,
     )
-    gauge = metrics.KAFKA_CONSUMER_LAG.labels(name, topic, "0")
+
+    def lag() -> float | None:
+        return _sample("eldercare_kafka_consumer_lag_records", consumer=name, topic=topic, partition="0")
+
+    def lag_seconds() -> float:
+        return _sample("eldercare_kafka_consumer_lag_seconds", consumer=name, topic=topic) or 0.0
+
+    def retrying() -> float | None:
+        return _sample("eldercare_kafka_handlers_retrying", consumer=name)
+
     await loop.start()
     try:
+        assert retrying() == 0 and lag_seconds() == 0
         for number in range(5):
             await producer.send_and_wait(topic, f"r{number}".encode())
         await eventually(lambda: asyncio.sleep(0, attempts >= 1), timeout=30)
-        await eventually(lambda: asyncio.sleep(0, gauge._value.get() == 5), timeout=15)
+        await eventually(lambda: asyncio.sleep(0, lag() == 5), timeout=15)
+        assert retrying() == 1  # one record stuck, however many attempts
         for number in range(5, 12):
             await producer.send_and_wait(topic, f"r{number}".encode())
         # Still stuck on the first record, yet the gauge follows the log end.
-        await eventually(lambda: asyncio.sleep(0, gauge._value.get() == 12), timeout=15)
-        assert attempts >= 2
+        await eventually(lambda: asyncio.sleep(0, lag() == 12), timeout=15)
+        # The age of the oldest unapplied record rises with the clock, with no fetch or apply behind it.
+        first = lag_seconds()
+        assert first > 0
+        await eventually(lambda: asyncio.sleep(0, lag_seconds() >= first + 1), timeout=15)
+        assert attempts >= 2 and retrying() == 1
+
+        healthy.set()
+        await eventually(lambda: asyncio.sleep(0, retrying() == 0 and lag_seconds() == 0), timeout=30)
+        await eventually(lambda: asyncio.sleep(0, lag() == 0), timeout=30)
     finally:
         await loop.stop()
         await producer.stop()

@@ -304,7 +304,7 @@ async def test_prometheus_scrapes_every_service_and_counts_an_sos(mplatform: Pla
             health = {t["labels"]["job"]: t["health"] for t in targets}
             return (
                 health
-                if set(health) == {"gateway", "dispatch", "care-record", "monitoring", "watch"}
+                if set(health) == {"gateway", "dispatch", "care-record", "monitoring", "watch", "alertmanager"}
                 and set(health.values()) == {"up"}
                 else None
             )

@@ -29,7 +29,8 @@ PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "by", "without", "rate", "irate", "increase", "deriv", "delta",
     "histogram_quantile", "clamp_min", "clamp_max", "and", "or", "unless", "offset", "on", "ignoring",
-    "group_left", "group_right", "abs", "time", "vector", "le", "bool",
+    "group_left", "group_right", "abs", "time", "vector", "le", "bool", "label_replace", "last_over_time",
+    "absent",
 }  # fmt: skip
 
 
@@ -111,7 +112,23 @@ def test_the_required_rules_exist() -> None:
         "DeviceOfflineRatioJump",
         "WatchAdapterDown",
         "NoWatchAdapter",
+        "AlarmNotOpenedAsIncident",
+        "ConsumerHandlerRetrying",
+        "GatewayNotSubscribed",
+        "TargetDown",
+        "ScrapeJobMissing",
     } <= names
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.local.yml"])
+def test_every_scrape_job_pages_when_absent_and_alerts_reach_alertmanager(config: str) -> None:
+    """`up == 0` cannot fire for a job with no target: each job needs its own `absent` in ScrapeJobMissing."""
+    loaded = yaml.safe_load((PROMETHEUS_DIR / config).read_text())
+    jobs = {job["job_name"] for job in loaded["scrape_configs"]}
+    [missing_rule] = [expr for name, expr in rule_expressions() if name == "ScrapeJobMissing"]
+    assert set(re.findall(r'absent\(up\{job="([^"]+)"\}\)', missing_rule)) == jobs
+    targets = [t for am in loaded["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
+    assert len(targets) == 1 and targets[0].endswith(":9093"), targets
 
 
 def test_the_watch_adapter_has_a_dashboard_row_with_what_operators_need() -> None:

@@ -69,6 +69,10 @@ async def test_readiness_names_only_the_sessions_the_process_runs(lanes: str) ->
     assert str(refused.value) == f"MQTT session {first} is not connected"
     for session in gateway.sessions.values():
         session.connected.set()
+    with pytest.raises(ConnectionError, match="connected but not subscribed yet"):
+        await gateway.check_mqtt()  # connected, but no SUBACK yet: nothing would arrive
+    for session in gateway.sessions.values():
+        session.subscribed.set()
     await gateway.check_mqtt()
 
 

@@ -1,0 +1,1 @@
+"""Platform alerts from Alertmanager: kept in memory, shown to supervisors."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, AliasGenerator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,18 @@ def tcp_port_open(host: str, port: int, timeout: float = 0.3) -> bool:
             return True
     except OSError:
         return False
+
+
+def env_prefixed(prefix: str) -> SettingsConfigDict:
+    """A settings class whose fields read PREFIX + FIELD_NAME from the environment.
+
+    (Or the field's own name, for constructors and tests.) A field that names its variable
+    itself (`validation_alias=`) keeps it. An alias generator rather than pydantic-settings'
+    `env_prefix`, so that a bad value's error names the variable the operator set.
+    """
+    return SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(prefix + name.upper(), name))
+    )
 
 
 class BaseProcessSettings(BaseSettings):

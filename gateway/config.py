@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field
 
-from eldercare.settings import BaseProcessSettings
+from eldercare.settings import BaseProcessSettings, env_prefixed
 
 # Which MQTT sessions a gateway process runs: both (one process), or one of them, so that the
 # alarm lane has a process (an event loop and a GIL) of its own beside N bulk-lane processes.
@@ -28,22 +28,23 @@ class DeadLetterCapSettings(BaseProcessSettings):
 
 
 class GatewaySettings(DeadLetterCapSettings):
+    # Every field reads GATEWAY_<FIELD NAME> unless it names its variable itself (env_prefixed).
+    model_config = env_prefixed("GATEWAY_")
     http_port: int = Field(8004, validation_alias=AliasChoices("GATEWAY_PORT", "http_port"))
     # Unique per gateway process: it names the persistent MQTT sessions.
     instance_id: str = Field(
         default_factory=lambda: socket.gethostname().split(".")[0],
-        validation_alias=AliasChoices("GATEWAY_INSTANCE_ID", "instance_id"),
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
     )
     # `bulk` acks and drops the alarm topics (the alarm lane gets its own copy): never run it
     # without an `alarms` (or `all`) gateway on the same broker.
-    lanes: GatewayLanes = Field("all", validation_alias=AliasChoices("GATEWAY_LANES", "lanes"))
-    share_group: str = Field("gateway", validation_alias=AliasChoices("GATEWAY_SHARE_GROUP", "share_group"))
+    lanes: GatewayLanes = Field("all")
+    share_group: str = Field("gateway")
     # Several bulk-lane gateways on one broker split the telemetry through `$share/<group>`; one
     # subscribes plainly, because Mosquitto restores a plain subscription after it restarts and
     # a shared one only once the gateway subscribes again (what arrives in between is acked and
     # lost; docs/decisions.md 36).
-    bulk_shared: bool = Field(False, validation_alias=AliasChoices("GATEWAY_BULK_SHARED", "bulk_shared"))
+    bulk_shared: bool = Field(False)
     # The longest wait between reconnect attempts to the broker (attempts start at 1 s and double).
     mqtt_max_reconnect_delay_s: float = Field(
         1.0,
@@ -51,37 +52,26 @@ class GatewaySettings(DeadLetterCapSettings):
         le=60,
         validation_alias=AliasChoices("GATEWAY_MQTT_MAX_RECONNECT_DELAY_SECONDS", "mqtt_max_reconnect_delay_s"),
     )
-    mqtt_username: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_USERNAME", "mqtt_username"))
-    mqtt_password: str | None = Field(None, validation_alias=AliasChoices("GATEWAY_MQTT_PASSWORD", "mqtt_password"))
+    mqtt_username: str | None = Field(None)
+    mqtt_password: str | None = Field(None)
     # How many unacknowledged messages the broker may have in flight to each session.
-    alarm_receive_maximum: int = Field(
-        200, ge=1, le=65535, validation_alias=AliasChoices("GATEWAY_ALARM_RECEIVE_MAXIMUM", "alarm_receive_maximum")
-    )
+    alarm_receive_maximum: int = Field(200, ge=1, le=65535)
     telemetry_receive_maximum: int = Field(
         2000,
         ge=1,
         le=65535,
-        validation_alias=AliasChoices("GATEWAY_TELEMETRY_RECEIVE_MAXIMUM", "telemetry_receive_maximum"),
     )
     # How long the bulk lane's Kafka producer waits to fill a batch: each produce request costs the
     # broker and the producer far more than a record in it, and telemetry can wait this long.
-    telemetry_linger_ms: int = Field(
-        20, ge=0, le=1000, validation_alias=AliasChoices("GATEWAY_TELEMETRY_LINGER_MS", "telemetry_linger_ms")
-    )
+    telemetry_linger_ms: int = Field(20, ge=0, le=1000)
     # Per-device cap on telemetry (location, vitals, heartbeat); SOS and fall are never capped.
     # 0 turns it off. The burst absorbs a backlog the broker kept during an outage.
-    device_rate_per_s: float = Field(
-        2.0, ge=0, le=10_000, validation_alias=AliasChoices("GATEWAY_DEVICE_RATE_PER_S", "device_rate_per_s")
-    )
-    device_burst: int = Field(
-        200, ge=1, le=1_000_000, validation_alias=AliasChoices("GATEWAY_DEVICE_BURST", "device_burst")
-    )
+    device_rate_per_s: float = Field(2.0, ge=0, le=10_000)
+    device_burst: int = Field(200, ge=1, le=1_000_000)
 
     # A device's repeats of one alarm within this window become one event carrying their count
     # (gateway/coalesce.py); the first alarm of a window is never delayed. 0 turns it off.
-    alarm_coalesce_seconds: float = Field(
-        10.0, ge=0, le=600, validation_alias=AliasChoices("GATEWAY_ALARM_COALESCE_SECONDS", "alarm_coalesce_seconds")
-    )
+    alarm_coalesce_seconds: float = Field(10.0, ge=0, le=600)
 
     @property
     def runs_alarm_lane(self) -> bool:

@@ -6,6 +6,7 @@ import socket
 
 from pydantic import AliasChoices, Field, field_validator
 
+from eldercare.settings import env_prefixed
 from gateway.config import DeadLetterCapSettings
 from gateway.watch.framing import DEFAULT_MAX_FRAME_BYTES
 
@@ -13,29 +14,27 @@ from gateway.watch.framing import DEFAULT_MAX_FRAME_BYTES
 # The dead-letter cap is the MQTT gateway's (GATEWAY_DEADLETTER_RATE_PER_S / _BURST): per watch, or
 # per peer address for a connection that never said who it is.
 class WatchSettings(DeadLetterCapSettings):
+    # Every field reads WATCH_<FIELD NAME> unless it names its variable itself (env_prefixed).
+    model_config = env_prefixed("WATCH_")
     # Its own HTTP port: /healthz, /readyz, /metrics (the gateway lanes use 8004 and up).
     http_port: int = Field(8030, validation_alias=AliasChoices("WATCH_PORT", "http_port"))
     # Where watches connect: host:port of the TCP listener.
-    listen: str = Field("0.0.0.0:5093", validation_alias=AliasChoices("WATCH_LISTEN", "listen"))
+    listen: str = Field("0.0.0.0:5093")
     # Unique per adapter process: it names the downlink consumer group, so that every process
     # sees every command and delivers those of the watches it holds.
     instance_id: str = Field(
         default_factory=lambda: socket.gethostname().split(".")[0],
-        validation_alias=AliasChoices("WATCH_INSTANCE_ID", "instance_id"),
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
     )
     # Unknown watches (bound to no elder in care-record) are served and counted by default; a
     # deployment that provisions every watch first can refuse the others.
-    refuse_unknown: bool = Field(False, validation_alias=AliasChoices("WATCH_REFUSE_UNKNOWN", "refuse_unknown"))
+    refuse_unknown: bool = Field(False)
     max_frame_bytes: int = Field(
         DEFAULT_MAX_FRAME_BYTES,
         ge=1024,
         le=1024 * 1024,
-        validation_alias=AliasChoices("WATCH_MAX_FRAME_BYTES", "max_frame_bytes"),
     )
-    max_connections: int = Field(
-        50_000, ge=1, le=1_000_000, validation_alias=AliasChoices("WATCH_MAX_CONNECTIONS", "max_connections")
-    )
+    max_connections: int = Field(50_000, ge=1, le=1_000_000)
     # A frame begun and not ended within this long ends the connection (a watch mid-frame sends the
     # rest at once; a half frame that never ends would otherwise hold its buffer forever).
     frame_timeout_s: float = Field(
@@ -50,16 +49,10 @@ class WatchSettings(DeadLetterCapSettings):
         600.0, gt=0, le=7 * 86_400, validation_alias=AliasChoices("WATCH_COMMAND_TTL_SECONDS", "command_ttl_s")
     )
     # Telemetry waiting for Kafka (an outage); beyond it the oldest is dropped and counted. Alarms never are.
-    telemetry_buffer: int = Field(
-        200_000, ge=100, le=10_000_000, validation_alias=AliasChoices("WATCH_TELEMETRY_BUFFER", "telemetry_buffer")
-    )
-    telemetry_linger_ms: int = Field(
-        20, ge=0, le=1000, validation_alias=AliasChoices("WATCH_TELEMETRY_LINGER_MS", "telemetry_linger_ms")
-    )
+    telemetry_buffer: int = Field(200_000, ge=100, le=10_000_000)
+    telemetry_linger_ms: int = Field(20, ge=0, le=1000)
     # As GATEWAY_ALARM_COALESCE_SECONDS: a watch's repeats of one alarm within the window become one event.
-    alarm_coalesce_seconds: float = Field(
-        10.0, ge=0, le=600, validation_alias=AliasChoices("WATCH_ALARM_COALESCE_SECONDS", "alarm_coalesce_seconds")
-    )
+    alarm_coalesce_seconds: float = Field(10.0, ge=0, le=600)
 
     @field_validator("listen")
     @classmethod

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, field_validator
 
-from eldercare.settings import ServiceSettings
+from eldercare.settings import ServiceSettings, env_prefixed
 from services.care_record.elder.visit_policy import DEFAULT_VISIT_POLICY, VisitPolicy
 
 
 class CareRecordSettings(ServiceSettings):
+    # Every field reads CARE_RECORD_<FIELD NAME> unless it names its variable itself (env_prefixed).
+    model_config = env_prefixed("CARE_RECORD_")
     service_name: str = "care_record"
     http_port: int = Field(8002, validation_alias=AliasChoices("CARE_RECORD_PORT", "http_port"))
-    database_url: str | None = Field(None, validation_alias=AliasChoices("CARE_RECORD_DATABASE_URL", "database_url"))
+    database_url: str | None = Field(None)
     reminder_poll_seconds: float = Field(
         1.0,
         gt=0,
         le=60,
-        validation_alias=AliasChoices("CARE_RECORD_REMINDER_POLL_SECONDS", "reminder_poll_seconds"),
         description="how often the scheduler looks for due reminders (the worst-case lateness)",
     )
     visit_policy: VisitPolicy = Field(
         DEFAULT_VISIT_POLICY,
-        validation_alias=AliasChoices("CARE_RECORD_VISIT_POLICY", "visit_policy"),
         description="JSON: {'rules': [{'frequency': 'weekly'|'monthly', 'all_of': [[category, ...], ...]}, ...]}",
     )
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from eldercare.settings import DEV_ALERTMANAGER_TOKEN, ServiceSettings
+from eldercare.settings import DEV_ALERTMANAGER_TOKEN, ServiceSettings, env_prefixed
 
 __all__ = ["DEV_ALERTMANAGER_TOKEN", "DispatchSettings"]
 
@@ -15,14 +15,15 @@ DEV_CONSOLE_SECRET = "dev-console-secret-not-for-production-use"
 
 
 class DispatchSettings(ServiceSettings):
+    # Every field reads DISPATCH_<FIELD NAME> unless it names its variable itself (env_prefixed).
+    model_config = env_prefixed("DISPATCH_")
     service_name: str = "dispatch"
     http_port: int = Field(8001, validation_alias=AliasChoices("DISPATCH_PORT", "http_port"))
-    database_url: str | None = Field(None, validation_alias=AliasChoices("DISPATCH_DATABASE_URL", "database_url"))
+    database_url: str | None = Field(None)
     attach_window_seconds: int = Field(
         600,
         ge=0,
         le=86400,
-        validation_alias=AliasChoices("DISPATCH_ATTACH_WINDOW_SECONDS", "attach_window_seconds"),
         description="an alarm joins the device's active incident when that one was alarmed within this window",
     )
 
@@ -30,61 +31,41 @@ class DispatchSettings(ServiceSettings):
         8,
         ge=1,
         le=64,
-        validation_alias=AliasChoices("DISPATCH_ALARM_KEY_CONCURRENCY", "alarm_key_concurrency"),
         description="devices whose alarms are applied at once (each device's own alarms stay in order)",
     )
 
     # ---- dispatch operations (issue 5) ----
-    ack_deadline_p1_seconds: float = Field(
-        30, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P1_SECONDS", "ack_deadline_p1_seconds")
-    )
-    ack_deadline_p2_seconds: float = Field(
-        60, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P2_SECONDS", "ack_deadline_p2_seconds")
-    )
-    ack_deadline_p3_seconds: float = Field(
-        300, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P3_SECONDS", "ack_deadline_p3_seconds")
-    )
-    ack_deadline_p4_seconds: float = Field(
-        900, gt=0, validation_alias=AliasChoices("DISPATCH_ACK_DEADLINE_P4_SECONDS", "ack_deadline_p4_seconds")
-    )
+    ack_deadline_p1_seconds: float = Field(30, gt=0)
+    ack_deadline_p2_seconds: float = Field(60, gt=0)
+    ack_deadline_p3_seconds: float = Field(300, gt=0)
+    ack_deadline_p4_seconds: float = Field(900, gt=0)
     assignment_timeout_seconds: float = Field(
         120,
         gt=0,
-        validation_alias=AliasChoices("DISPATCH_ASSIGNMENT_TIMEOUT_SECONDS", "assignment_timeout_seconds"),
         description="a notified responder who neither accepts nor declines within this is skipped (the cascade)",
     )
     timer_interval_seconds: float = Field(
         1.0,
         gt=0,
         le=60,
-        validation_alias=AliasChoices("DISPATCH_TIMER_INTERVAL_SECONDS", "timer_interval_seconds"),
         description="how often each replica looks for due escalations, assignment timeouts and command retries",
     )
     command_retry_seconds: float = Field(
         10,
         gt=0,
-        validation_alias=AliasChoices("DISPATCH_COMMAND_RETRY_SECONDS", "command_retry_seconds"),
         description="first retry delay of an unacknowledged device command; doubles per attempt",
     )
-    command_max_attempts: int = Field(
-        5, ge=1, le=50, validation_alias=AliasChoices("DISPATCH_COMMAND_MAX_ATTEMPTS", "command_max_attempts")
-    )
-    stream_poll_seconds: float = Field(
-        0.5, gt=0, le=10, validation_alias=AliasChoices("DISPATCH_STREAM_POLL_SECONDS", "stream_poll_seconds")
-    )
-    stream_heartbeat_seconds: float = Field(
-        15, gt=0, le=300, validation_alias=AliasChoices("DISPATCH_STREAM_HEARTBEAT_SECONDS", "stream_heartbeat_seconds")
-    )
+    command_max_attempts: int = Field(5, ge=1, le=50)
+    stream_poll_seconds: float = Field(0.5, gt=0, le=10)
+    stream_heartbeat_seconds: float = Field(15, gt=0, le=300)
     stream_max_seconds: float = Field(
         300,
         gt=0,
-        validation_alias=AliasChoices("DISPATCH_STREAM_MAX_SECONDS", "stream_max_seconds"),
         description="a stream ends after this long and the console reconnects with Last-Event-ID",
     )
     contact_close_km: float = Field(
         3.0,
         ge=0,
-        validation_alias=AliasChoices("DISPATCH_CONTACT_CLOSE_KM", "contact_close_km"),
         description="the elder's own contacts rank first when at most this far away",
     )
     local_timezone: str = Field(
@@ -97,32 +78,27 @@ class DispatchSettings(ServiceSettings):
     console_secret: str = Field(
         DEV_CONSOLE_SECRET,
         min_length=32,
-        validation_alias=AliasChoices("DISPATCH_CONSOLE_SECRET", "console_secret"),
         description="HMAC key of the console's session cookies; every replica needs the same one",
     )
     console_session_hours: float = Field(
         12,
         gt=0,
         le=24 * 7,
-        validation_alias=AliasChoices("DISPATCH_CONSOLE_SESSION_HOURS", "console_session_hours"),
         description="a console sign-in lasts this long (a shift), then the dispatcher signs in again",
     )
     console_cookie_secure: bool | None = Field(
         None,
-        validation_alias=AliasChoices("DISPATCH_CONSOLE_COOKIE_SECURE", "console_cookie_secure"),
         description="send the session cookie over HTTPS only; unset: when serving TLS or in production",
     )
     console_tile_url: str = Field(
         "",
         max_length=500,
-        validation_alias=AliasChoices("DISPATCH_CONSOLE_TILE_URL", "console_tile_url"),
         description="map tiles for the console, {z}/{x}/{y} in the URL; empty: a plain background",
     )
     console_mute_seconds: float = Field(
         120,
         gt=0,
         le=3600,
-        validation_alias=AliasChoices("DISPATCH_CONSOLE_MUTE_SECONDS", "console_mute_seconds"),
         description="how long the console's mute silences the P1 alarm before it sounds again",
     )
 
@@ -152,7 +128,6 @@ class DispatchSettings(ServiceSettings):
     alertmanager_token: str | None = Field(
         None,
         min_length=16,
-        validation_alias=AliasChoices("DISPATCH_ALERTMANAGER_TOKEN", "alertmanager_token"),
         description="bearer token Alertmanager's webhook must send; unset: the webhook refuses every call",
     )
 

@@ -9,6 +9,8 @@ COPY pyproject.toml requirements.lock ./
 COPY eldercare ./eldercare
 COPY gateway ./gateway
 COPY services ./services
+# The tools ship too: operators provision devices (python -m tools.provision) from the image.
+COPY tools ./tools
 # Not editable: the runtime stage carries only the venv, no source tree.
 RUN pip install -c requirements.lock .
 

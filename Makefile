@@ -39,9 +39,9 @@ system-deps:
 	  fi; \
 	fi
 
-# The pinned Kafka broker's jars; a second run resolves nothing (eldercare/kafkanode.py keys them by the pom).
+# The pinned Kafka broker's jars; a second run resolves nothing (tools/kafkanode.py keys them by the pom).
 $(KAFKA_JARS): infra/kafka/pom.xml $(STAMP)
-	$(PY) -c 'from eldercare.kafkanode import ensure_jars; print("kafka jars:", ensure_jars(quiet=False))'
+	$(PY) -c 'from tools.kafkanode import ensure_jars; print("kafka jars:", ensure_jars(quiet=False))'
 	@touch $(KAFKA_JARS)
 
 kafka-jars: system-deps $(KAFKA_JARS)
@@ -50,7 +50,7 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I proto --python_out=. --pyi_out=. proto/eldercare/v1/*.proto
 
 run: system-deps $(STAMP) $(KAFKA_JARS)
-	$(PY) -m eldercare.devstack
+	$(PY) -m tools.devstack
 
 # A demo population (300 elders with devices, contacts, assessments, visits) in care-record's
 # database; idempotent. With `make run` up, dispatch shows the elders within seconds.
@@ -87,7 +87,7 @@ soak: system-deps $(BENCH_STAMP) $(KAFKA_JARS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy eldercare gateway services
+	$(VENV)/bin/mypy eldercare gateway services tools
 
 # Wipe make run's durable dev data (Kafka log, PostgreSQL, Mosquitto, Prometheus, Alertmanager) but keep the jar cache.
 wipe:

@@ -30,15 +30,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare import kafkanode
-from eldercare.devstack import die_with_parent, mosquitto_binary
-from eldercare.sim import watch3g
-from eldercare.sim.fleet import raise_fd_limit
-from eldercare.sim.protocol import open_device
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
 from eldercare.v1 import events_pb2 as pb
 from tests import infra
 from tests.platform import DISPATCHER, Platform, start_platform
+from tools import kafkanode
+from tools.devstack import die_with_parent, mosquitto_binary
+from tools.sim import watch3g
+from tools.sim.fleet import raise_fd_limit
+from tools.sim.protocol import open_device
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -321,10 +321,10 @@ async def consumer_lag(env: Environment, stack: Platform) -> dict[str, float]:
 
 
 class SimProcess:
-    """`python -m eldercare.sim` in its own process, so its CPU is its own and measurable."""
+    """`python -m tools.sim` in its own process, so its CPU is its own and measurable."""
 
     def __init__(self, env: Environment, *args: str) -> None:
-        self.argv = [sys.executable, "-m", "eldercare.sim", "--mqtt-url", env.mqtt_url, "--stats-interval-s", "1"]
+        self.argv = [sys.executable, "-m", "tools.sim", "--mqtt-url", env.mqtt_url, "--stats-interval-s", "1"]
         self.argv += args
         self.process: asyncio.subprocess.Process | None = None
         self.last: dict[str, Any] = {}

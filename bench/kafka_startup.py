@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare import kafkanode
+from tools import kafkanode
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

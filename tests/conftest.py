@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from tests import infra
 from tests.platform import Platform, start_platform
+from tools import kafkanode
 
 
 @pytest.fixture(scope="session")

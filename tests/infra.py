@@ -20,9 +20,9 @@ from pathlib import Path
 
 import asyncpg
 
-from eldercare import kafkanode
-from eldercare.devstack import mosquitto_binary, postgres_command, postgres_initdb, write_mosquitto_config
 from eldercare.settings import tcp_port_open
+from tools import kafkanode
+from tools.devstack import mosquitto_binary, postgres_command, postgres_initdb, write_mosquitto_config
 
 
 def free_port() -> int:

@@ -16,10 +16,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from eldercare.mqtt import MqttSession
 from eldercare.v1 import events_pb2 as pb
 from tests import infra
+from tools.devstack import ALARM_GATEWAY, Stack, StackConfig
 
 DISPATCHER = {"Authorization": "Bearer dev-dispatcher-token"}
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor-token"}

@@ -15,12 +15,12 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from eldercare.devstack import ALARM_GATEWAY, ALERTMANAGER_PORT, DEFAULT_PORTS
 from gateway.config import GatewaySettings
 from gateway.watch.config import WatchSettings
 from services.care_record.config import CareRecordSettings
 from services.dispatch.config import DispatchSettings
 from services.monitoring.config import MonitoringSettings
+from tools.devstack import ALARM_GATEWAY, ALERTMANAGER_PORT, DEFAULT_PORTS
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -179,7 +179,7 @@ def test_prometheus_scrapes_every_process_where_it_listens() -> None:
         "alertmanager": ["alertmanager:9093"]
     }
     assert _scrape_targets("prometheus.yml") == expected
-    # make run: every process of eldercare/devstack.py on its default port.
+    # make run: every process of tools/devstack.py on its default port.
     assert set(DEFAULT_PORTS) == set(SETTINGS_BY_SERVICE)
     local = _by_job({name: f"127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}) | {
         "alertmanager": [f"127.0.0.1:{ALERTMANAGER_PORT}"]
@@ -280,7 +280,7 @@ def _as_properties(environment: dict[str, Any]) -> dict[str, str]:
 
 
 def test_compose_runs_three_brokers_at_the_pinned_kafka_release() -> None:
-    from eldercare.kafkanode import pinned_version
+    from tools.kafkanode import pinned_version
 
     brokers = _kafka_brokers(resolved_compose()["services"])
     assert sorted(brokers) == ["kafka-1", "kafka-2", "kafka-3"]
@@ -290,8 +290,8 @@ def test_compose_runs_three_brokers_at_the_pinned_kafka_release() -> None:
 
 
 def test_compose_brokers_are_configured_like_the_fault_suites_cluster(tmp_path: Path) -> None:
-    from eldercare.kafkanode import make_cluster
     from tests.faults.conftest import CLUSTER_OVERRIDES
+    from tools.kafkanode import make_cluster
 
     suite = make_cluster(tmp_path, size=3, overrides=CLUSTER_OVERRIDES)[0].properties()
     # The guarantees and timings that decide what survives a broker's death; addresses and paths differ.

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from tests import infra
 from tests.faults.stack import start_platform_patiently
 from tests.platform import Platform
+from tools import kafkanode
 
 
 @pytest.fixture(scope="module")

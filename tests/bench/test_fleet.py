@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from eldercare.sim.fleet import Fleet, FleetConfig
-from eldercare.sim.protocol import (
+from tests import infra
+from tests.platform import new_device_id
+from tools.sim.fleet import Fleet, FleetConfig
+from tools.sim.protocol import (
     PUBACK,
     PUBLISH,
     encode_remaining_length,
@@ -15,8 +17,6 @@ from eldercare.sim.protocol import (
     puback_packet,
     publish_packet,
 )
-from tests import infra
-from tests.platform import new_device_id
 
 
 @pytest.mark.parametrize("length", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152])

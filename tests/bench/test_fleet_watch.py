@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
-from eldercare.sim import watch3g
-from eldercare.sim.fleet import FALL, HEARTBEAT, LOCATION, SOS, VITALS, Fleet, FleetConfig, SimDevice, watch_frame
 from gateway.watch.decode import decode_frame
 from gateway.watch.framing import FrameReader
 from tests import infra
 from tests.platform import DISPATCHER, Platform, eventually, new_device_id, running_platform
+from tools import kafkanode
+from tools.sim import watch3g
+from tools.sim.fleet import FALL, HEARTBEAT, LOCATION, SOS, VITALS, Fleet, FleetConfig, SimDevice, watch_frame
 
 
 def decoded(frame: bytes) -> Any:

@@ -14,12 +14,12 @@ import httpx
 import pytest_asyncio
 from fastapi import FastAPI
 
-from eldercare import kafkanode
 from services.care_record.app import create_app
 from services.care_record.config import CareRecordSettings
 from services.care_record.elder.models import Sex, make_id_number
 from tests import infra
 from tests.platform import read_topic
+from tools import kafkanode
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 DISPATCHER = {"Authorization": "Bearer dev-dispatcher-token"}

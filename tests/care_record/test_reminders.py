@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from eldercare import db, kafkanode
+from eldercare import db
 from eldercare.envelope import utcnow
 from eldercare.topics import COMMANDS
 from eldercare.v1 import events_pb2
@@ -32,6 +32,7 @@ from tests.care_record.conftest import (
     running_app,
 )
 from tests.platform import eventually, read_topic
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

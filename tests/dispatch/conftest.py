@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from eldercare.settings import REPO_ROOT
 from tests import infra
 from tests.platform import Platform, start_platform
+from tools import kafkanode
 
 # Screenshots and traces of the browser tests: kept after the run, never committed (var/ is ignored).
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "console"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from tests import infra
 from tests.platform import Platform, start_platform
+from tools import kafkanode
 
 # Deadlines short enough to watch escalations, retries and timeouts happen within a test.
 OPS_ENV = {

@@ -9,9 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from eldercare.devstack import postgres_bindir, postgres_command, postgres_initdb
 from eldercare.settings import tcp_port_open
 from tests.infra import free_port, wait_for_port
+from tools.devstack import postgres_bindir, postgres_command, postgres_initdb
 
 
 class PostgresCluster:

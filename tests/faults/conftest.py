@@ -26,13 +26,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from tests import infra
 from tests.faults.audit import Auditor, AuditRow, render_table
 from tests.faults.cluster import PostgresCluster
 from tests.faults.proxy import ProxyGroup
 from tests.faults.stack import start_platform_patiently
 from tests.platform import Platform
+from tools import kafkanode
 
 
 @dataclass

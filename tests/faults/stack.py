@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from eldercare.devstack import ALARM_GATEWAY, Stack, StackConfig
 from tests import infra
 from tests.platform import CORE_SERVICES, Platform
+from tools.devstack import ALARM_GATEWAY, Stack, StackConfig
 
 START_TIMEOUT = float(os.environ.get("TEST_PLATFORM_START_TIMEOUT", "300"))
 

@@ -22,8 +22,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 
-from eldercare import kafkanode
-from eldercare.devstack import ALARM_GATEWAY, ManagedProcess
 from eldercare.kafka import MemoisedKeyPartitioner
 from eldercare.topics import ALARMS, ALL_TOPICS
 from services.dispatch.incident.handlers import ALARM_CONSUMER as DISPATCH_ALARMS
@@ -31,6 +29,8 @@ from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, pla
 from tests.faults.conftest import FaultWorld
 from tests.infra import free_port
 from tests.platform import eventually, flood_sos
+from tools import kafkanode
+from tools.devstack import ALARM_GATEWAY, ManagedProcess
 
 # Generous: a platform start on a loaded 2-core machine alone can take minutes.
 pytestmark = [

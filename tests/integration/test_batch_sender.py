@@ -8,9 +8,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from eldercare import kafkanode
 from eldercare.kafka import BatchSender, MemoisedKeyPartitioner
 from tests.platform import new_topic, read_topic
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 PARTITIONS = 4

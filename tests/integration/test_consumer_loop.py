@@ -11,7 +11,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.conn import AIOKafkaConnection
 
-from eldercare import kafkanode
 from eldercare.kafka import (
     JOIN_GROUP_API_KEY,
     JOIN_GROUP_TIMEOUT_MS,
@@ -24,6 +23,7 @@ from eldercare.settings import BaseProcessSettings
 from eldercare.topics import DEADLETTER
 from eldercare.v1 import events_pb2 as pb
 from tests.platform import eventually, new_topic
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 PARTITIONS = 3

@@ -18,11 +18,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare import kafkanode
 from eldercare.topics import ELDERS
 from eldercare.v1 import elders_pb2
 from tests import infra
 from tests.platform import DISPATCHER, elder_envelope, eventually, read_topic, start_platform
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import pytest
 
-from eldercare.devstack import ALARM_GATEWAY
 from eldercare.mqtt import MqttSession
 from eldercare.topics import ALARMS, TELEMETRY
 from eldercare.v1 import events_pb2 as pb
@@ -28,6 +27,7 @@ from gateway.app import Gateway
 from gateway.config import GatewayLanes, GatewaySettings
 from tests import infra
 from tests.platform import Platform, eventually, new_device_id, read_topic
+from tools.devstack import ALARM_GATEWAY
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from unittest import mock
 
-from eldercare import kafkanode
+from tools import kafkanode
 
 
 def test_a_new_cluster_id_never_starts_with_a_dash() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.devstack import mosquitto_binary, write_mosquitto_config
 from eldercare.mqtt import MqttSession
 from tests import infra
+from tools.devstack import mosquitto_binary, write_mosquitto_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

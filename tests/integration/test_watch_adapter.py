@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from eldercare.topics import ALARMS
 from eldercare.v1 import events_pb2 as pb
 from gateway.watch.framing import Frame, FrameReader, encode_frame
 from tests import infra
 from tests.platform import DISPATCHER, Platform, eventually, running_platform
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

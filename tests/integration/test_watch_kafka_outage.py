@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from eldercare import kafkanode
 from eldercare.topics import ALARMS
 from tests import infra
 from tests.integration.test_watch_adapter import Watch, new_watch_id, one_incident, position
 from tests.platform import DISPATCHER, Platform, eventually, running_platform
+from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -10,10 +10,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from eldercare import kafkanode
 from tests import infra
 from tests.faults.proxy import ProxyThread
 from tests.platform import CORE_SERVICES, Platform, start_platform
+from tools import kafkanode
 
 REPO = Path(__file__).resolve().parents[2]
 # Alertmanager delivers within a second or two instead of after its production group_wait.

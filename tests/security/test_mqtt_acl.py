@@ -11,12 +11,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.devstack import mosquitto_binary
 from eldercare.mqtt import MqttSession
-from eldercare.provision import GATEWAY_ACCOUNT, provision_device
-from eldercare.provision import main as provision_main
 from eldercare.settings import REPO_ROOT
 from tests import infra
+from tools.devstack import mosquitto_binary
+from tools.provision import GATEWAY_ACCOUNT, provision_device
+from tools.provision import main as provision_main
 
 pytestmark = pytest.mark.integration
 INFRA = REPO_ROOT / "infra" / "mosquitto"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eldercare.devstack import (
+from tools.devstack import (
     ALARM_GATEWAY,
     DEFAULT_PORTS,
     REPO_ROOT,
@@ -90,7 +90,7 @@ async def test_a_managed_process_starts_at_its_niceness(tmp_path: Path) -> None:
 def test_a_raised_priority_the_process_may_not_take_leaves_it_at_the_default() -> None:
     # Unprivileged (root drops to nobody first): asking for -5 must not stop the child from starting.
     check = (
-        "import os; from eldercare.devstack import _prepare_child;"
+        "import os; from tools.devstack import _prepare_child;"
         " os.geteuid() == 0 and os.setuid(65534);"
         " before = os.nice(0); _prepare_child(-5); print(before, os.nice(0))"
     )

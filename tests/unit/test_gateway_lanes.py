@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from eldercare.devstack import ALARM_GATEWAY, DEFAULT_PORTS, Stack, StackConfig
 from gateway.app import Gateway, every_subscription_form, lane_subscriptions
 from gateway.config import GatewaySettings
+from tools.devstack import ALARM_GATEWAY, DEFAULT_PORTS, Stack, StackConfig
 
 
 @pytest.fixture(autouse=True)

@@ -69,3 +69,21 @@ def test_no_two_domains_import_each_other() -> None:
         edges = _domain_imports(service)
         both_ways = sorted({tuple(sorted((a, b))) for a, others in edges.items() for b in others if a in edges[b]})
         assert both_ways == [], f"services/{service}: domains importing each other: {both_ways}"
+
+
+def test_the_kit_imports_no_service_gateway_or_tool() -> None:
+    # eldercare/ is the runtime plumbing every process imports; dev tools live in tools/.
+    offenders = []
+    for path in (REPO / "eldercare").rglob("*.py"):
+        if "/v1/" in str(path):
+            continue  # generated protobuf code
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            offenders += [
+                f"{path.relative_to(REPO)}: {module}"
+                for module in modules
+                if module.split(".")[0] in {"gateway", "services", "tools", "bench", "tests"}
+            ]
+    assert offenders == []

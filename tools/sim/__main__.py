@@ -1,4 +1,4 @@
-"""`python -m eldercare.sim` (or `eldercare-sim`): run a simulated fleet against an MQTT broker,
+"""`python -m tools.sim` (or `eldercare-sim`): run a simulated fleet against an MQTT broker,
 or (`--protocol watch3g --watch-addr host:port`) against the watch adapter as "3G*" watches over TCP.
 
 Prints one JSON line of statistics every few seconds and a final one (`"final": true`).
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from eldercare.sim.fleet import Fleet, FleetConfig, raise_fd_limit
+from tools.sim.fleet import Fleet, FleetConfig, raise_fd_limit
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Provision MQTT credentials: one account per device (its id is its username), one for the gateway.
 
-    python -m eldercare.provision device 860000000000001 [--passwd-file infra/mosquitto/passwd]
-    python -m eldercare.provision gateway [--password ...]
+    python -m tools.provision device 860000000000001 [--passwd-file infra/mosquitto/passwd]
+    python -m tools.provision gateway [--password ...]
 
 Writes hashed entries with Debian's `mosquitto_passwd` into the password file that the
 production broker loads (infra/mosquitto/mosquitto.conf); infra/mosquitto/acl then lets a
@@ -46,7 +46,7 @@ def provision_device(passwd_file: Path, device_id: str, password: str | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m eldercare.provision", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.provision", description=__doc__.split("\n\n")[0])
     parser.add_argument("--passwd-file", type=Path, default=DEFAULT_PASSWD)
     commands = parser.add_subparsers(dest="command", required=True)
     device = commands.add_parser("device", help="create or rotate a device account")

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from eldercare.mqtt import parse_mqtt_url
-from eldercare.sim import watch3g
-from eldercare.sim.protocol import DeviceConnection, open_device
+from tools.sim import watch3g
+from tools.sim.protocol import DeviceConnection, open_device
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from urllib.parse import urlparse
 import httpx
 from pydantic import AliasChoices, Field
 
-from eldercare import kafkanode
 from eldercare.logs import setup_logging
 from eldercare.settings import DEV_ALERTMANAGER_TOKEN, DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
+from tools import kafkanode
 
 log = logging.getLogger("devstack")
 

@@ -1,6 +1,6 @@
 """A platform of the dispatch console's own (gateway, dispatch, care-record) and a headless Chromium.
 
-Own brokers, as tests/dispatch_ops has: consumer groups and the MQTT share group are named per
+Own brokers, as tests/dispatch/ops has: consumer groups and the MQTT share group are named per
 service, so sharing the session's brokers would split alarms between two dispatch databases,
 and the console's alarm must hear only this platform's P1s.
 """

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
+from eldercare.errors import Conflict, Invalid, NotFound
 from eldercare.settings import ApiPrincipal, Role
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,16 @@ def install_error_handlers(app: FastAPI) -> None:
             return await value_refused(request, exc)
         return await database_unavailable(request, exc)
 
+    def refusal(code: int):  # type: ignore[no-untyped-def]
+        async def respond(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        return respond
+
+    # Every service's domain errors subclass these (eldercare/errors.py): one mapping for all.
+    app.add_exception_handler(NotFound, refusal(404))
+    app.add_exception_handler(Conflict, refusal(409))
+    app.add_exception_handler(Invalid, refusal(422))
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_refused)

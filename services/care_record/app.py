@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, INCIDENTS
@@ -13,7 +12,6 @@ from services.care_record.assessment.views import router as assessment_router
 from services.care_record.config import CareRecordSettings
 from services.care_record.device.views import router as device_router
 from services.care_record.elder.views import router as elder_router
-from services.care_record.errors import Conflict, Invalid, NotFound
 from services.care_record.reminder.service import ReminderScheduler
 from services.care_record.reminder.views import router as reminder_router
 from services.care_record.timeline import handlers as timeline_handlers
@@ -65,13 +63,4 @@ def create_app(settings: CareRecordSettings | None = None) -> FastAPI:
     for router in (elder_router, device_router, assessment_router, visit_router, reminder_router, timeline_router):
         app.include_router(router)
 
-    def responder(code: int):  # type: ignore[no-untyped-def]
-        async def respond(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=code)
-
-        return respond
-
-    app.add_exception_handler(NotFound, responder(status.HTTP_404_NOT_FOUND))
-    app.add_exception_handler(Conflict, responder(status.HTTP_409_CONFLICT))
-    app.add_exception_handler(Invalid, responder(422))
     return app

@@ -1,15 +1,7 @@
-"""Domain errors of the care record, mapped to HTTP statuses by the app."""
+"""Domain errors of the care record: the kit's, which map to 404, 409 and 422 (eldercare/errors.py)."""
 
 from __future__ import annotations
 
+from eldercare.errors import Conflict, Invalid, NotFound
 
-class NotFound(LookupError):
-    """The addressed record does not exist (404)."""
-
-
-class Conflict(Exception):
-    """The change contradicts the current state, e.g. a device already bound (409)."""
-
-
-class Invalid(ValueError):
-    """Input that passed the schema but breaks a rule (422)."""
+__all__ = ["Conflict", "Invalid", "NotFound"]

@@ -6,17 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException
 from fastapi.staticfiles import StaticFiles
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS, ELDERS
 from services.dispatch.alert import handlers as alert_handlers
 from services.dispatch.alert.gauges import incident_gauges
-from services.dispatch.assignment.service import AssignmentConflict, AssignmentNotFound, Policy
+from services.dispatch.assignment.service import Policy
 from services.dispatch.assignment.views import router as assignment_router
-from services.dispatch.call.service import CallConflict
 from services.dispatch.call.views import router as call_router
 from services.dispatch.command import handlers as command_handlers
 from services.dispatch.command.views import router as command_router
@@ -28,12 +26,10 @@ from services.dispatch.elder.handlers import ELDER_CONSUMER, ElderReadModelConsu
 from services.dispatch.elder.views import router as elder_router
 from services.dispatch.escalation.ticker import operations_timer
 from services.dispatch.incident import handlers
-from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
 from services.dispatch.incident.views import router as incident_router
 from services.dispatch.platform_alert.service import PlatformAlertBoard
 from services.dispatch.platform_alert.views import router as platform_alert_router
 from services.dispatch.report.views import router as report_router
-from services.dispatch.responder.service import ResponderNotFound
 from services.dispatch.responder.views import router as responder_router
 from services.dispatch.stream.views import router as stream_router
 
@@ -111,26 +107,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.include_router(console_router)
     app.mount("/console/assets", StaticFiles(directory=STATIC), name="console-assets")
 
-    async def not_found(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"no incident with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
-
-    async def conflict(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
-    app.add_exception_handler(IncidentNotFound, not_found)
-    app.add_exception_handler(ResponderNotFound, _missing("responder"))
-    app.add_exception_handler(AssignmentNotFound, _missing("assignment"))
-    app.add_exception_handler(AssignmentConflict, conflict)
-    app.add_exception_handler(IllegalTransition, conflict)
-    app.add_exception_handler(CallConflict, conflict)
     return app
-
-
-def _missing(what: str):  # type: ignore[no-untyped-def]
-    async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"no {what} with id {exc}"}, status_code=status.HTTP_404_NOT_FOUND)
-
-    return handler
 
 
 __all__ = ["HTTPException", "create_app"]

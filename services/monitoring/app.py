@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ELDERS, TELEMETRY
 from services.monitoring.alert.views import router as alert_router
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import handlers
-from services.monitoring.device.service import DeviceNotFound
 from services.monitoring.device.views import router as device_router
-from services.monitoring.elder.service import ElderNotFound
-from services.monitoring.geofence.service import GeofenceNotFound
 from services.monitoring.geofence.views import router as geofence_router
 from services.monitoring.sweeper import Sweeper
 from services.monitoring.vitals.views import router as vitals_router
@@ -52,17 +48,4 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
     for router in (device_router, geofence_router, vitals_router, alert_router):
         app.include_router(router)
 
-    missing = {
-        DeviceNotFound: "no device with id {}",
-        GeofenceNotFound: "no geofence with id {}",
-        # Also the answer for an elder registered a moment ago whose snapshot has not arrived yet.
-        ElderNotFound: "no elder with id {} (monitoring knows the elders care-record has registered)",
-    }
-
-    async def not_found(request: Request, exc: Exception) -> JSONResponse:
-        text = next(text for kind, text in missing.items() if isinstance(exc, kind))
-        return JSONResponse({"detail": text.format(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-
-    for kind in missing:
-        app.add_exception_handler(kind, not_found)
     return app

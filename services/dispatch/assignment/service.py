@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.errors import Conflict, NotFound
 from services.dispatch import metrics
 from services.dispatch.assignment import ranking
 from services.dispatch.assignment.models import (
@@ -51,8 +52,10 @@ ASSIGNMENT_TRANSITIONS: dict[str, tuple[frozenset[AssignmentState], AssignmentSt
 }
 
 
-class AssignmentNotFound(LookupError):
+class AssignmentNotFound(NotFound):
     """No assignment has that id."""
+
+    what = "assignment"
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ async def assign(
     return created
 
 
-class AssignmentConflict(Exception):
+class AssignmentConflict(Conflict):
     """The assignment cannot be made or moved as asked (a 409)."""
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.errors import Conflict
 from services.dispatch.call.models import CallEventIn, CallEventRow, CallEventType, CallRead, PhoneCall
 from services.dispatch.elder import service as elders
 from services.dispatch.elder.models import ElderPhone
@@ -39,7 +40,7 @@ _ALLOWED_AFTER: dict[CallEventType, frozenset[str]] = {
 }
 
 
-class CallConflict(Exception):
+class CallConflict(Conflict):
     """An event that cannot follow what the call has already done (answered after it ended)."""
 
 

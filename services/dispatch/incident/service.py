@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from eldercare.db import add_to_outbox
 from eldercare.envelope import from_timestamp, kind_name, new_event_id, to_timestamp, utcnow
+from eldercare.errors import Conflict, NotFound
 from eldercare.topics import INCIDENTS
 from eldercare.v1 import alerts_pb2
 from eldercare.v1 import events_pb2 as pb
@@ -45,12 +46,14 @@ TRANSITIONS: dict[str, tuple[frozenset[IncidentStatus], IncidentStatus]] = {
 }
 
 
-class IncidentNotFound(LookupError):
+class IncidentNotFound(NotFound):
     """No incident has that id."""
+
+    what = "incident"
 
 
 @dataclass
-class IllegalTransition(Exception):
+class IllegalTransition(Conflict):
     """The incident's state does not allow the action."""
 
     action: str

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.errors import NotFound
 from services.dispatch.responder.models import (
     Position,
     Responder,
@@ -24,8 +25,10 @@ from services.dispatch.responder.models import (
 )
 
 
-class ResponderNotFound(LookupError):
+class ResponderNotFound(NotFound):
     """No responder has that id."""
+
+    what = "responder"
 
 
 def _dump(value: object) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import from_timestamp
+from eldercare.errors import NotFound
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
 from services.monitoring.alert.service import Fix, raise_alert
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 _SOURCES = {pb.LOCATION_SOURCE_GPS: "gps", pb.LOCATION_SOURCE_LBS: "lbs", pb.LOCATION_SOURCE_WIFI: "wifi"}
 
 
-class DeviceNotFound(LookupError):
+class DeviceNotFound(NotFound):
     """No device with that id has been seen."""
+
+    what = "device"
 
 
 def offline_timeout(device: Device | DeviceState, settings: MonitoringSettings) -> float:

@@ -7,14 +7,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.errors import NotFound
 from eldercare.v1 import elders_pb2
 from services.monitoring.elder.models import DeviceBinding, ElderProfile
 
 DEMENTIA_CATEGORIES = frozenset({"dementia", "cognitive_impairment"})
 
 
-class ElderNotFound(LookupError):
+class ElderNotFound(NotFound):
     """The read model holds no elder with that id."""
+
+    what = "elder"
+    # Also the answer for an elder registered a moment ago whose snapshot has not arrived yet.
+    hint = " (monitoring knows the elders care-record has registered)"
 
 
 async def known_elder(session: AsyncSession, *, elder_id: str) -> ElderProfile:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.errors import NotFound
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.elder.service import known_elder
@@ -29,8 +30,10 @@ from services.monitoring.rows import EventRows
 EARTH_RADIUS_M = 6_371_008.8
 
 
-class GeofenceNotFound(LookupError):
+class GeofenceNotFound(NotFound):
     """No geofence has that id."""
+
+    what = "geofence"
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

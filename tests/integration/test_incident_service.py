@@ -35,8 +35,6 @@ def alarm(device: str, event: str, body: str = "sos", alarm_type: int = 0) -> pb
     return envelope
 
 
-
-
 async def apply(sessions: async_sessionmaker[AsyncSession], envelope: pb.Envelope) -> tuple[object, bool] | None:
     async with sessions() as session, session.begin():
         if not await db.claim_event(session, consumer="test", event_id=envelope.event_id):
@@ -111,10 +109,53 @@ async def test_an_alarm_standing_for_coalesced_repeats_counts_every_press(
     attached = await apply(sessions, summary)
     assert attached is not None and attached[1] is False
     async with sessions() as session:
-        [incident] = [i for i in (await service.list_incidents(
-            session, statuses=set(IncidentStatus), limit=100, offset=0
-        ))[0] if i.device_id == device]
+        [incident] = [
+            i
+            for i in (await service.list_incidents(session, statuses=set(IncidentStatus), limit=100, offset=0))[0]
+            if i.device_id == device
+        ]
         assert incident.alarm_count == 900
         entries = await service.get_timeline(session, incident_id=incident.id)
         [entry] = [e for e in entries if e.action == "alarm_attached"]
         assert '"repeats":898' in entry.detail
+
+
+def alert(device: str, alert_id: str, *, priority: str, lat: float) -> pb.Envelope:
+    from eldercare.v1 import alerts_pb2
+
+    return pb.Envelope(
+        event_id=f"alert-{alert_id}",
+        device_id=device,
+        kind=pb.EVENT_KIND_ALERT,
+        occurred_at=to_timestamp(utcnow()),
+        producer="monitoring",
+        alert=alerts_pb2.Alert(
+            alert_id=alert_id,
+            type="geofence_exit",
+            severity=alerts_pb2.ALERT_SEVERITY_HIGH,
+            suggested_priority=priority,
+            device_id=device,
+            location=alerts_pb2.AlertLocation(lat=lat, lon=118.78, source="gps"),
+            raised_at=to_timestamp(utcnow()),
+        ),
+    )
+
+
+async def test_a_repeated_alert_attaches_raises_the_priority_and_moves_the_location(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        first = await service.record_alert(
+            session, envelope=alert("d-alert", "a1", priority="P3", lat=32.0), attach_window=WINDOW
+        )
+    async with sessions() as session, session.begin():
+        second = await service.record_alert(
+            session, envelope=alert("d-alert", "a2", priority="P2", lat=32.1), attach_window=WINDOW
+        )
+    assert first is not None and first[1] is True
+    assert second is not None and second[1] is False
+    async with sessions() as session:
+        incident = await service.get_incident(session, incident_id=first[0].id)  # type: ignore[attr-defined]
+        assert (incident.priority, incident.alarm_count, incident.lat) == (2, 2, 32.1)
+        actions = [entry.action for entry in await service.get_timeline(session, incident_id=incident.id)]
+    assert actions == ["opened", "alert_attached"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,45 +203,74 @@ async def record_alarm(
     recent = await session.scalar(
         _RECENT_ACTIVE_INCIDENT, {"device_id": envelope.device_id, "since": now - attach_window}
     )
-    presses = 1 + envelope.repeats
+    if recent is not None:
+        _apply_location(recent, envelope)
+    return await _open_or_attach(
+        session,
+        recent=recent,
+        new=lambda: _located(
+            Incident(
+                id=str(uuid.uuid4()),
+                status=IncidentStatus.OPEN.value,
+                priority=decision.priority,
+                priority_reasons=orjson.dumps(decision.reasons).decode(),
+                kind=kind,
+                device_id=envelope.device_id,
+                elder_id=elder.elder_id if elder else None,
+                area=(elder.area.street[:64] or None) if elder else None,
+                source_event_id=envelope.event_id,
+                occurred_at=from_timestamp(envelope.occurred_at),
+                opened_at=now,
+                updated_at=now,
+                last_alarm_at=now,
+                alarm_count=1 + envelope.repeats,
+            ),
+            envelope,
+        ),
+        presses=1 + envelope.repeats,
+        priority=decision.priority,
+        reasons=decision.reasons,
+        actor=SYSTEM_ACTOR,
+        attached_as="alarm_attached",
+        detail=detail,
+        now=now,
+    )
+
+
+def _located(incident: Incident, envelope: pb.Envelope) -> Incident:
+    _apply_location(incident, envelope)
+    return incident
+
+
+async def _open_or_attach(
+    session: AsyncSession,
+    *,
+    recent: Incident | None,
+    new: Callable[[], Incident],
+    presses: int,
+    priority: int,
+    reasons: list[str] | None,
+    actor: str,
+    attached_as: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> tuple[Incident, bool]:
+    """Attach to the device's recent active incident (its count, last alarm and a more urgent
+    priority follow), or open `new()`; either way one timeline entry. Returns (incident, opened)."""
     if recent is not None:
         recent.alarm_count += presses
-        recent.last_alarm_at = now
-        recent.updated_at = now
-        if decision.priority < recent.priority:
-            recent.priority = decision.priority
-            recent.priority_reasons = orjson.dumps(decision.reasons).decode()
-        _apply_location(recent, envelope)
+        recent.last_alarm_at = recent.updated_at = now
+        if priority < recent.priority:
+            recent.priority = priority
+            if reasons is not None:
+                recent.priority_reasons = orjson.dumps(reasons).decode()
         await _append_entry(
-            session,
-            recent,
-            action="alarm_attached",
-            actor=SYSTEM_ACTOR,
-            at=now,
-            from_status=recent.status,
-            detail=detail,
+            session, recent, action=attached_as, actor=actor, at=now, from_status=recent.status, detail=detail
         )
         return recent, False
-
-    incident = Incident(
-        id=str(uuid.uuid4()),
-        status=IncidentStatus.OPEN.value,
-        priority=decision.priority,
-        priority_reasons=orjson.dumps(decision.reasons).decode(),
-        kind=kind,
-        device_id=envelope.device_id,
-        elder_id=elder.elder_id if elder else None,
-        area=(elder.area.street[:64] or None) if elder else None,
-        source_event_id=envelope.event_id,
-        occurred_at=from_timestamp(envelope.occurred_at),
-        opened_at=now,
-        updated_at=now,
-        last_alarm_at=now,
-        alarm_count=presses,
-    )
-    _apply_location(incident, envelope)
+    incident = new()
     session.add(incident)
-    await _append_entry(session, incident, action="opened", actor=SYSTEM_ACTOR, at=now, from_status=None, detail=detail)
+    await _append_entry(session, incident, action="opened", actor=actor, at=now, from_status=None, detail=detail)
     return incident, True
 
 
@@ -383,41 +412,41 @@ async def record_alert(
         .limit(1)
         .with_for_update()
     )
-    incident = recent or Incident(
-        id=str(uuid.uuid4()),
-        status=IncidentStatus.OPEN.value,
+
+    def located(incident: Incident) -> Incident:
+        if alert.HasField("location"):
+            incident.lat, incident.lon = alert.location.lat, alert.location.lon
+            incident.accuracy_m = alert.location.accuracy_m if alert.location.HasField("accuracy_m") else None
+            incident.location_source = alert.location.source or None
+        return incident
+
+    return await _open_or_attach(
+        session,
+        recent=located(recent) if recent is not None else None,
+        new=lambda: located(
+            Incident(
+                id=str(uuid.uuid4()),
+                status=IncidentStatus.OPEN.value,
+                priority=priority,
+                kind=kind,
+                device_id=alert.device_id,
+                elder_id=alert.elder_id or None,
+                source_event_id=envelope.event_id,
+                occurred_at=from_timestamp(alert.raised_at),
+                opened_at=now,
+                updated_at=now,
+                last_alarm_at=now,
+                alarm_count=1,
+            )
+        ),
+        presses=1,
         priority=priority,
-        kind=kind,
-        device_id=alert.device_id,
-        elder_id=alert.elder_id or None,
-        source_event_id=envelope.event_id,
-        occurred_at=from_timestamp(alert.raised_at),
-        opened_at=now,
-        updated_at=now,
-        last_alarm_at=now,
-        alarm_count=1,
+        reasons=None,
+        actor="monitoring",
+        attached_as="alert_attached",
+        detail=detail,
+        now=now,
     )
-    if alert.HasField("location"):
-        incident.lat, incident.lon = alert.location.lat, alert.location.lon
-        incident.accuracy_m = alert.location.accuracy_m if alert.location.HasField("accuracy_m") else None
-        incident.location_source = alert.location.source or None
-    if recent is not None:
-        recent.alarm_count += 1
-        recent.last_alarm_at = recent.updated_at = now
-        recent.priority = min(recent.priority, priority)
-        await _append_entry(
-            session,
-            recent,
-            action="alert_attached",
-            actor="monitoring",
-            at=now,
-            from_status=recent.status,
-            detail=detail,
-        )
-        return recent, False
-    session.add(incident)
-    await _append_entry(session, incident, action="opened", actor="monitoring", at=now, from_status=None, detail=detail)
-    return incident, True
 
 
 async def note_alert_recovery(session: AsyncSession, *, envelope: pb.Envelope) -> Incident | None:

@@ -1,4 +1,4 @@
-"""Downlink: commands from Kafka to devices over MQTT (DESIGN §3.2).
+"""Downlink: commands from Kafka to devices over MQTT (docs/device-contract.md).
 
 A consumer of the commands topic publishes each command to
 `eldercare/v1/devices/{device_id}/commands` with QoS 1 and commits the Kafka offset

@@ -1,4 +1,4 @@
-"""Device payload contract (DESIGN §3.1): validation per kind and mapping to the canonical envelope.
+"""Device payload contract (docs/device-contract.md): validation per kind and mapping to the canonical envelope.
 
 Everything here is pure (no I/O) so it can be unit-tested and fuzzed exhaustively.
 """
@@ -30,7 +30,7 @@ DEVICE_KINDS = ALARM_KINDS | TELEMETRY_KINDS
 LIFE_SAFETY_KINDS = frozenset({"sos", "fall"})
 # Topics under the device tree that devices do not publish events on.
 PLATFORM_KINDS = frozenset({"commands"})
-# A device acknowledging a downlink command (DESIGN §3.2); relayed to dispatch on its own topic.
+# A device acknowledging a downlink command (docs/device-contract.md); relayed to dispatch on its own topic.
 ACK_KIND = "ack"
 # Plausible device clock range: wider than any real clock error, narrower than garbage.
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -34,7 +34,7 @@ class DispatchSettings(ServiceSettings):
         description="devices whose alarms are applied at once (each device's own alarms stay in order)",
     )
 
-    # ---- dispatch operations (issue 5) ----
+    # ---- dispatch operations: deadlines, assignment, commands, live stream ----
     ack_deadline_p1_seconds: float = Field(30, gt=0)
     ack_deadline_p2_seconds: float = Field(60, gt=0)
     ack_deadline_p3_seconds: float = Field(300, gt=0)
@@ -74,7 +74,7 @@ class DispatchSettings(ServiceSettings):
         description="the call centre's time zone: responders' on-duty schedules and every time the console shows",
     )
 
-    # ---- the dispatcher console (issue 16) ----
+    # ---- the dispatcher console ----
     console_secret: str = Field(
         DEV_CONSOLE_SECRET,
         min_length=32,

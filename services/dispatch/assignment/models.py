@@ -82,7 +82,7 @@ class CandidatesRead(BaseModel):
 
 
 class AssignRequest(RequestModel):
-    """Who to send: `responder_id` (DESIGN §3.3) or several in `responder_ids`."""
+    """Who to send: `responder_id` or several in `responder_ids`."""
 
     model_config = ConfigDict(extra="forbid")
     responder_id: str | None = PydanticField(None, min_length=1, max_length=36)

@@ -1,4 +1,4 @@
-"""Dispatcher API for incidents (DESIGN §3.3)."""
+"""Dispatcher API for incidents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Responder registry API (DESIGN §3.3)."""
+"""Responder registry API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The device → platform MQTT contract (DESIGN §3.1) as enforced by gateway/payloads.py.
+"""The device → platform MQTT contract (docs/device-contract.md) as enforced by gateway/payloads.py.
 
 Table-driven: every rule is exercised for every kind it applies to, with concrete expected
 values (reason codes, envelope fields), so that a behaviour change makes a test fail.
@@ -162,7 +162,7 @@ def payload_hash_id(payload: bytes) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# DESIGN §3.1 example, verbatim
+# docs/device-contract.md example, verbatim
 # --------------------------------------------------------------------------------------------
 
 DESIGN_TOPIC = "eldercare/v1/devices/860000000000001/sos"

@@ -37,12 +37,12 @@ from eldercare.kafka import (
     ensure_topics,
     send_with_retry,
 )
-from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from gateway import metrics
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
+from gateway.mqtt import MqttSession
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
 from gateway.ratelimit import CappedDeadLetters, DeviceRateLimiter
 from gateway.retire import LaneRetirement

@@ -18,11 +18,11 @@ from prometheus_client import Counter
 
 from eldercare.envelope import from_timestamp
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, decode_record
-from eldercare.mqtt import MqttSession
 from eldercare.runtime import start_with_retry
 from eldercare.topics import COMMANDS
 from eldercare.v1 import events_pb2 as pb
 from gateway.config import GatewaySettings
+from gateway.mqtt import MqttSession
 from gateway.payloads import DEVICE_ID_PATTERN, TOPIC_PREFIX
 
 log = logging.getLogger(__name__)

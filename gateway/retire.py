@@ -25,8 +25,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from eldercare.mqtt import new_paho_client, parse_mqtt_url
 from gateway.config import GatewaySettings
+from gateway.mqtt import new_paho_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eldercare.mqtt import MqttSession
 from eldercare.v1 import events_pb2 as pb
+from gateway.mqtt import MqttSession
 from tests import infra
 from tools.devstack import ALARM_GATEWAY, Stack, StackConfig
 

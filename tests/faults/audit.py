@@ -32,8 +32,8 @@ import asyncpg
 import orjson
 
 from eldercare.envelope import decode_envelope, device_event_id
-from eldercare.mqtt import MqttSession
 from eldercare.topics import ALARMS, TELEMETRY
+from gateway.mqtt import MqttSession
 from tests.platform import Platform
 
 TELEMETRY_KINDS = ("location", "heartbeat", "vitals")

@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 import pytest
 
-from eldercare.mqtt import MqttSession
 from eldercare.topics import ALARMS, TELEMETRY
 from eldercare.v1 import events_pb2 as pb
 from gateway.app import Gateway
 from gateway.config import GatewayLanes, GatewaySettings
+from gateway.mqtt import MqttSession
 from tests import infra
 from tests.platform import Platform, eventually, new_device_id, read_topic
 from tools.devstack import ALARM_GATEWAY

@@ -15,10 +15,10 @@ from httpx import ASGITransport, AsyncClient
 from prometheus_client import REGISTRY
 
 from eldercare.http import ops_router
-from eldercare.mqtt import MqttSession
 from gateway import metrics
 from gateway.app import Gateway
 from gateway.config import GatewaySettings
+from gateway.mqtt import MqttSession
 from tests.integration.test_mqtt_session import broker
 from tests.platform import eventually
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.mqtt import MqttSession
+from gateway.mqtt import MqttSession
 from tests import infra
 from tools.devstack import mosquitto_binary, write_mosquitto_config
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from eldercare.envelope import utcnow
-from eldercare.mqtt import MqttSession
 from eldercare.v1 import elders_pb2
+from gateway.mqtt import MqttSession
 from tests.monitoring.conftest import FAST_RULES
 from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id, publish_elder
 

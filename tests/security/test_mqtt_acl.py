@@ -11,8 +11,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.mqtt import MqttSession
 from eldercare.settings import REPO_ROOT
+from gateway.mqtt import MqttSession
 from tests import infra
 from tools.devstack import mosquitto_binary
 from tools.provision import GATEWAY_ACCOUNT, provision_device

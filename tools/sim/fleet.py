@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from eldercare.mqtt import parse_mqtt_url
+from gateway.mqtt import parse_mqtt_url
 from tools.sim import watch3g
 from tools.sim.protocol import DeviceConnection, open_device
 

@@ -11,7 +11,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.mqtt import MqttSession
+from gateway.mqtt import MqttSession
 from tests.dispatch.ops.helpers import api, new_place, open_incident, timeline
 from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eldercare.mqtt import FastReceiveClient
+from gateway.mqtt import FastReceiveClient
 
 
 def publish_packet(*, topic: bytes, payload: bytes, qos: int, mid: int, props: bytes, dup: bool, retain: bool) -> bytes:

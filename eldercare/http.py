@@ -273,7 +273,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return await value_refused(request, exc)
         return await database_unavailable(request, exc)
 
-    def refusal(code: int):  # type: ignore[no-untyped-def]
+    def refusal(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
         async def respond(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord
 
 from eldercare.db import claim_event, timed_transaction
-from eldercare.kafka import PoisonRecord, decode_record
+from eldercare.kafka import PoisonRecord, RecordHandler, decode_record
 from eldercare.runtime import ServiceRuntime
 from services.dispatch.command import service
 
 ACK_CONSUMER = "dispatch-command-acks"
 
 
-def ack_handler(runtime: ServiceRuntime):  # type: ignore[no-untyped-def]
+def ack_handler(runtime: ServiceRuntime) -> RecordHandler:
     """The handler for the command-acks topic: one transaction per ack, inbox row included."""
 
     async def handle(record: ConsumerRecord) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiokafka import ConsumerRecord
 
 from eldercare.db import claim_events, timed_transaction
-from eldercare.kafka import decode_record
+from eldercare.kafka import BatchHandler, RecordHandler, decode_record
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 ALARM_CONSUMER = "dispatch-alarms"
 
 
-def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta):  # type: ignore[no-untyped-def]
+def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta) -> RecordHandler:
     """The handler for the alarms topic: one transaction per alarm, inbox row included."""
 
     async def handle(record: ConsumerRecord) -> None:
@@ -29,7 +29,7 @@ def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta):  # type
     return handle
 
 
-def device_alarms_handler(runtime: ServiceRuntime, *, attach_window: timedelta):  # type: ignore[no-untyped-def]
+def device_alarms_handler(runtime: ServiceRuntime, *, attach_window: timedelta) -> BatchHandler:
     """Several alarms of one device from one fetch, in one transaction (a burst costs one commit).
 
     Any failure (a poison record among them) sends the run back to `alarm_handler`, one by one.

@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ALERTS, COMMAND_ACKS, ELDERS
 from services.dispatch.alert import handlers as alert_handlers
-from services.dispatch.alert.gauges import incident_gauges
 from services.dispatch.assignment.service import Policy
 from services.dispatch.assignment.views import router as assignment_router
 from services.dispatch.call.views import router as call_router
@@ -25,7 +24,8 @@ from services.dispatch.console.views import router as console_router
 from services.dispatch.elder.handlers import ELDER_CONSUMER, ElderReadModelConsumer, snapshot_handler
 from services.dispatch.elder.views import router as elder_router
 from services.dispatch.escalation.ticker import operations_timer
-from services.dispatch.incident import handlers
+from services.dispatch.incident import handlers as incident_handlers
+from services.dispatch.incident.gauges import incident_gauges
 from services.dispatch.incident.views import router as incident_router
 from services.dispatch.platform_alert.service import PlatformAlertBoard
 from services.dispatch.platform_alert.views import router as platform_alert_router
@@ -50,12 +50,14 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         )
     )
     runtime.add_consumer(
-        name=handlers.ALARM_CONSUMER,
+        name=incident_handlers.ALARM_CONSUMER,
         topics=[ALARMS],
-        handler=handlers.alarm_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
+        handler=incident_handlers.alarm_handler(
+            runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)
+        ),
         # Devices apply side by side, each in its own order: one device's burst is not everyone's queue.
         key_concurrency=settings.alarm_key_concurrency,
-        key_batch_handler=handlers.device_alarms_handler(
+        key_batch_handler=incident_handlers.device_alarms_handler(
             runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)
         ),
     )
@@ -65,9 +67,9 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         handler=alert_handlers.alert_handler(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)),
     )
     runtime.add_consumer(
-        name=alert_handlers.CANCEL_CONSUMER,
+        name=incident_handlers.CANCEL_CONSUMER,
         topics=[ALARMS],
-        handler=alert_handlers.cancel_handler(runtime, give_up_after=timedelta(minutes=2)),
+        handler=incident_handlers.cancel_handler(runtime, give_up_after=timedelta(minutes=2)),
         # A cancel is not in a hurry (the fall's incident is already open), so this consumer keeps
         # the plain defaults: no per-device concurrency, one record after another.
     )

@@ -1,4 +1,4 @@
-"""Kafka handlers of the incident domain."""
+"""Kafka handlers of the incident domain: alarms open or join incidents, a device's cancel ends its fall."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 
-from eldercare.db import claim_events, timed_transaction
-from eldercare.kafka import BatchHandler, RecordHandler, decode_record
+from eldercare.db import ProcessedEvent, claim_event, claim_events, timed_transaction
+from eldercare.envelope import EnvelopeDecodeError, decode_envelope, device_event_id, from_timestamp, utcnow
+from eldercare.kafka import BatchHandler, PoisonRecord, RecordHandler, decode_record
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
@@ -18,6 +19,9 @@ from services.dispatch.incident import service
 log = logging.getLogger(__name__)
 
 ALARM_CONSUMER = "dispatch-alarms"
+CANCEL_CONSUMER = "dispatch-cancels"
+# A wearer's "I'm OK" cancels the fall only this soon after it (device clock).
+FALL_CANCEL_WINDOW = timedelta(seconds=60)
 
 
 def alarm_handler(runtime: ServiceRuntime, *, attach_window: timedelta) -> RecordHandler:
@@ -73,3 +77,37 @@ async def _apply_alarms(runtime: ServiceRuntime, envelopes: list[pb.Envelope], *
             envelope.event_id,
             f" standing for {envelope.repeats + 1} presses" if envelope.repeats else "",
         )
+
+
+class FallNotAppliedYet(RuntimeError):
+    """The cancel overtook its fall (separate consumer groups); retried until the fall is in."""
+
+
+def cancel_handler(runtime: ServiceRuntime, *, give_up_after: timedelta) -> RecordHandler:
+    """The handler for cancel alarms on eldercare.alarms.v1 (everything else there is the alarm consumer's)."""
+
+    async def handle(record: ConsumerRecord) -> None:
+        try:
+            envelope = decode_envelope(record.value)
+        except EnvelopeDecodeError:
+            return  # the alarm consumer dead-letters it; one dead letter per record is enough
+        if envelope.WhichOneof("body") != "alarm" or envelope.alarm.type != pb.DEVICE_ALARM_TYPE_CANCEL:
+            return
+        if not envelope.alarm.ref_event_id:
+            raise PoisonRecord("cancel_without_reference", "a cancel alarm must name the fall's event_id")
+        fall_event_id = device_event_id(envelope.device_id, envelope.alarm.ref_event_id)
+        async with timed_transaction(runtime.sessions, "device_cancel") as session:
+            if not await claim_event(session, consumer=CANCEL_CONSUMER, event_id=envelope.event_id):
+                return
+            if await session.get(ProcessedEvent, (ALARM_CONSUMER, fall_event_id)) is None:
+                waited = utcnow() - from_timestamp(envelope.received_at)
+                if waited > give_up_after:
+                    raise PoisonRecord("cancel_for_unknown_alarm", "no alarm with the referenced event_id arrived")
+                raise FallNotAppliedYet(f"fall {fall_event_id} not applied yet")
+            _, outcome = await service.cancel_fall_from_device(
+                session, envelope=envelope, fall_event_id=fall_event_id, window=FALL_CANCEL_WINDOW
+            )
+        metrics.DEVICE_CANCELS.labels(outcome).inc()
+        log.info("device cancel of fall %s: %s", fall_event_id, outcome)
+
+    return handle

@@ -14,10 +14,11 @@ import pytest
 import pytest_asyncio
 
 from eldercare.topics import ALARMS
+from eldercare.v1 import elders_pb2
 from eldercare.v1 import events_pb2 as pb
 from gateway.watch.framing import Frame, FrameReader, encode_frame
 from tests import infra
-from tests.platform import DISPATCHER, Platform, eventually, running_platform
+from tests.platform import DISPATCHER, Platform, eventually, publish_elder, running_platform
 from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -307,3 +308,96 @@ async def test_a_message_for_a_watch_not_connected_goes_out_when_it_reconnects(w
     message = await again.expect("MESSAGE", timeout=30)
     assert bytes.fromhex(message.fields()[0]).decode("utf-16-be") == "help is coming"
     await again.close()
+
+
+async def another_adapter(platform: Platform, instance: str, **env: str) -> int:
+    """A further watch adapter process on the platform (stopped with it); returns its TCP port."""
+    listen_port = infra.free_port()
+    process = platform.stack.make_process("watch", instance=instance, port=infra.free_port())
+    process.env = {
+        **process.env,
+        "WATCH_LISTEN": f"127.0.0.1:{listen_port}",
+        "WATCH_INSTANCE_ID": f"test-watch-{instance}",
+        **env,
+    }
+    await process.start()
+    platform.stack.processes[process.name] = process
+    await process.wait_healthy(90)
+    return listen_port
+
+
+async def test_two_adapters_each_deliver_the_commands_of_the_watches_they_hold(watch_platform: Platform) -> None:
+    # Two adapter processes behind one address (a TCP load balancer): a watch is on one of them,
+    # and every command must reach the adapter that holds its watch.
+    listen_port = await another_adapter(watch_platform, "2")
+
+    assert watch_platform.watch_port is not None
+    watches = [
+        await Watch.connect(watch_platform.watch_port, new_watch_id()),
+        await Watch.connect(listen_port, new_watch_id()),
+    ]
+    for number, device in enumerate(watches):
+        await device.send(f"AL,{position('00010000')}", seq=f"00{number}1")
+        await device.expect("AL", timeout=30)
+    incidents = [await one_incident(watch_platform, device.device_id) for device in watches]
+    for incident in incidents:
+        response = await watch_platform.http.post(
+            watch_platform.url("dispatch", f"/api/v1/incidents/{incident['id']}/commands"),
+            json={"type": "locate"},
+            headers=DISPATCHER,
+        )
+        assert response.status_code == 201, response.text
+    for device in watches:
+        await device.expect("CR", timeout=30)  # on its own socket, from the adapter holding it
+        await device.send("CR")
+
+    async def both_acked() -> bool:
+        states = []
+        for incident in incidents:
+            listed = await watch_platform.http.get(
+                watch_platform.url("dispatch", f"/api/v1/incidents/{incident['id']}/commands"), headers=DISPATCHER
+            )
+            states.append(listed.json()[0]["state"])
+        return states == ["acked", "acked"]
+
+    await eventually(both_acked, timeout=30)
+    for device in watches:
+        await device.close()
+
+
+async def test_an_adapter_that_refuses_unknown_watches_serves_bound_ones_only(watch_platform: Platform) -> None:
+    bound_id, stranger_id = new_watch_id(), new_watch_id()
+    elder_id = "E" + uuid.uuid4().hex[:12]
+    await publish_elder(
+        watch_platform,
+        elders_pb2.ElderSnapshot(
+            elder_id=elder_id,
+            version=1,
+            device_ids=[bound_id],
+            bindings=[elders_pb2.DeviceBinding(device_id=bound_id, binding_seq=1)],
+        ),
+    )
+    # Started after the binding is on the elders topic: the adapter reads it up to date before serving.
+    port = await another_adapter(watch_platform, "refusing", WATCH_REFUSE_UNKNOWN="true")
+
+    async def stranger_refused() -> bool:
+        # Until the adapter has read the bindings up to date it serves everyone (it must not turn
+        # a bound watch away at start-up), so the stranger is tried until the read model is in.
+        stranger = await Watch.connect(port, stranger_id)
+        await stranger.send("LK")
+        try:
+            await stranger.expect("LK", timeout=5)
+        except ConnectionError:
+            return True  # closed by the server: refused
+        finally:
+            await stranger.close()
+        return False
+
+    await eventually(stranger_refused, timeout=60, interval=0.5)
+    bound = await Watch.connect(port, bound_id)
+    await bound.send("LK")
+    await bound.expect("LK")
+    await bound.send(f"AL,{position('00010000')}")
+    await bound.expect("AL", timeout=30)
+    await one_incident(watch_platform, bound_id)
+    await bound.close()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
@@ -70,7 +71,7 @@ class ProcessedEvent(SQLModel, table=True):
 
     consumer: str = Field(sa_column=Column(String(64), primary_key=True))
     event_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    processed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    processed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -205,9 +206,7 @@ class ArrayWrite:
     def __init__(self, table: Any, columns: Sequence[str], *, key: str | None = None) -> None:
         dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
         self.columns = tuple(columns)
-        arrays = ", ".join(
-            f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in self.columns
-        )
+        arrays = ", ".join(f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in self.columns)
         source = f"unnest({arrays}) AS v({', '.join(self.columns)})"
         if key is None:
             names = ", ".join(self.columns)
@@ -231,6 +230,23 @@ _CLAIM_ARRAY = text(
     "FROM unnest(CAST(:event_ids AS VARCHAR(64)[])) AS e "
     "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
 )
+
+
+async def prune_inbox(session: AsyncSession, *, before: datetime, limit: int = 10_000) -> int:
+    """Forget inbox rows applied before `before` (at most `limit` per call); returns how many went.
+
+    Past the dedup window an event id may come back as a new event (a device reusing its ids).
+    Batched so that a first prune of a large inbox never holds one long transaction.
+    """
+    oldest = (
+        select(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id))
+        .where(col(ProcessedEvent.processed_at) < before)
+        .limit(limit)
+    )
+    result = await session.execute(
+        delete(ProcessedEvent).where(tuple_(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id)).in_(oldest))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult at run time
 
 
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:

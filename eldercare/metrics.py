@@ -84,3 +84,9 @@ DB_TRANSACTION_SECONDS = Histogram(
 
 kafka_produced_to = child_of(KAFKA_PRODUCED)
 kafka_produce_seconds_to = child_of(KAFKA_PRODUCE_SECONDS)
+
+INBOX_PRUNED = Counter(
+    "eldercare_inbox_pruned_total",
+    "Inbox rows forgotten because they were older than the dedup window (ELDERCARE_DEDUP_WINDOW_SECONDS)",
+    ["service"],
+)

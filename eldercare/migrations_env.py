@@ -34,3 +34,12 @@ def create_kit_tables() -> None:
         sa.Column("value", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
+
+
+def index_inbox_by_age() -> None:
+    """The inbox is pruned by age (eldercare.db.prune_inbox): an index keeps that a range scan."""
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+
+
+def drop_inbox_age_index() -> None:
+    op.drop_index("ix_processed_events_processed_at", "processed_events")

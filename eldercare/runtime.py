@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eldercare import db
+from eldercare.envelope import utcnow
 from eldercare.http import (
     ReadinessCheck,
     TokenRateLimiter,
@@ -27,6 +29,7 @@ from eldercare.http import (
 )
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, create_producer, ensure_topics
 from eldercare.logs import setup_logging
+from eldercare.metrics import INBOX_PRUNED
 from eldercare.settings import BaseProcessSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,27 @@ class ServiceRuntime:
         await asyncio.gather(
             *(start_with_retry(f"consumer {consumer.name}", consumer.start) for consumer in self.consumers)
         )
-        self._background_tasks = [asyncio.create_task(job(), name=job.__name__) for job in self.background]
+        jobs = [*self.background, self._prune_inbox]
+        self._background_tasks = [asyncio.create_task(job(), name=job.__name__) for job in jobs]
+
+    async def _prune_inbox(self) -> None:
+        """Forget inbox rows older than the dedup window, now and then; a failure waits for the next round."""
+        window = timedelta(seconds=self.settings.dedup_window_seconds)
+        while True:
+            try:
+                while True:
+                    async with self.sessions() as session, session.begin():
+                        pruned = await db.prune_inbox(session, before=utcnow() - window)
+                    if pruned:
+                        INBOX_PRUNED.labels(self.settings.service_name).inc(pruned)
+                        log.info("inbox: forgot %d events older than the dedup window", pruned)
+                    if pruned < 10_000:
+                        break
+            except Exception as exc:  # the database is down: the next round tries again
+                log.warning(
+                    "inbox prune failed (%s); next try in %.0f s", exc, self.settings.inbox_prune_interval_seconds
+                )
+            await asyncio.sleep(self.settings.inbox_prune_interval_seconds)
 
     async def stop(self) -> None:
         for task in self._background_tasks:

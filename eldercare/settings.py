@@ -158,6 +158,20 @@ class ServiceSettings(BaseProcessSettings):
     )
     api_burst: int = Field(300, ge=1, le=1_000_000, validation_alias=AliasChoices("ELDERCARE_API_BURST", "api_burst"))
     database_url: str | None = None
+    # A device event id counts once within this window: the inbox forgets older ones, so a device
+    # that reuses an id later (firmware counters restart) raises a new alarm instead of silence.
+    dedup_window_seconds: float = Field(
+        7 * 86400,
+        ge=3600,
+        le=365 * 86400,
+        validation_alias=AliasChoices("ELDERCARE_DEDUP_WINDOW_SECONDS", "dedup_window_seconds"),
+    )
+    inbox_prune_interval_seconds: float = Field(
+        3600,
+        gt=0,
+        le=86400,
+        validation_alias=AliasChoices("ELDERCARE_INBOX_PRUNE_INTERVAL_SECONDS", "inbox_prune_interval_seconds"),
+    )
     var_dir: Path = Field(REPO_ROOT / "var", validation_alias=AliasChoices("ELDERCARE_VAR_DIR", "var_dir"))
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
@@ -159,3 +159,27 @@ async def test_a_repeated_alert_attaches_raises_the_priority_and_moves_the_locat
         assert (incident.priority, incident.alarm_count, incident.lat) == (2, 2, 32.1)
         actions = [entry.action for entry in await service.get_timeline(session, incident_id=incident.id)]
     assert actions == ["opened", "alert_attached"]
+
+
+async def test_an_event_id_reused_after_the_dedup_window_raises_a_new_incident(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await apply(sessions, alarm("d-reuse", "e1"))
+    assert first is not None
+    async with sessions() as session, session.begin():
+        incident = await service.get_incident(session, incident_id=first[0].id, for_update=True)  # type: ignore[attr-defined]
+        incident.status = IncidentStatus.RESOLVED.value
+    # Within the window the same id is the same press (a resend): nothing new.
+    assert await apply(sessions, alarm("d-reuse", "e1")) is None
+    async with sessions() as session, session.begin():
+        assert await db.prune_inbox(session, before=utcnow() - timedelta(days=7)) == 0
+        # Eight days on, the window has passed for that row.
+        await session.execute(
+            update(db.ProcessedEvent)
+            .where(db.ProcessedEvent.event_id == device_event_id("d-reuse", "e1"))  # type: ignore[arg-type]
+            .values(processed_at=utcnow() - timedelta(days=8))
+        )
+    async with sessions() as session, session.begin():
+        assert await db.prune_inbox(session, before=utcnow() - timedelta(days=7)) == 1
+    again = await apply(sessions, alarm("d-reuse", "e1"))
+    assert again is not None and again[1] is True and again[0].id != first[0].id  # type: ignore[attr-defined]

@@ -9,7 +9,12 @@ from fastapi import FastAPI
 from eldercare.errors import Conflict, Invalid, NotFound
 from eldercare.http import install_error_handlers
 from services.dispatch.incident.service import IllegalTransition, IncidentNotFound
-from services.monitoring.elder.service import ElderNotFound
+
+
+class ElderNotFound(NotFound):
+    # As monitoring's (whose models cannot be imported beside care-record's in one process).
+    what = "elder"
+    hint = " (monitoring knows the elders care-record has registered)"
 
 
 def app_raising(error: Exception) -> FastAPI:

@@ -18,7 +18,7 @@ from eldercare.v1 import elders_pb2
 from eldercare.v1 import events_pb2 as pb
 from gateway.watch.framing import Frame, FrameReader, encode_frame
 from tests import infra
-from tests.platform import DISPATCHER, Platform, eventually, publish_elder, running_platform
+from tests.platform import DISPATCHER, SUPERVISOR, Platform, eventually, publish_elder, running_platform
 from tools import kafkanode
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -401,3 +401,33 @@ async def test_an_adapter_that_refuses_unknown_watches_serves_bound_ones_only(wa
     await bound.expect("AL", timeout=30)
     await one_incident(watch_platform, bound_id)
     await bound.close()
+
+
+async def test_a_supervisor_sets_the_numbers_the_watchs_sos_key_dials(watch_platform: Platform) -> None:
+    device = await watch(watch_platform)
+    await device.send("LK")
+    await device.expect("LK")
+    elder_id = "E" + uuid.uuid4().hex[:12]
+    binding = elders_pb2.DeviceBinding(device_id=device.device_id, binding_seq=1)
+    snapshot = elders_pb2.ElderSnapshot(elder_id=elder_id, version=1, device_ids=[device.device_id], bindings=[binding])
+    await publish_elder(watch_platform, snapshot)
+    url = watch_platform.url("dispatch", f"/api/v1/devices/{device.device_id}/commands")
+
+    async def sent() -> dict[str, Any] | None:
+        # 404 until dispatch has read the binding from the elders topic.
+        response = await watch_platform.http.post(
+            url, json={"type": "sos_numbers", "numbers": ["12349", "13900000001"]}, headers=SUPERVISOR
+        )
+        return response.json() if response.status_code == 201 else None
+
+    command = await eventually(sent, timeout=30)
+    frame = await device.expect("SOS", timeout=30)
+    assert frame.body == b"12349,13900000001,"
+    await device.send("SOS")
+
+    async def acked() -> bool:
+        listed = await watch_platform.http.get(url, headers=SUPERVISOR)
+        return any(row["id"] == command["id"] and row["state"] == "acked" for row in listed.json())
+
+    await eventually(acked, timeout=30)
+    await device.close()

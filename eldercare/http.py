@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import math
@@ -142,6 +143,21 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[ApiPrincipal]]:
     return check
 
 
+def _may_see_error_text(request: Request) -> bool:
+    """A readiness caller sees error text when it shows an API token, or the process has none.
+
+    Processes without an API (the gateway lanes, the watch adapter) expose only ops endpoints
+    on an internal port, and their reasons (a refused subscription) are what an operator needs.
+    """
+    principals: dict[str, ApiPrincipal] | None = getattr(request.app.state, "principals", None)
+    if not principals:
+        return True
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and any(
+        hmac.compare_digest(token.encode(), known.encode()) for known in principals
+    )
+
+
 def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> APIRouter:
     """/healthz, /readyz and /metrics."""
     router = APIRouter(tags=["operations"])
@@ -152,8 +168,13 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
         return {"status": "ok"}
 
     @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        """Readiness: every dependency (database, brokers) answers."""
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: every dependency (database, brokers) answers.
+
+        What failed is named to anyone (the kind of error); its text (host names, driver
+        messages) only to a caller with an API token, in a service that has them.
+        """
+        detailed = _may_see_error_text(request)
         results: dict[str, str] = {}
         ready = True
         for name, check in checks():
@@ -162,7 +183,8 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
                 results[name] = "ok"
             except Exception as exc:
                 ready = False
-                results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+                text = f": {exc}" if detailed else ""
+                results[name] = f"error: {type(exc).__name__}{text}"[:300]
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": results},
             status_code=200 if ready else 503,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, LargeBinary, String
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import BigIntPK, UTCDateTime
@@ -59,6 +60,33 @@ class ElderPhone(SQLModel, table=True):
     device_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     # For a contact: who they are ("张伟 (儿子)"), so the console can say who is calling.
     label: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+class PersonalDataRead(SQLModel, table=True):
+    """Who read an elder's record through dispatch, when, and for which incident (the audit)."""
+
+    __tablename__ = "personal_data_reads"
+    __table_args__ = (Index("ix_personal_data_reads_elder_at", "elder_id", "at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    elder_id: str = Field(sa_column=Column(String(64), nullable=False))
+    actor: str = Field(sa_column=Column(String(128), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    # What the read was for: the incident on screen, or a device lookup outside any incident.
+    incident_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
+    via: str = Field(sa_column=Column(String(32), nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PersonalDataReadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    elder_id: str
+    actor: str
+    role: str
+    incident_id: str | None
+    via: str
+    at: datetime
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,16 @@ from sqlmodel import col
 
 from eldercare.db import insert_ignore_conflict
 from eldercare.envelope import utcnow
+from eldercare.settings import ApiPrincipal
 from eldercare.v1 import elders_pb2
-from services.dispatch.elder.models import DeviceElder, ElderFacts, ElderPhone, ElderSnapshotRow, ReadModelOffset
+from services.dispatch.elder.models import (
+    DeviceElder,
+    ElderFacts,
+    ElderPhone,
+    ElderSnapshotRow,
+    PersonalDataRead,
+    ReadModelOffset,
+)
 from services.dispatch.elder.phones import PhoneKind, normalize_phone
 
 
@@ -215,3 +223,30 @@ def snapshot_view(snapshot: elders_pb2.ElderSnapshot, *, today: date) -> dict[st
         "devices": [{"device_id": b.device_id, "sim_number": b.sim_number or None} for b in snapshot.bindings],
         "notes": snapshot.notes or None,
     }
+
+
+def record_read(
+    session: AsyncSession, *, elder_id: str, principal: ApiPrincipal, via: str, incident_id: str | None = None
+) -> None:
+    """Audit one read of the elder's record (committed with the request's transaction)."""
+    session.add(
+        PersonalDataRead(
+            elder_id=elder_id,
+            actor=principal.name,
+            role=principal.role.value,
+            incident_id=incident_id,
+            via=via,
+            at=utcnow(),
+        )
+    )
+
+
+async def list_reads(session: AsyncSession, *, elder_id: str, limit: int = 200) -> list[PersonalDataRead]:
+    """Who read the elder's record through dispatch, newest first."""
+    rows = await session.scalars(
+        select(PersonalDataRead)
+        .where(col(PersonalDataRead.elder_id) == elder_id)
+        .order_by(col(PersonalDataRead.at).desc(), col(PersonalDataRead.id).desc())
+        .limit(limit)
+    )
+    return list(rows)

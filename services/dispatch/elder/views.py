@@ -1,23 +1,37 @@
-"""Dispatch's read-only view of the elder read model (who wears this device?)."""
+"""Dispatch's view of the elder read model (who wears this device?) and the audit of its reads."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
-from services.dispatch.deps import PersonalDataReader
+from services.dispatch.deps import PersonalDataReader, Supervisor
 from services.dispatch.elder import service
+from services.dispatch.elder.models import PersonalDataReadOut
 
-router = APIRouter(prefix="/api/v1/devices", tags=["elders"])
+router = APIRouter(prefix="/api/v1", tags=["elders"])
 
 
-@router.get("/{device_id}/elder")
-async def elder_for_device(device_id: str, session: SessionDep, _: PersonalDataReader) -> dict[str, Any]:
-    """The snapshot of the elder wearing the device, as dispatch knows it (404 for an unbound device)."""
+@router.get("/devices/{device_id}/elder")
+async def elder_for_device(device_id: str, session: SessionDep, principal: PersonalDataReader) -> dict[str, Any]:
+    """The snapshot of the elder wearing the device, as dispatch knows it (404 for an unbound device); audited."""
     snapshot = await service.elder_for_device(session, device_id=device_id)
     if snapshot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device_id} is bound to no known elder")
+    service.record_read(session, elder_id=snapshot.elder_id, principal=principal, via="device_elder")
+    await session.commit()
     return service.snapshot_view(snapshot, today=utcnow().date())
+
+
+@router.get("/elders/{elder_id}/reads", response_model=list[PersonalDataReadOut])
+async def personal_data_reads(
+    elder_id: str, session: SessionDep, _: Supervisor, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[PersonalDataReadOut]:
+    """Who read the elder's record through dispatch (incident views, device lookups), newest first."""
+    return [
+        PersonalDataReadOut.model_validate(row)
+        for row in await service.list_reads(session, elder_id=elder_id, limit=limit)
+    ]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.deps import SessionDep, TransactionDep
 from eldercare.envelope import utcnow
-from eldercare.settings import Role
+from eldercare.settings import ApiPrincipal, Role
 from services.dispatch import flows
 from services.dispatch.deps import Dispatcher, Reader, SettingsDep, Supervisor
 from services.dispatch.elder import service as elders
@@ -64,8 +64,15 @@ def _location(incident: Incident) -> LocationRead | None:
     )
 
 
-async def _detail(session: AsyncSession, incident: Incident, *, with_elder: bool = True) -> IncidentDetail:
+async def _detail(session: AsyncSession, incident: Incident, *, reader: ApiPrincipal) -> IncidentDetail:
+    """The incident as `reader` may see it; a read of the elder's record is audited (commit after)."""
     entries = await service.get_timeline(session, incident_id=incident.id)
+    # Ops see no personal data, so they get the incident without the elder's record.
+    elder = await _elder(session, incident) if reader.role is not Role.OPS else None
+    if elder is not None and incident.elder_id is not None:
+        elders.record_read(
+            session, elder_id=incident.elder_id, principal=reader, via="incident", incident_id=incident.id
+        )
     return IncidentDetail(
         **to_read(incident).model_dump(),
         timeline=[
@@ -80,8 +87,7 @@ async def _detail(session: AsyncSession, incident: Incident, *, with_elder: bool
             for e in entries
         ],
         last_location=_location(incident),
-        # Ops see no personal data, so they get the incident without the elder's record.
-        elder=await _elder(session, incident) if with_elder else None,
+        elder=elder,
     )
 
 
@@ -156,12 +162,16 @@ async def list_incidents(
 async def get_incident(incident_id: str, session: SessionDep, principal: Reader) -> IncidentDetail:
     """One incident with its timeline, the elder's snapshot (not for ops) and last location."""
     incident = await service.get_incident(session, incident_id=incident_id)
-    return await _detail(session, incident, with_elder=principal.role is not Role.OPS)
+    detail = await _detail(session, incident, reader=principal)
+    await session.commit()  # the audit of the elder's record being read
+    return detail
 
 
-async def _transition_and_show(session: AsyncSession, incident: Incident) -> IncidentDetail:
+async def _transition_and_show(session: AsyncSession, incident: Incident, reader: ApiPrincipal) -> IncidentDetail:
+    # The change and the audit of the record shown with it commit together.
+    detail = await _detail(session, incident, reader=reader)
     await session.commit()
-    return await _detail(session, incident)
+    return detail
 
 
 @router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
@@ -180,7 +190,7 @@ async def acknowledge(
         note=body.note if body is not None else None,
         first_retry_seconds=settings.command_retry_seconds,
     )
-    return await _transition_and_show(session, incident)
+    return await _transition_and_show(session, incident, principal)
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentDetail, status_code=status.HTTP_201_CREATED)
@@ -189,7 +199,7 @@ async def add_note(
 ) -> IncidentDetail:
     """Add a note to the incident's timeline."""
     incident = await service.add_note(session, incident_id=incident_id, actor=principal.name, text=body.text)
-    return await _transition_and_show(session, incident)
+    return await _transition_and_show(session, incident, principal)
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail)
@@ -205,7 +215,7 @@ async def resolve(
         detail={"note": body.note} if body.note else None,
         outcome=body.outcome,
     )
-    return await _transition_and_show(session, incident)
+    return await _transition_and_show(session, incident, principal)
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentDetail)
@@ -216,4 +226,4 @@ async def cancel(
     incident = await service.transition(
         session, incident_id=incident_id, action="cancel", actor=principal.name, detail={"reason": body.reason}
     )
-    return await _transition_and_show(session, incident)
+    return await _transition_and_show(session, incident, principal)

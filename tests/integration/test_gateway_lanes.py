@@ -25,6 +25,7 @@ from eldercare.v1 import events_pb2 as pb
 from gateway.app import Gateway
 from gateway.config import GatewayLanes, GatewaySettings
 from gateway.mqtt import MqttSession
+from gateway.receipts import ReceiptSender
 from tests import infra
 from tests.platform import Platform, eventually, new_device_id, read_topic
 from tools.devstack import ALARM_GATEWAY
@@ -229,3 +230,46 @@ async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left
             await lanes.publish(device_id, "sos", sos(press))
         for press in presses:
             await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, press)
+
+
+# ---- end-to-end receipts ------------------------------------------------------------------------------------
+
+
+async def test_a_devices_sos_gets_a_receipt_naming_its_event_id_once_kafka_has_it(
+    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+) -> None:
+    lanes = Lanes(brokers)
+    device_id = new_device_id()
+    receipts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    device = MqttSession(
+        url=lanes.mqtt_url,
+        client_id=f"dev-{device_id}",
+        subscriptions=[f"eldercare/v1/devices/{device_id}/commands"],
+        on_message=lambda message: receipts.put_nowait(orjson.loads(message.payload)),
+        persistent=False,
+        manual_ack=False,
+    )
+    await device.start()
+    try:
+        await device.wait_ready()
+        async with lanes.gateway("alarms", "r") as gateway:
+            # create_app wires the downlink's session; here the gateway gets a session of its own.
+            downlink = MqttSession(url=lanes.mqtt_url, client_id=f"{lanes.share_group}-dl", persistent=False)
+            await downlink.start()
+            gateway.receipts = ReceiptSender(downlink)
+            gateway.receipts.start()
+            try:
+                for press in ("rcpt-1", "rcpt-2"):
+                    await device.publish(f"eldercare/v1/devices/{device_id}/sos", orjson.dumps(sos(press)), qos=1)
+                    receipt = await asyncio.wait_for(receipts.get(), 30)
+                    assert receipt["type"] == "receipt"
+                    assert receipt["event_id"] == press
+                    assert receipt["received_at"].endswith("Z")
+                    # Sent only once the alarm was on Kafka: it is there by the time the device hears.
+                    assert await copies(lanes.kafka_bootstrap, ALARMS, device_id, press) == 1
+            finally:
+                await gateway.receipts.stop()
+                await downlink.stop()
+    finally:
+        await device.stop()
+    assert receipts.empty()

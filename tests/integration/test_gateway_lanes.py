@@ -67,6 +67,18 @@ async def exported_by(platform: Platform, sample: str) -> set[str]:
     return found
 
 
+def listening_device(mqtt_url: str, device_id: str, inbox: asyncio.Queue[dict[str, Any]]) -> MqttSession:
+    """A device session subscribed to its commands topic (receipts arrive there), each message into `inbox`."""
+    return MqttSession(
+        url=mqtt_url,
+        client_id=f"dev-{device_id}",
+        subscriptions=[f"eldercare/v1/devices/{device_id}/commands"],
+        on_message=lambda message: inbox.put_nowait(orjson.loads(message.payload)),
+        persistent=False,
+        manual_ack=False,
+    )
+
+
 # ---- the platform as `make run` lays it out: gateway-alarms and gateway (bulk) processes ----------------
 
 
@@ -113,6 +125,20 @@ async def test_an_sos_sent_while_the_alarm_lane_process_is_down_waits_for_its_re
     assert alarms.restarts == restarts + 1
     await exactly_once(platform.kafka_bootstrap, ALARMS, device_id, "while-down")
     assert len(await eventually(lambda: platform.incidents_for(device_id))) == 1
+
+
+async def test_the_alarm_lane_process_receipts_an_sos_through_its_downlink_session(platform: Platform) -> None:
+    device_id = new_device_id()
+    receipts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    device = listening_device(platform.mqtt_url, device_id, receipts)
+    await device.start()
+    try:
+        await device.wait_ready()
+        await device.publish(f"eldercare/v1/devices/{device_id}/sos", orjson.dumps(sos("wired")), qos=1)
+        receipt = await asyncio.wait_for(receipts.get(), 30)
+    finally:
+        await device.stop()
+    assert (receipt["type"], receipt["event_id"]) == ("receipt", "wired")
 
 
 # ---- gateways in this process, on brokers of their own ------------------------------------------------------
@@ -241,14 +267,7 @@ async def test_a_devices_sos_gets_a_receipt_naming_its_event_id_once_kafka_has_i
     lanes = Lanes(brokers)
     device_id = new_device_id()
     receipts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    device = MqttSession(
-        url=lanes.mqtt_url,
-        client_id=f"dev-{device_id}",
-        subscriptions=[f"eldercare/v1/devices/{device_id}/commands"],
-        on_message=lambda message: receipts.put_nowait(orjson.loads(message.payload)),
-        persistent=False,
-        manual_ack=False,
-    )
+    device = listening_device(lanes.mqtt_url, device_id, receipts)
     await device.start()
     try:
         await device.wait_ready()

@@ -541,7 +541,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await gateway.stop()  # its last acks may still queue receipts; they go before the downlink stops
+            # The downlink's session stays up while the lanes finish what they hold, so the receipts
+            # of those alarms still go out; what is queued after that is dropped (counted): devices resend.
+            await gateway.stop()
             await receipts.stop()
             await downlink.stop()
 

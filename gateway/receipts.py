@@ -1,4 +1,4 @@
-"""End-to-end alarm receipts: the device learns that the platform has its alarm (docs/decisions.md 39).
+"""End-to-end alarm receipts: the device learns that the platform has its alarm (docs/decisions.md 41).
 
 A broker's PUBACK only says Mosquitto holds the message; a Mosquitto crash before its next save
 loses what it acknowledged. So once an alarm is on Kafka (where the alarm lane acks it to the

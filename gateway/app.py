@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from eldercare import metrics as kafka_metrics
-from eldercare.envelope import utcnow
+from eldercare.envelope import from_timestamp, utcnow
 from eldercare.http import install_error_handlers, ops_router
 from eldercare.kafka import (
     TOO_LARGE,
@@ -45,6 +45,7 @@ from gateway.downlink import Downlink
 from gateway.mqtt import MqttSession
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
 from gateway.ratelimit import CappedDeadLetters, DeviceRateLimiter
+from gateway.receipts import ReceiptSender, event_id_in
 from gateway.retire import LaneRetirement
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Gateway:
             suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
+        # Set by create_app to publish through the downlink's session; None: no receipts (some tests).
+        self.receipts: ReceiptSender | None = None
         self._coalesce_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -296,6 +299,10 @@ class Gateway:
             return False
         metrics.received_as(levels[4]).inc()
         metrics.COALESCED.labels(levels[4]).inc()
+        if self.receipts is not None:
+            event_id = event_id_in(bytes(message.payload))
+            if event_id is not None and self.coalescer.receipt_now(levels[3], levels[4], event_id):
+                self.receipts.send(levels[3], event_id)
         return True
 
     async def _flush_coalesced(self) -> None:
@@ -305,7 +312,9 @@ class Gateway:
     async def _produce_summary(self, summary: DeviceMessage) -> None:
         metrics.in_flight_in("alarm").inc()
         try:
-            await send_summary(self.coalescer, summary, functools.partial(self._produce, lane="alarm"))
+            if await send_summary(self.coalescer, summary, functools.partial(self._produce, lane="alarm")):
+                # Its repeats had their receipts when acked; a resend of the window's opener waits for this.
+                self.coalescer.on_kafka(summary)
         finally:
             metrics.in_flight_in("alarm").dec()
 
@@ -412,6 +421,7 @@ class Gateway:
                 if outcome.salvaged is not None:
                     await self._reject(message, outcome.salvaged, salvaged=True)
                 session.ack(message)
+                self._receipt_for_repeat(outcome)
                 return
             if isinstance(outcome, Ignored):
                 pass
@@ -426,6 +436,8 @@ class Gateway:
                     await self._reject(message, Rejection("too_large_for_kafka", str(exc)))
                     session.ack(message)
                     return
+                # On Kafka: the receipt is queued beside the ack, never awaited by it.
+                self._receipt(outcome)
                 if outcome.salvaged is not None:
                     metrics.SALVAGED.labels(outcome.kind).inc()
                     await self._reject(message, outcome.salvaged, salvaged=True)
@@ -439,6 +451,25 @@ class Gateway:
             log.exception("could not forward a message on %s lane", lane)
         finally:
             metrics.in_flight_in(lane).dec()
+
+    def _receipt(self, outcome: DeviceMessage) -> None:
+        """An alarm is on Kafka: tell its device, so that it stops resending (gateway/receipts.py)."""
+        if self.receipts is None or not outcome.is_alarm:
+            return
+        self.coalescer.on_kafka(outcome)
+        envelope = outcome.envelope
+        received_at = from_timestamp(envelope.received_at) if envelope.HasField("received_at") else None
+        self.receipts.send(outcome.device_id, envelope.device_event_id, received_at)
+
+    def _receipt_for_repeat(self, outcome: DeviceMessage) -> None:
+        """A repeat counted into its window was acked: it gets its receipt too (see gateway/coalesce.py)."""
+        if self.receipts is None:
+            return
+        envelope = outcome.envelope
+        subtype = envelope.alarm.type if envelope.WhichOneof("body") == "alarm" else 0
+        if self.coalescer.receipt_now(outcome.device_id, outcome.kind, envelope.device_event_id, subtype):
+            received_at = from_timestamp(envelope.received_at) if envelope.HasField("received_at") else None
+            self.receipts.send(outcome.device_id, envelope.device_event_id, received_at)
 
     async def _produce(self, message: DeviceMessage, *, lane: str) -> None:
         producer = self._producer_for(lane)
@@ -489,11 +520,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     gateway = Gateway(settings)
     downlink = Downlink(settings, gateway.dead_letters)
+    # The downlink's session already publishes to the commands topics, with the gateway's ACL rights.
+    receipts = gateway.receipts = ReceiptSender(downlink.session)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         await downlink.start()
+        receipts.start()
         try:
             for session in gateway.sessions.values():
                 await session.wait_ready(timeout=30)
@@ -507,8 +541,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await downlink.stop()
+            # The downlink's session stays up while the lanes finish what they hold, so the receipts
+            # of those alarms still go out; what is queued after that is dropped (counted): devices resend.
             await gateway.stop()
+            await receipts.stop()
+            await downlink.stop()
 
     app = FastAPI(title="Eldercare gateway", version="1.0.0", lifespan=lifespan)
     app.state.gateway = gateway

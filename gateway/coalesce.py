@@ -10,6 +10,12 @@ A repeat is acknowledged before its count is on Kafka: holding it unacknowledged
 the lane's in-flight window (MQTT Receive Maximum) with one device's presses, which is the
 starvation this exists to prevent. The first alarm of a window keeps the full guarantee
 (acked only once Kafka has it); a crash loses at most the count of one window's repeats.
+
+Every acknowledged press gets its receipt (gateway/receipts.py), a repeat at once: the
+incident it counts into is raised by the window's first alarm, whose own receipt waits for
+Kafka, so its device resends that one until the platform has it. The exception is a resend
+of the first alarm itself (same event id) while it is still on its way to Kafka: its receipt
+would claim what is not yet true, so it gets none, and the first alarm's receipt answers it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class _Window:
     repeats: int = 0
     unparsed: int = 0  # repeats counted from the topic since the last one that was parsed
     latest: DeviceMessage | None = None  # the newest parsed repeat: its position and battery go out with the count
+    opener: str = ""  # the device's event id of the alarm that opened the window
+    opener_on_kafka: bool = False
 
 
 def _key(message: DeviceMessage) -> tuple[str, str, int]:
@@ -64,7 +72,7 @@ class AlarmCoalescer:
         if window is None or (now >= window.ends_at and window.repeats == 0):
             if window is None and len(self._windows) >= self._max_keys:
                 self._evict(now)
-            self._windows[key] = _Window(ends_at=now + self.window_s)
+            self._windows[key] = _Window(ends_at=now + self.window_s, opener=message.envelope.device_event_id)
             return True
         window.repeats += 1
         window.latest = message
@@ -91,6 +99,17 @@ class AlarmCoalescer:
         window.repeats += 1
         return True
 
+    def on_kafka(self, message: DeviceMessage) -> None:
+        """The alarm that opened its window is on Kafka: a resend of it may now get a receipt at once."""
+        window = self._windows.get(_key(message))
+        if window is not None and window.opener == message.envelope.device_event_id:
+            window.opener_on_kafka = True
+
+    def receipt_now(self, device_id: str, kind: str, event_id: str, subtype: int = 0) -> bool:
+        """Whether a repeat just counted may be receipted now (not a resend of a first alarm not yet on Kafka)."""
+        window = self._windows.get((device_id, kind, subtype))
+        return window is None or window.opener != event_id or window.opener_on_kafka
+
     def due(self, now: float) -> list[DeviceMessage]:
         """Summaries of the windows that ended with repeats (each carries `repeats`); quiet windows close."""
         summaries: list[DeviceMessage] = []
@@ -107,7 +126,11 @@ class AlarmCoalescer:
             # The newest parsed repeat goes out for the whole window, standing for itself and the others.
             latest.envelope.repeats = window.repeats - 1
             summaries.append(latest)
-            self._windows[key] = _Window(ends_at=now + self.window_s)
+            # The opener carries over: during a Kafka outage it can outlast many windows, and until it is
+            # on Kafka its resends must still get no receipt.
+            self._windows[key] = _Window(
+                ends_at=now + self.window_s, opener=window.opener, opener_on_kafka=window.opener_on_kafka
+            )
         return summaries
 
     def requeue(self, message: DeviceMessage, now: float) -> None:
@@ -141,8 +164,8 @@ async def flush_forever(
 
 async def send_summary(
     coalescer: AlarmCoalescer, summary: DeviceMessage, produce: Callable[[DeviceMessage], Awaitable[None]]
-) -> None:
-    """Produce one window's count; one that could not be written goes back into its window, not lost."""
+) -> bool:
+    """Produce one window's count (True); one that could not be written goes back into its window, not lost."""
     try:
         await produce(summary)
     except asyncio.CancelledError:
@@ -151,3 +174,5 @@ async def send_summary(
     except Exception:
         log.exception("could not send the count of %s repeats from %s", summary.kind, summary.device_id)
         coalescer.requeue(summary, time.monotonic())
+        return False
+    return True

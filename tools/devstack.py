@@ -65,8 +65,11 @@ def mosquitto_binary() -> str:
     return found
 
 
-def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path) -> Path:
-    """A runnable config: the project's dev.conf plus this run's listener and storage."""
+def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path, autosave_interval: int = 5) -> Path:
+    """A runnable config: the project's dev.conf plus this run's listener and storage.
+
+    `autosave_interval`: seconds between saves to disk; production saves every 30 (infra/mosquitto/mosquitto.conf).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     base = (REPO_ROOT / "infra" / "mosquitto" / "dev.conf").read_text()
     path.write_text(
@@ -74,7 +77,7 @@ def write_mosquitto_config(path: Path, *, host: str, port: int, data_dir: Path) 
         # which cannot read the run's files or write its persistence under var/.
         f"user {getpass.getuser()}\n"
         f"listener {port} {host}\nprotocol mqtt\n"
-        f"persistence true\npersistence_location {data_dir}/\nautosave_interval 5\n\n{base}"
+        f"persistence true\npersistence_location {data_dir}/\nautosave_interval {autosave_interval}\n\n{base}"
     )
     return path
 

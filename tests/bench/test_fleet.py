@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+import paho.mqtt.client as mqtt
 import pytest
 
+from gateway.mqtt import MqttSession
 from tests import infra
 from tests.platform import new_device_id
 from tools.sim.fleet import Fleet, FleetConfig
@@ -92,3 +95,63 @@ async def test_mass_sos_storm_sends_one_sos_per_chosen_device(mqtt_broker: infra
         await fleet.close()
     assert stats.by_kind["sos"] == 10
     assert stats.acked == stats.published
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_sos_is_resent_with_its_event_id_until_its_receipt_arrives(mqtt_broker: infra.BrokerProcess) -> None:
+    url = f"mqtt://127.0.0.1:{mqtt_broker.port}"
+    arrivals: list[tuple[str, str]] = []  # (device id, event id) of every SOS copy the "gateway" saw
+    receipted = asyncio.Event()
+
+    def on_sos(message: mqtt.MQTTMessage) -> None:
+        device_id = message.topic.split("/")[3]
+        if not device_id.startswith(prefix):
+            return  # another test's device
+        event_id = orjson.loads(message.payload)["event_id"]
+        arrivals.append((device_id, event_id))
+        if len(arrivals) == 2:  # the first copy goes unanswered, as if the broker lost it: the resend is receipted
+            payload = orjson.dumps({"type": "receipt", "event_id": event_id, "received_at": "2026-12-02T03:00:00Z"})
+            asyncio.get_running_loop().create_task(
+                gateway.publish(f"eldercare/v1/devices/{device_id}/commands", payload)
+            ).add_done_callback(lambda _: receipted.set())
+
+    prefix = new_device_id()[:8]
+    gateway = MqttSession(
+        url=url,
+        client_id=f"receipts-{prefix}",
+        subscriptions=["eldercare/v1/devices/+/sos"],
+        on_message=on_sos,
+        persistent=False,
+        manual_ack=False,
+    )
+    await gateway.start()
+    await gateway.wait_ready()
+    config = FleetConfig(
+        mqtt_url=url,
+        devices=1,
+        id_prefix=prefix,
+        duration_s=4,
+        storm="sos",
+        storm_at_s=0.2,
+        storm_size=1,
+        sos_per_device_day=0,
+        fall_per_device_day=0,
+        heartbeat_s=3600,
+        location_min_s=3600,
+        location_max_s=3600,
+        vitals_s=3600,
+        receipt_timeout_s=0.5,
+    )
+    fleet = Fleet(config)
+    try:
+        run = asyncio.create_task(fleet.run())
+        await asyncio.wait_for(receipted.wait(), 30)
+        stats = await asyncio.wait_for(run, 60)
+    finally:
+        await fleet.close()
+        await gateway.stop()
+    # Unanswered, it would have gone again 1 s and 2 s after the resend: the receipt stopped it.
+    assert len(arrivals) == 2 and arrivals[0] == arrivals[1], arrivals
+    assert (stats.alarm_resends, stats.receipts, stats.receipted_after_resend) == (1, 1, 1)
+    assert stats.acked == stats.published == 1

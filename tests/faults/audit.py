@@ -25,13 +25,13 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
 
-from eldercare.envelope import decode_envelope, device_event_id
+from eldercare.envelope import decode_envelope, device_event_id, from_timestamp
 from eldercare.topics import ALARMS, TELEMETRY
 from gateway.mqtt import MqttSession
 from tests.platform import Platform
@@ -57,8 +57,8 @@ class DeviceEvent:
     def topic(self) -> str:
         return f"eldercare/v1/devices/{self.device_id}/{self.kind}"
 
-    def payload(self) -> bytes:
-        body: dict[str, Any] = {"event_id": self.event_id, "ts": datetime.now(UTC).isoformat()}
+    def payload(self, moment: datetime | None = None) -> bytes:
+        body: dict[str, Any] = {"event_id": self.event_id, "ts": (moment or datetime.now(UTC)).isoformat()}
         if self.kind == "fall":
             body["confidence"] = 0.93
         elif self.kind == "location":
@@ -96,14 +96,47 @@ class StreamResult:
     # event -> epoch time its acknowledged publish began: where a press-to-incident latency starts
     published_at: dict[DeviceEvent, float] = field(default_factory=dict)
     attempts: int = 0
+    # With receipts (DeviceFleet(until_receipt=True)): when each alarm's first acknowledged copy was
+    # made (its `ts`: the audit finds it on Kafka or not), and how often each was resent for want of one.
+    first_acked_ts: dict[DeviceEvent, datetime] = field(default_factory=dict)
+    receipted: dict[DeviceEvent, float] = field(default_factory=dict)  # epoch time the receipt came
+    receipt_resends: Counter[DeviceEvent] = field(default_factory=Counter)
 
 
 class DeviceFleet:
-    """Publishes as the devices do: QoS 1, retrying with the same event id until the broker acknowledges."""
+    """Publishes as the devices do: QoS 1, retrying with the same event id until the broker acknowledges.
 
-    def __init__(self, mqtt_url: str, name: str) -> None:
-        self.session = MqttSession(url=mqtt_url, client_id=f"fault-fleet-{name}", persistent=False, manual_ack=False)
+    With `until_receipt`, also as the device contract has them treat alarms: each is resent with its
+    event id, with backoff, until the platform's receipt for it arrives on the device's commands topic.
+    """
+
+    # The contract's backoff (5 s, doubling, at most 60 s), shortened so that a scenario ends in minutes.
+    RECEIPT_WAIT_S = 2.0
+    RECEIPT_WAIT_MAX_S = 8.0
+
+    def __init__(self, mqtt_url: str, name: str, *, until_receipt: bool = False) -> None:
+        self.until_receipt = until_receipt
+        self.session = MqttSession(
+            url=mqtt_url,
+            client_id=f"fault-fleet-{name}",
+            persistent=False,
+            manual_ack=False,
+            subscriptions=["eldercare/v1/devices/+/commands"] if until_receipt else None,
+            on_message=self._command if until_receipt else None,
+        )
         self.planned: list[DeviceEvent] = []
+        self._receipts: dict[tuple[str, str], asyncio.Event] = {}
+
+    def _receipt_of(self, device_id: str, event_id: str) -> asyncio.Event:
+        return self._receipts.setdefault((device_id, event_id), asyncio.Event())
+
+    def _command(self, message: Any) -> None:
+        try:
+            document = orjson.loads(message.payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(document, dict) and document.get("type") == "receipt":
+            self._receipt_of(message.topic.split("/")[3], str(document.get("event_id"))).set()
 
     async def __aenter__(self) -> DeviceFleet:
         await self.session.start()
@@ -114,17 +147,40 @@ class DeviceFleet:
         await self.session.stop()
 
     async def _deliver(self, event: DeviceEvent, result: StreamResult, give_up_at: float) -> None:
+        if not (self.until_receipt and event.is_alarm):
+            await self._until_acked(event, result, give_up_at)
+            return
+        receipt = self._receipt_of(event.device_id, event.event_id)
+        wait = self.RECEIPT_WAIT_S
+        while time.monotonic() < give_up_at:
+            if not await self._until_acked(event, result, give_up_at):
+                return
+            try:
+                await asyncio.wait_for(receipt.wait(), wait)
+            except TimeoutError:
+                result.receipt_resends[event] += 1
+                wait = min(wait * 2, self.RECEIPT_WAIT_MAX_S)
+                continue
+            result.receipted[event] = time.time()
+            return
+
+    async def _until_acked(self, event: DeviceEvent, result: StreamResult, give_up_at: float) -> bool:
+        """Publish until the broker acknowledges a copy (True) or it is time to give up."""
         while time.monotonic() < give_up_at:
             result.attempts += 1
             started = time.time()
+            moment = datetime.now(UTC)
             try:
-                await self.session.publish(event.topic, event.payload(), qos=1, timeout=3.0)
+                await self.session.publish(event.topic, event.payload(moment), qos=1, timeout=3.0)
             except (ConnectionError, TimeoutError):
                 await asyncio.sleep(0.5)
                 continue
-            result.acked[event] = time.monotonic()
-            result.published_at[event] = started
-            return
+            if event not in result.acked:
+                result.acked[event] = time.monotonic()
+                result.published_at[event] = started
+                result.first_acked_ts[event] = moment
+            return True
+        return False
 
     async def run(
         self, events: list[DeviceEvent], *, duration: float, give_up_after: float = 90.0, concurrency: int = 50
@@ -292,6 +348,26 @@ class Auditor:
                 if envelope.event_id in wanted:
                     copies[envelope.event_id] += 1
         return copies
+
+    async def saved_by_resends(self, result: StreamResult) -> list[DeviceEvent]:
+        """Alarms that reached Kafka only through a copy sent after the first one the broker acknowledged.
+
+        Without resends for want of a receipt, the device would have stopped at that PUBACK: these
+        are the alarms that would have been lost. Copies are told apart by their `ts` (occurred_at).
+        """
+        first_on_kafka: dict[str, datetime] = {}
+        for record in await self.platform.read_topic(ALARMS):
+            envelope = decode_envelope(record.value)
+            occurred = from_timestamp(envelope.occurred_at)
+            if envelope.event_id not in first_on_kafka or occurred < first_on_kafka[envelope.event_id]:
+                first_on_kafka[envelope.event_id] = occurred
+        saved = []
+        for event, acked_ts in result.first_acked_ts.items():
+            on_kafka = first_on_kafka.get(event.platform_id)
+            # Millisecond resolution: a device's copies are at least half a second apart.
+            if on_kafka is not None and on_kafka - acked_ts > timedelta(milliseconds=1):
+                saved.append(event)
+        return saved
 
     async def gateway_samples(self, metric: str) -> dict[str, dict[str, float]]:
         """`metric`'s samples in every gateway process: {process: {labels: value}}."""

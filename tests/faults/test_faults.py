@@ -1,4 +1,4 @@
-"""Nothing acknowledged is lost or doubled while things really die (scenarios 1-10).
+"""Nothing acknowledged is lost or doubled while things really die (scenarios 1-11).
 
 Each scenario streams SOS, fall and telemetry with unique ids through the real stack
 (Mosquitto, a three-broker Apache Kafka cluster, PostgreSQL, gateway and services as
@@ -12,10 +12,13 @@ go into the table printed at the end (and FAULT_REPORT).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 
 from eldercare.kafka import MemoisedKeyPartitioner
+from eldercare.settings import REPO_ROOT
 from eldercare.topics import ALARMS, ALL_TOPICS
 from services.dispatch.incident.handlers import ALARM_CONSUMER as DISPATCH_ALARMS
 from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
@@ -30,7 +34,7 @@ from tests.faults.conftest import FaultWorld
 from tests.infra import free_port
 from tests.platform import eventually, flood_sos
 from tools import kafkanode
-from tools.devstack import ALARM_GATEWAY, ManagedProcess
+from tools.devstack import ALARM_GATEWAY, ManagedProcess, write_mosquitto_config
 
 # Generous: a platform start on a loaded 2-core machine alone can take minutes.
 pytestmark = [
@@ -41,6 +45,7 @@ pytestmark = [
 ]
 
 STREAM_SECONDS = 10.0
+PRODUCTION_MOSQUITTO = REPO_ROOT / "infra" / "mosquitto" / "mosquitto.conf"
 # `make test` runs the lean part (scenarios 1, 2, 5: kills and a broker restart, about two
 # minutes); the 30 s outages and the replica scenario run under `make test-faults` (and CI).
 FULL_SUITE = os.environ.get("FAULT_SUITE") == "full"
@@ -534,3 +539,113 @@ async def test_10_one_device_floods_its_sos_topic(fault_world: FaultWorld) -> No
         return len(found) == 1 and found[0]["alarm_count"] == FLOOD_PRESSES
 
     await eventually(every_press_counted, timeout=60, interval=0.5)
+
+
+# ---- 11 --------------------------------------------------------------------------------------
+
+
+def production_autosave_interval() -> int:
+    """How often the production broker saves to disk (infra/mosquitto/mosquitto.conf), in seconds."""
+    found = re.search(r"^autosave_interval\s+(\d+)", PRODUCTION_MOSQUITTO.read_text(), re.MULTILINE)
+    assert found, "infra/mosquitto/mosquitto.conf sets no autosave_interval"
+    return int(found.group(1))
+
+
+@contextlib.asynccontextmanager
+async def production_persistence(world: FaultWorld) -> AsyncIterator[int]:
+    """The suite's broker, restarted (gracefully) with production's save interval; back to the test one after."""
+    broker = world.mqtt
+    interval = production_autosave_interval()
+    conf = write_mosquitto_config(
+        world.workdir / "mosquitto-production-persistence.conf",
+        host="127.0.0.1",
+        port=broker.port,
+        data_dir=world.workdir / "mqtt-data",  # the suite's: the gateways' sessions come back from it
+        autosave_interval=interval,
+    )
+    test_argv = list(broker.argv)
+    await asyncio.to_thread(broker.stop)
+    broker.argv = [test_argv[0], "-c", str(conf)]
+    await asyncio.to_thread(broker.start)
+    try:
+        yield interval
+    finally:
+        await asyncio.to_thread(broker.stop)
+        broker.argv = test_argv
+        await asyncio.to_thread(broker.start)
+
+
+async def kill_broker(world: FaultWorld) -> None:
+    process = world.mqtt.process
+    assert process is not None and process.poll() is None, "the broker is not running"
+    process.kill()  # SIGKILL: no save on the way out
+    await asyncio.to_thread(process.wait)
+
+
+MQTT_KILLS = 3
+
+
+@full_suite_only
+async def test_11_mosquitto_killed_with_production_persistence_alarms_resent_until_receipt(
+    fault_world: FaultWorld,
+) -> None:
+    world = fault_world
+    async with production_persistence(world) as autosave_s:
+        await eventually(lambda: _is(ready_status(world, "gateway"), 200), timeout=60)
+        await eventually(lambda: _is(ready_status(world, ALARM_GATEWAY), 200), timeout=60)
+        events = plan_stream(new_prefix("11"), alarms=world.config.alarms, telemetry=world.config.telemetry)
+        fleet = DeviceFleet(world.platform.mqtt_url, f"11-{uuid.uuid4().hex[:6]}", until_receipt=True)
+        await fleet.__aenter__()
+        stream = asyncio.create_task(fleet.run(events, duration=STREAM_SECONDS))
+        alarm_gateway = world.platform.stack.processes[ALARM_GATEWAY]
+        kills_at = []
+        restarts = alarm_gateway.restarts
+        for behind in (False, True, True):
+            await asyncio.sleep(1.0)
+            if behind:
+                # The broker dies while it holds alarms for an alarm lane that is away (its gateway
+                # restarting): what it acknowledged since its last save dies with it. (A stopped but
+                # connected gateway is not enough: the broker has already written them to its socket.)
+                await eventually(lambda: _alive(alarm_gateway), timeout=60)
+                alarm_gateway.kill(signal.SIGKILL)  # the supervisor restarts it
+            await asyncio.sleep(2.0)
+            kills_at.append(time.monotonic())
+            await kill_broker(world)
+            await asyncio.to_thread(world.mqtt.start)  # at once, on what it last saved (<= autosave_s old)
+        result = await finish_stream(fleet, stream)
+        await all_ready(world)
+        assert alarm_gateway.restarts - restarts == 2
+    alarms = [e for e in result.sent if e.is_alarm]
+    telemetry = [e for e in result.sent if not e.is_alarm]
+    auditor = world.auditor
+    # Every alarm was receipted, so it is on Kafka: wait for its effects, then count.
+    await auditor.wait_applied(alarms)
+    row, observed = await auditor.audit("11. kill -9 Mosquitto x3, production persistence, receipts", result)
+    saved = await auditor.saved_by_resends(result)
+    lost_alarms = auditor.missing(observed, alarms)
+    lost_telemetry = [e for e in auditor.missing(observed, telemetry) if e in result.acked]
+    opened_at = await auditor.entered_at(alarms)
+    to_receipt = sorted(result.receipted[e] - result.published_at[e] for e in alarms if e in result.receipted)
+    to_incident = sorted(opened_at[e.event_id] - result.published_at[e] for e in alarms if e.event_id in opened_at)
+    resent = sum(1 for e in alarms if result.receipt_resends[e])
+    row.notes = (
+        f"broker kill -9'd {MQTT_KILLS}x (twice 2 s after a kill -9 of the alarm-lane gateway), "
+        f"autosave_interval {autosave_s} s; {resent} alarms resent for want of a "
+        f"receipt, {len(saved)} of them would have been lost without resends (first acknowledged copy never "
+        f"reached Kafka); lost = telemetry only ({len(lost_telemetry)}, no receipts by contract); press->receipt "
+        f"p50 {_p50(to_receipt):.2f} s, press->incident p50 {_p50(to_incident):.2f} s"
+    )
+    world.config.rows.append(row)
+    assert len(kills_at) == MQTT_KILLS
+    assert saved, "no acknowledged alarm died with the broker: the scenario did not test the receipts"
+    assert row.sent == row.acknowledged, f"devices gave up on {row.sent - row.acknowledged} events: {row}"
+    assert set(result.receipted) == set(alarms), f"{len(alarms) - len(result.receipted)} alarms never receipted"
+    assert not lost_alarms, f"{len(lost_alarms)} alarms lost: {row}"
+    assert row.duplicated == 0, row
+    # Exactly one incident per alarm (each alarm has a device of its own), however many copies arrived.
+    assert all(observed.incidents_per_device[e.device_id] == 1 for e in alarms), observed.incidents_per_device
+    assert all(observed.alarm_entries[e.event_id] == 1 for e in alarms), observed.alarm_entries
+
+
+def _p50(values: list[float]) -> float:
+    return values[len(values) // 2] if values else float("nan")

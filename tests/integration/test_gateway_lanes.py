@@ -25,6 +25,7 @@ from eldercare.v1 import events_pb2 as pb
 from gateway.app import Gateway
 from gateway.config import GatewayLanes, GatewaySettings
 from gateway.mqtt import MqttSession
+from gateway.receipts import ReceiptSender
 from tests import infra
 from tests.platform import Platform, eventually, new_device_id, read_topic
 from tools.devstack import ALARM_GATEWAY
@@ -64,6 +65,18 @@ async def exported_by(platform: Platform, sample: str) -> set[str]:
         if sample in (await platform.http.get(f"{url}/metrics")).text:
             found.add(name)
     return found
+
+
+def listening_device(mqtt_url: str, device_id: str, inbox: asyncio.Queue[dict[str, Any]]) -> MqttSession:
+    """A device session subscribed to its commands topic (receipts arrive there), each message into `inbox`."""
+    return MqttSession(
+        url=mqtt_url,
+        client_id=f"dev-{device_id}",
+        subscriptions=[f"eldercare/v1/devices/{device_id}/commands"],
+        on_message=lambda message: inbox.put_nowait(orjson.loads(message.payload)),
+        persistent=False,
+        manual_ack=False,
+    )
 
 
 # ---- the platform as `make run` lays it out: gateway-alarms and gateway (bulk) processes ----------------
@@ -112,6 +125,20 @@ async def test_an_sos_sent_while_the_alarm_lane_process_is_down_waits_for_its_re
     assert alarms.restarts == restarts + 1
     await exactly_once(platform.kafka_bootstrap, ALARMS, device_id, "while-down")
     assert len(await eventually(lambda: platform.incidents_for(device_id))) == 1
+
+
+async def test_the_alarm_lane_process_receipts_an_sos_through_its_downlink_session(platform: Platform) -> None:
+    device_id = new_device_id()
+    receipts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    device = listening_device(platform.mqtt_url, device_id, receipts)
+    await device.start()
+    try:
+        await device.wait_ready()
+        await device.publish(f"eldercare/v1/devices/{device_id}/sos", orjson.dumps(sos("wired")), qos=1)
+        receipt = await asyncio.wait_for(receipts.get(), 30)
+    finally:
+        await device.stop()
+    assert (receipt["type"], receipt["event_id"]) == ("receipt", "wired")
 
 
 # ---- gateways in this process, on brokers of their own ------------------------------------------------------
@@ -229,3 +256,39 @@ async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left
             await lanes.publish(device_id, "sos", sos(press))
         for press in presses:
             await exactly_once(lanes.kafka_bootstrap, ALARMS, device_id, press)
+
+
+# ---- end-to-end receipts ------------------------------------------------------------------------------------
+
+
+async def test_a_devices_sos_gets_a_receipt_naming_its_event_id_once_kafka_has_it(
+    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+) -> None:
+    lanes = Lanes(brokers)
+    device_id = new_device_id()
+    receipts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    device = listening_device(lanes.mqtt_url, device_id, receipts)
+    await device.start()
+    try:
+        await device.wait_ready()
+        async with lanes.gateway("alarms", "r") as gateway:
+            # create_app wires the downlink's session; here the gateway gets a session of its own.
+            downlink = MqttSession(url=lanes.mqtt_url, client_id=f"{lanes.share_group}-dl", persistent=False)
+            await downlink.start()
+            gateway.receipts = ReceiptSender(downlink)
+            gateway.receipts.start()
+            try:
+                for press in ("rcpt-1", "rcpt-2"):
+                    await device.publish(f"eldercare/v1/devices/{device_id}/sos", orjson.dumps(sos(press)), qos=1)
+                    receipt = await asyncio.wait_for(receipts.get(), 30)
+                    assert receipt["type"] == "receipt"
+                    assert receipt["event_id"] == press
+                    assert receipt["received_at"].endswith("Z")
+                    # Sent only once the alarm was on Kafka: it is there by the time the device hears.
+                    assert await copies(lanes.kafka_bootstrap, ALARMS, device_id, press) == 1
+            finally:
+                await gateway.receipts.stop()
+                await downlink.stop()
+    finally:
+        await device.stop()
+    assert receipts.empty()

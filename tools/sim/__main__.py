@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--run-id", help="prefix of every event_id (default: random)")
     parser.add_argument("--audit-file", type=Path, help="write per-device sequence numbers here at the end")
+    parser.add_argument(
+        "--receipt-timeout-s", type=float, default=5.0, help="resend an unreceipted alarm after this (0: never)"
+    )
+    parser.add_argument("--receipt-backoff-max-s", type=float, default=60.0)
     parser.add_argument("--stats-interval-s", type=float, default=5.0)
     return parser
 
@@ -75,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         storm_at_s=args.storm_at_s,
         storm_size=args.storm_size,
         seed=args.seed,
+        receipt_timeout_s=args.receipt_timeout_s,
+        receipt_backoff_max_s=args.receipt_backoff_max_s,
     )
     if args.run_id:
         config.run_id = args.run_id

@@ -32,6 +32,8 @@ from tools.sim.protocol import DeviceConnection, open_device
 log = logging.getLogger(__name__)
 
 HEARTBEAT, LOCATION, VITALS, SOS, FALL = "heartbeat", "location", "vitals", "sos", "fall"
+# What the platform receipts (the gateway's alarm lane); the watch adapter's AL reply is the watch's receipt.
+ALARM_KINDS = frozenset({SOS, FALL, "alarm"})
 DAY = 86400.0
 
 
@@ -66,6 +68,10 @@ class FleetConfig:
     storm_size: int = 1000
     center: tuple[float, float] = (31.95, 118.75)
     seed: int | None = None
+    # An MQTT alarm (sos, fall, alarm) is resent with its event_id until its receipt arrives:
+    # first after this long, then doubling (jittered) up to receipt_backoff_max_s (docs/device-contract.md).
+    receipt_timeout_s: float = 5.0
+    receipt_backoff_max_s: float = 60.0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def natural_rate_per_device(self) -> float:
@@ -77,6 +83,7 @@ class SimDevice:
     """One wearable's state: where it is, its battery, and its sequence numbers."""
 
     __slots__ = (
+        "awaiting_receipt",
         "away_until",
         "battery",
         "conn",
@@ -104,6 +111,8 @@ class SimDevice:
         # Messages to send again after a reconnect (their PUBACK never came).
         self.pending: list[tuple[str, bytes, int]] = []
         self.unacked: set[int] = set()
+        # Alarms sent and not yet receipted: event_id -> (topic, payload, seq, resends so far).
+        self.awaiting_receipt: dict[str, tuple[str, bytes, int, int]] = {}
 
 
 @dataclass
@@ -115,6 +124,9 @@ class FleetStats:
     published: int = 0
     acked: int = 0
     resent: int = 0
+    receipts: int = 0
+    alarm_resends: int = 0  # alarms sent again for want of a receipt
+    receipted_after_resend: int = 0  # alarms whose receipt came only after at least one such resend
     by_kind: Counter[str] = field(default_factory=Counter)
     last_full_connect_s: float | None = None
     storm_recovery_s: float | None = None
@@ -130,6 +142,9 @@ class FleetStats:
             "published": self.published,
             "acked": self.acked,
             "resent": self.resent,
+            "receipts": self.receipts,
+            "alarm_resends": self.alarm_resends,
+            "receipted_after_resend": self.receipted_after_resend,
             "inflight": fleet.inflight,
             "by_kind": dict(self.by_kind),
             "connect_all_s": self.last_full_connect_s,
@@ -256,8 +271,47 @@ class Fleet:
         if self.config.protocol == "watch3g":
             return await watch3g.open_watch(self.host, self.port, device.device_id, on_lost=on_lost)
         return await open_device(
-            self.host, self.port, f"sim-{device.device_id}", keepalive=self.config.keepalive_s, on_lost=on_lost
+            self.host,
+            self.port,
+            f"sim-{device.device_id}",
+            keepalive=self.config.keepalive_s,
+            on_lost=on_lost,
+            commands_topic=f"eldercare/v1/devices/{device.device_id}/commands",
+            on_command=functools.partial(self._command, device),
         )
+
+    # ---- receipts --------------------------------------------------------------------------
+
+    def _command(self, device: SimDevice, payload: bytes) -> None:
+        """A message on the device's commands topic: a receipt ends its alarm's resends."""
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(document, dict) or document.get("type") != "receipt":
+            return
+        awaiting = device.awaiting_receipt.pop(str(document.get("event_id")), None)
+        if awaiting is None:
+            return  # a receipt for a resend of one already receipted
+        self.stats.receipts += 1
+        if awaiting[3]:
+            self.stats.receipted_after_resend += 1
+
+    def _await_receipt(self, device: SimDevice, event_id: str, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self._receipt_overdue, device, event_id, delay)
+
+    def _receipt_overdue(self, device: SimDevice, event_id: str, delay: float) -> None:
+        awaiting = device.awaiting_receipt.get(event_id)
+        if awaiting is None or self._stopping:
+            return
+        topic, payload, seq, resends = awaiting
+        # Disconnected, it is already queued to go again on reconnect (_resend); connected, it goes now.
+        if device.conn is not None and not device.conn.closed and (topic, payload, seq) not in device.pending:
+            device.awaiting_receipt[event_id] = (topic, payload, seq, resends + 1)
+            self.stats.alarm_resends += 1
+            self._send(device, topic, payload, seq, kind=None)
+        backoff = min(delay * 2, self.config.receipt_backoff_max_s) * self.random.uniform(0.8, 1.2)
+        self._await_receipt(device, event_id, backoff)
 
     def _lost(self, device: SimDevice, conn: DeviceConnection | watch3g.WatchConnection) -> None:
         if device.conn is not conn:
@@ -304,8 +358,9 @@ class Fleet:
             else:
                 device.pending.append((topic, payload, seq))
             return
-        device.unacked.discard(seq)
-        self.stats.acked += 1
+        if seq in device.unacked:  # a resend for want of a receipt was acked once already
+            device.unacked.discard(seq)
+            self.stats.acked += 1
 
     def publish(self, device: SimDevice, kind: str, body: dict[str, Any]) -> int:
         """Send one event from `device`; returns its sequence number."""
@@ -318,7 +373,11 @@ class Fleet:
             key, frame = watch_frame(device, kind, body, seq)
             self._send(device, key, frame, seq, kind=kind)
         else:
-            self._send(device, f"eldercare/v1/devices/{device.device_id}/{kind}", orjson.dumps(body), seq, kind=kind)
+            topic, payload = f"eldercare/v1/devices/{device.device_id}/{kind}", orjson.dumps(body)
+            if kind in ALARM_KINDS and self.config.receipt_timeout_s > 0:
+                device.awaiting_receipt[body["event_id"]] = (topic, payload, seq, 0)
+                self._await_receipt(device, body["event_id"], self.config.receipt_timeout_s)
+            self._send(device, topic, payload, seq, kind=kind)
         return seq
 
     def _body(self, device: SimDevice, kind: str, now: float) -> tuple[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""A minimal MQTT 3.1.1 device client on asyncio: CONNECT, QoS 1 PUBLISH/PUBACK, PINGREQ.
+"""A minimal MQTT 3.1.1 device client on asyncio: CONNECT, QoS 1 PUBLISH/PUBACK, SUBSCRIBE, PINGREQ.
 
 One `DeviceConnection` is one TCP connection and one broker session. It is an
 asyncio Protocol (no stream objects, no task per device) with `__slots__`, so
@@ -50,6 +50,12 @@ def publish_packet(topic: str, payload: bytes, packet_id: int, *, dup: bool = Fa
     return bytes([(PUBLISH << 4) | (0x08 if dup else 0) | 0x02]) + encode_remaining_length(len(body)) + body
 
 
+def subscribe_packet(topic: str, packet_id: int) -> bytes:
+    """SUBSCRIBE to one filter at QoS 1."""
+    body = struct.pack("!H", packet_id) + _string(topic.encode()) + b"\x01"
+    return bytes([(SUBSCRIBE << 4) | 0x02]) + encode_remaining_length(len(body)) + body
+
+
 def puback_packet(packet_id: int) -> bytes:
     return bytes([PUBACK << 4, 2]) + struct.pack("!H", packet_id)
 
@@ -93,12 +99,18 @@ class DeviceConnection(asyncio.Protocol):
         "client_id",
         "closed",
         "last_sent",
+        "on_command",
         "on_lost",
         "session_present",
         "transport",
     )
 
-    def __init__(self, client_id: str, on_lost: Callable[[DeviceConnection], None] | None = None) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        on_lost: Callable[[DeviceConnection], None] | None = None,
+        on_command: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.client_id = client_id
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
@@ -109,6 +121,8 @@ class DeviceConnection(asyncio.Protocol):
         self.session_present = False
         self.last_sent = 0.0
         self.on_lost = on_lost
+        # Called with the payload of each message on the device's commands topic (receipts among them).
+        self.on_command = on_command
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
 
@@ -135,10 +149,15 @@ class DeviceConnection(asyncio.Protocol):
                 self.session_present = bool(body[0] & 0x01)
                 if not self._connack.done():
                     self._connack.set_result(self.session_present)
-            elif kind == PUBLISH and (flags >> 1) & 0x03 == 1 and self.transport is not None:
-                # A command for the device at QoS 1: acknowledge so the broker does not resend it.
+            elif kind == PUBLISH and self.transport is not None:
                 topic_length = struct.unpack_from("!H", body)[0]
-                self.transport.write(puback_packet(struct.unpack_from("!H", body, 2 + topic_length)[0]))
+                start = 2 + topic_length
+                if (flags >> 1) & 0x03 == 1:
+                    # A command for the device at QoS 1: acknowledge so the broker does not resend it.
+                    self.transport.write(puback_packet(struct.unpack_from("!H", body, start)[0]))
+                    start += 2
+                if self.on_command is not None:
+                    self.on_command(body[start:])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -172,6 +191,12 @@ class DeviceConnection(asyncio.Protocol):
         self.last_sent = now
         return future
 
+    def subscribe(self, topic: str) -> None:
+        """Ask for `topic` at QoS 1; the SUBACK is not waited for (what arrives before it is not lost: QoS 1)."""
+        if not self.closed and self.transport is not None:
+            self._next_id = self._next_id % 65535 + 1
+            self.transport.write(subscribe_packet(topic, self._next_id))
+
     def ping(self, now: float) -> None:
         if not self.closed and self.transport is not None:
             self.transport.write(PINGREQ_PACKET)
@@ -204,15 +229,20 @@ async def open_device(
     clean_session: bool = False,
     on_lost: Callable[[DeviceConnection], None] | None = None,
     timeout: float = 30.0,
+    commands_topic: str | None = None,
+    on_command: Callable[[bytes], None] | None = None,
 ) -> DeviceConnection:
-    """Open a TCP connection and an MQTT session for one device."""
+    """Open a TCP connection and an MQTT session for one device, subscribed to `commands_topic` if given."""
     loop = asyncio.get_running_loop()
     _, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: DeviceConnection(client_id, on_lost), host, port), timeout
+        loop.create_connection(lambda: DeviceConnection(client_id, on_lost, on_command), host, port), timeout
     )
     try:
         await protocol.handshake(keepalive=keepalive, clean_session=clean_session, timeout=timeout)
     except BaseException:
         protocol.close(graceful=False)
         raise
+    if commands_topic is not None:
+        # Every time, not only without a session: a broker restarted from an old save may have lost it.
+        protocol.subscribe(commands_topic)
     return protocol

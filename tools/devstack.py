@@ -92,7 +92,9 @@ def alertmanager_binary() -> str | None:
     return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
-ALERTMANAGER_PORT = 9093
+# Not Alertmanager's usual 9093: make run's own Kafka controller listens there (and 9094 is
+# Alertmanager's cluster port).
+ALERTMANAGER_PORT = 9095
 
 
 def write_alertmanager_config(

@@ -122,6 +122,8 @@ class ServiceRuntime:
         """Forget inbox rows older than the dedup window, now and then; a failure waits for the next round."""
         window = timedelta(seconds=self.settings.dedup_window_seconds)
         while True:
+            # Not at start-up: a service coming back from an outage drains its backlog first.
+            await asyncio.sleep(self.settings.inbox_prune_interval_seconds)
             try:
                 while True:
                     async with self.sessions() as session, session.begin():
@@ -135,7 +137,6 @@ class ServiceRuntime:
                 log.warning(
                     "inbox prune failed (%s); next try in %.0f s", exc, self.settings.inbox_prune_interval_seconds
                 )
-            await asyncio.sleep(self.settings.inbox_prune_interval_seconds)
 
     async def stop(self) -> None:
         for task in self._background_tasks:

@@ -7,8 +7,8 @@ import asyncio
 
 from bench.harness import BenchPlan, run, table, write_report
 
-# "watch" (the 3G* adapter) is opt-in: `--phases watch`.
-PHASES = ("ceiling", "e2e", "connections", "soak", "watch")
+# "watch" (the 3G* adapter) and "flood" (one device's stuck button against others' SOS) are opt-in.
+PHASES = ("ceiling", "e2e", "connections", "soak", "watch", "flood")
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument(
         "--gateway-processes", type=int, help="bulk-lane gateways for the e2e, connection and soak phases (default 2)"
     )
+    parser.add_argument("--flood-repetitions", type=int, help="floods in the flood phase (default 5)")
     args = parser.parse_args()
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
     unknown = set(phases) - set(PHASES)
@@ -50,6 +51,10 @@ def main() -> None:
         plan.e2e_rates = tuple(int(r) for r in args.e2e_rates.split(","))
     if args.e2e_step_s:
         plan.e2e_step_s = args.e2e_step_s
+    if args.flood_repetitions:
+        plan.flood_repetitions = args.flood_repetitions
+    if "flood" in phases and phases == ("flood",) and not args.smoke:
+        plan.label = "flood"
     if args.gateway_processes:
         plan.gateway_processes = args.gateway_processes
     report = asyncio.run(run(plan, phases))

@@ -79,6 +79,11 @@ class BenchPlan:
     # Frames/s of one adapter process: this many UD frames written as fast as the sockets take them.
     watch_ceiling_frames: int = 200_000
     watch_ceiling_connections: int = 50
+    # The flood phase: one device's 20,000 broken SOS against others' SOS pressed meanwhile, repeated.
+    flood_repetitions: int = 5
+    flood_presses: int = 20_000
+    flood_others: int = 20
+    flood_interval_s: float = 0.1
     label: str = "bench"
 
     @property
@@ -107,6 +112,9 @@ class BenchPlan:
             watch_heartbeat_s=2.0,
             watch_ceiling_frames=600,
             watch_ceiling_connections=3,
+            flood_repetitions=1,
+            flood_presses=300,
+            flood_others=2,
             label="smoke",
         )
 
@@ -1214,6 +1222,10 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
             report["soak"] = await measure_soak(env, plan)
         if "watch" in phases:
             report["watch"] = await measure_watch(env, plan)
+        if "flood" in phases:
+            from bench.flood import measure_flood
+
+            report["flood"] = await measure_flood(env, plan)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     return report
 
@@ -1279,6 +1291,15 @@ def table(report: dict[str, Any]) -> Iterator[str]:
             f"watch: SOS over TCP -> incident committed (at most) p50 {committed['p50_ms']} p99 {committed['p99_ms']} "
             f"max {committed['max_ms']} ms (n={committed['n']}, missing {p['sos_missing']}); "
             f"one adapter reads {x['frames_per_s']:.0f} UD frames/s"
+        )
+    if "flood" in report:
+        f = report["flood"]["summary"]
+        yield (
+            f"flood: {f['other_sos']} other SOS over {f['repetitions']} floods, lost {f['other_sos_lost']}; "
+            f"-> incident committed p50 {f['commit_p50_s']} s, max {f['commit_max_s']} s; per-flood max median "
+            f"{f['per_run_max_s']['median']} s (range {f['per_run_max_s']['min']}-{f['per_run_max_s']['max']}); "
+            f"{f['runs_within_target']}/{f['repetitions']} floods within {f['target_s']} s; flooding device one "
+            f"incident counting every press: {f['flooding_device_one_incident_every_press']}"
         )
     if "soak" in report:
         s = report["soak"]

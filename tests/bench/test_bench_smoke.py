@@ -63,3 +63,21 @@ async def test_the_watch_phase_holds_its_watches_probes_sos_over_tcp_and_measure
     assert ceiling["frames"] == plan.watch_ceiling_frames and ceiling["frames_per_s"] > 0
     assert ceiling["location_events_produced"] + ceiling["telemetry_dropped"] == ceiling["frames"]
     assert any(line.startswith("watch:") for line in table(report))
+
+
+@pytest.mark.timeout(300)
+async def test_the_flood_phase_counts_every_other_sos_and_every_press_of_the_flooding_device() -> None:
+    plan = BenchPlan.smoke()
+    report = await run(plan, ("flood",))
+    flood = report["flood"]
+    (one,) = flood["runs"]
+    assert one["flood_presses"] == plan.flood_presses
+    assert one["others_lost"] == [] and len(one["commit_s"]) == plan.flood_others, one
+    # The committed time comes first; the Kafka event follows the outbox relay.
+    assert len(one["kafka_opened_s"]) == plan.flood_others
+    assert min(one["commit_s"]) <= min(one["kafka_opened_s"])
+    assert (one["flooding_device_incidents"], one["flooding_device_alarm_count"]) == (1, plan.flood_presses)
+    summary = flood["summary"]
+    assert summary["other_sos"] == plan.flood_others and summary["other_sos_lost"] == 0
+    assert summary["flooding_device_one_incident_every_press"] is True
+    assert any(line.startswith("flood:") for line in table(report))

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from tests import infra
-from tests.faults.stack import start_platform_patiently
+from tests.e2e.faults.stack import start_platform_patiently
 from tests.platform import Platform
 from tools import kafkanode
 

@@ -11,8 +11,8 @@ import pytest_asyncio
 import yaml
 
 from tests import infra
-from tests.faults.proxy import ProxyThread
 from tests.platform import CORE_SERVICES, Platform, start_platform
+from tests.proxy import ProxyThread
 from tools import kafkanode
 
 REPO = Path(__file__).resolve().parents[2]

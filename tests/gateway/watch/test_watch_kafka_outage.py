@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from eldercare.topics import ALARMS
 from tests import infra
-from tests.integration.test_watch_adapter import Watch, new_watch_id, one_incident, position
+from tests.gateway.watch.test_watch_adapter import Watch, new_watch_id, one_incident, position
 from tests.platform import DISPATCHER, Platform, eventually, running_platform
 from tools import kafkanode
 

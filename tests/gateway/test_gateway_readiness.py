@@ -19,7 +19,7 @@ from gateway import metrics
 from gateway.app import Gateway
 from gateway.config import GatewaySettings
 from gateway.mqtt import MqttSession
-from tests.integration.test_mqtt_session import broker
+from tests.gateway.test_mqtt_session import broker
 from tests.platform import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

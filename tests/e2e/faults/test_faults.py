@@ -29,8 +29,8 @@ from eldercare.kafka import MemoisedKeyPartitioner
 from eldercare.settings import REPO_ROOT
 from eldercare.topics import ALARMS, ALL_TOPICS
 from services.dispatch.incident.handlers import ALARM_CONSUMER as DISPATCH_ALARMS
-from tests.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
-from tests.faults.conftest import FaultWorld
+from tests.e2e.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
+from tests.e2e.faults.conftest import FaultWorld
 from tests.infra import free_port
 from tests.platform import eventually, flood_sos
 from tools import kafkanode

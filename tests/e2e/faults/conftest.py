@@ -27,11 +27,11 @@ import pytest
 import pytest_asyncio
 
 from tests import infra
-from tests.faults.audit import Auditor, AuditRow, render_table
-from tests.faults.cluster import PostgresCluster
-from tests.faults.proxy import ProxyGroup
-from tests.faults.stack import start_platform_patiently
+from tests.e2e.faults.audit import Auditor, AuditRow, render_table
+from tests.e2e.faults.cluster import PostgresCluster
+from tests.e2e.faults.stack import start_platform_patiently
 from tests.platform import Platform
+from tests.proxy import ProxyGroup
 from tools import kafkanode
 
 

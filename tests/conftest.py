@@ -65,7 +65,10 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     """Gateway, dispatch, care-record and monitoring as separate processes on real brokers and PostgreSQL."""
     platform = await start_platform(
-        workdir=workdir / "platform", mqtt_port=mqtt_broker.port, kafka_port=kafka_broker.port, databases=databases
+        workdir=workdir / "platform",
+        mqtt_port=mqtt_broker.port,
+        kafka_bootstrap=kafka_broker.bootstrap,
+        databases=databases,
     )
     try:
         yield platform

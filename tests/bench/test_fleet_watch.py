@@ -111,7 +111,7 @@ async def adapter(
     async with running_platform(
         workdir=tmp_path_factory.mktemp("fleet-watch"),
         mqtt_port=mqtt_broker.port,
-        kafka_port=kafka_broker.port,
+        kafka_bootstrap=kafka_broker.bootstrap,
         databases=databases,
         services=("dispatch", "watch"),
     ) as platform:

@@ -103,7 +103,7 @@ async def test_superseded_snapshots_are_compacted_away_and_dispatch_rebuilds_fro
     platform = await start_platform(
         workdir=workdir / f"compaction-{run}",
         mqtt_port=mqtt_broker.port,
-        kafka_port=compacting_kafka.port,
+        kafka_bootstrap=compacting_kafka.bootstrap,
         databases=databases,
         services=("dispatch",),
         # A database of its own: the session's platform has a dispatch database too, whose read model

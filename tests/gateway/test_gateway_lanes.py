@@ -14,7 +14,6 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,8 +25,7 @@ from gateway.app import Gateway
 from gateway.config import GatewayLanes, GatewaySettings
 from gateway.mqtt import MqttSession
 from gateway.receipts import ReceiptSender
-from tests import infra
-from tests.platform import Platform, eventually, new_device_id, read_topic
+from tests.platform import Brokers, Platform, eventually, new_device_id, own_brokers, read_topic
 from tools.devstack import ALARM_GATEWAY
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -145,19 +143,17 @@ async def test_the_alarm_lane_process_receipts_an_sos_through_its_downlink_sessi
 
 
 @pytest.fixture(scope="module")
-def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[infra.BrokerProcess, infra.BrokerProcess]]:
-    workdir: Path = tmp_path_factory.mktemp("lanes")
-    with infra.mosquitto(workdir) as mqtt, infra.kafka(workdir) as kafka:
-        yield mqtt, kafka
+def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
+    with own_brokers(tmp_path_factory.mktemp("lanes")) as brokers:
+        yield brokers
 
 
 class Lanes:
     """Gateways of one share group (its own per test) on the module's brokers."""
 
-    def __init__(self, brokers: tuple[infra.BrokerProcess, infra.BrokerProcess]) -> None:
-        mqtt, kafka = brokers
-        self.mqtt_url = f"mqtt://127.0.0.1:{mqtt.port}"
-        self.kafka_bootstrap = f"127.0.0.1:{kafka.port}"
+    def __init__(self, brokers: Brokers) -> None:
+        self.mqtt_url = f"mqtt://127.0.0.1:{brokers.mqtt.port}"
+        self.kafka_bootstrap = brokers.kafka.bootstrap
         self.share_group = f"lanes{uuid.uuid4().hex[:8]}"
 
     @asynccontextmanager
@@ -199,7 +195,7 @@ class Lanes:
 
 
 async def test_a_bulk_lane_gateway_alone_forwards_telemetry_but_never_an_sos(
-    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess], caplog: pytest.LogCaptureFixture
+    brokers: Brokers, caplog: pytest.LogCaptureFixture
 ) -> None:
     lanes = Lanes(brokers)
     # The alarm lane's session exists at the broker, as once its process has run; then that process is down.
@@ -219,9 +215,9 @@ async def test_a_bulk_lane_gateway_alone_forwards_telemetry_but_never_an_sos(
 
 
 async def test_what_devices_send_after_a_broker_restart_waits_for_the_gateway(
-    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+    brokers: Brokers,
 ) -> None:
-    mqtt, _ = brokers
+    mqtt = brokers.mqtt
     lanes = Lanes(brokers)
     # The gateway's sessions are at the broker and its process is down (a deploy, a crash) when
     # Mosquitto restarts: the sessions and their subscriptions come back from Mosquitto's save ...
@@ -237,7 +233,7 @@ async def test_what_devices_send_after_a_broker_restart_waits_for_the_gateway(
 
 
 async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left_behind(
-    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+    brokers: Brokers,
 ) -> None:
     lanes = Lanes(brokers)
     # Instance "moved" ran both lanes; its alarm session stays subscribed at the broker after it stopped ...
@@ -262,7 +258,7 @@ async def test_an_instance_moved_to_the_bulk_lane_ends_the_alarm_session_it_left
 
 
 async def test_a_devices_sos_gets_a_receipt_naming_its_event_id_once_kafka_has_it(
-    brokers: tuple[infra.BrokerProcess, infra.BrokerProcess],
+    brokers: Brokers,
 ) -> None:
     lanes = Lanes(brokers)
     device_id = new_device_id()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from tests import infra
-from tests.platform import Platform, eventually, new_device_id, start_platform
+from tests.platform import Platform, eventually, new_device_id, own_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -17,26 +16,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def capped(tmp_path_factory: pytest.TempPathFactory, databases: infra.DatabaseFactory) -> AsyncIterator[Platform]:
     """Gateway and dispatch on brokers of their own, with a tight per-device cap."""
-    workdir: Path = tmp_path_factory.mktemp("capped")
-    with infra.mosquitto(workdir) as mqtt, infra.kafka(workdir) as kafka:
-        platform = await start_platform(
-            workdir=workdir,
-            mqtt_port=mqtt.port,
-            kafka_port=kafka.port,
-            databases=databases,
-            services=("gateway", "dispatch"),
-            # Every rate-limited report's dead letter is counted below, so the per-device cap on dead
-            # letters (tested by test_alarm_flood) is off here.
-            env={
-                "GATEWAY_DEVICE_RATE_PER_S": "0.01",
-                "GATEWAY_DEVICE_BURST": "5",
-                "GATEWAY_DEADLETTER_RATE_PER_S": "0",
-            },
-        )
-        try:
-            yield platform
-        finally:
-            await platform.stop()
+    async with own_platform(
+        tmp_path_factory.mktemp("capped"),
+        databases,
+        services=("gateway", "dispatch"),
+        # Every rate-limited report's dead letter is counted below, so the per-device cap on dead
+        # letters (tested by test_alarm_flood) is off here.
+        env={
+            "GATEWAY_DEVICE_RATE_PER_S": "0.01",
+            "GATEWAY_DEVICE_BURST": "5",
+            "GATEWAY_DEADLETTER_RATE_PER_S": "0",
+        },
+    ) as platform:
+        yield platform
 
 
 async def test_a_spamming_device_is_capped_but_its_sos_and_other_devices_are_not(capped: Platform) -> None:

@@ -1,20 +1,17 @@
 """A platform of its own for the dispatch-operations tests: short deadlines, own brokers, own database.
 
-Own brokers because consumer groups and the MQTT share group are named per service:
-sharing the session's brokers would split alarms between two dispatch databases.
+Own brokers: see `tests.platform.own_brokers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 
 from tests import infra
-from tests.platform import Platform, start_platform
-from tools import kafkanode
+from tests.platform import Platform, own_platform
 
 # Deadlines short enough to watch escalations, retries and timeouts happen within a test.
 OPS_ENV = {
@@ -30,36 +27,13 @@ OPS_ENV = {
 }
 
 
-@pytest.fixture(scope="package")
-def ops_mqtt(workdir: Path) -> Iterator[infra.BrokerProcess]:
-    path = workdir / "dispatch_ops"
-    path.mkdir(exist_ok=True)
-    with infra.mosquitto(path) as broker:
-        yield broker
-
-
-@pytest.fixture(scope="package")
-def ops_kafka(workdir: Path) -> Iterator[kafkanode.KafkaNode]:
-    path = workdir / "dispatch_ops"
-    path.mkdir(exist_ok=True)
-    with infra.kafka(path) as broker:
-        yield broker
-
-
 @pytest_asyncio.fixture(scope="package", loop_scope="session")
-async def ops(
-    workdir: Path, ops_mqtt: infra.BrokerProcess, ops_kafka: kafkanode.KafkaNode, databases: infra.DatabaseFactory
-) -> AsyncIterator[Platform]:
+async def ops(workdir: Path, databases: infra.DatabaseFactory) -> AsyncIterator[Platform]:
     """Gateway and dispatch on their own brokers and database, with short operational deadlines."""
-    platform = await start_platform(
-        workdir=workdir / "dispatch_ops" / "platform",
-        mqtt_port=ops_mqtt.port,
-        kafka_port=ops_kafka.port,
-        databases=databases,
+    async with own_platform(
+        workdir / "dispatch_ops",
+        databases,
         services=("gateway", "dispatch"),
         env={**OPS_ENV, "DISPATCH_DATABASE_URL": databases.url("dispatch_ops")},
-    )
-    try:
+    ) as platform:
         yield platform
-    finally:
-        await platform.stop()

@@ -29,8 +29,7 @@ import pytest_asyncio
 from tests import infra
 from tests.e2e.faults.audit import Auditor, AuditRow, render_table
 from tests.e2e.faults.cluster import PostgresCluster
-from tests.e2e.faults.stack import start_platform_patiently
-from tests.platform import Platform
+from tests.platform import PATIENT_START_TIMEOUT, Platform, start_platform
 from tests.proxy import ProxyGroup
 from tools import kafkanode
 
@@ -136,12 +135,13 @@ async def fault_world(
     kafka, proxy = fault_kafka
     databases = infra.DatabaseFactory(fault_postgres.url)
     names = {"dispatch": "dispatch", "care_record": "care_record", "monitoring": "monitoring"}
-    platform = await start_platform_patiently(
+    platform = await start_platform(
         workdir=fault_workdir / "platform",
         mqtt_port=fault_mqtt.port,
         kafka_bootstrap=",".join(f"127.0.0.1:{p.listen_port}" for p in proxy.proxies),
         databases=databases,
         env={"KAFKA_REPLICATION_FACTOR": "3"},
+        timeout=PATIENT_START_TIMEOUT,
     )
     urls = {
         service: f"{fault_postgres.url}/eldercare_test_{databases.run_id}_{name}" for service, name in names.items()

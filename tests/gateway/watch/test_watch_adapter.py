@@ -94,7 +94,7 @@ async def watch_platform(
     async with running_platform(
         workdir=workdir / "watch-platform",
         mqtt_port=mqtt_broker.port,
-        kafka_port=kafka_broker.port,
+        kafka_bootstrap=kafka_broker.bootstrap,
         databases=databases,
         services=("dispatch", "monitoring", "watch"),
         env={"DISPATCH_COMMAND_RETRY_SECONDS": "60"},

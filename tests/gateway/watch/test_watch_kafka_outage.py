@@ -39,7 +39,7 @@ async def outage_platform(
     async with running_platform(
         workdir=tmp_path_factory.mktemp("watch-outage-platform"),
         mqtt_port=mqtt_broker.port,
-        kafka_port=own_kafka.port,
+        kafka_bootstrap=own_kafka.bootstrap,
         databases=databases,
         services=("dispatch", "watch"),
         # The smallest buffer, so that one test can overflow it.

@@ -67,7 +67,7 @@ def test_invalid_topics_are_rejected_even_for_a_valid_sos_payload(topic_name: st
     assert result.detail.strip()
 
 
-@pytest.mark.parametrize("kind", ["commands"])  # device acks are input: tests/dispatch/ops/test_units.py
+@pytest.mark.parametrize("kind", ["commands"])  # device acks are input: tests/dispatch/test_units.py
 @pytest.mark.parametrize(
     "payload",
     [

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.dispatch.ops.helpers import api, new_place, offset, open_incident, responder, timeline
+from tests.dispatch.helpers import api, new_place, offset, open_incident, responder, timeline
 from tests.platform import OPS, Platform, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

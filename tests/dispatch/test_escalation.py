@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests import infra
-from tests.dispatch.ops.helpers import api, new_place, open_incident, timeline
+from tests.dispatch.helpers import api, new_place, open_incident, timeline
 from tests.platform import SUPERVISOR, Platform, eventually, new_device_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

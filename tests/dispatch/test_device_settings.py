@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from eldercare.v1 import elders_pb2
-from tests.dispatch.ops.helpers import api, new_place, open_incident
-from tests.dispatch.ops.test_stream_and_commands import device_listening, until
+from tests.dispatch.helpers import api, new_place, open_incident
+from tests.dispatch.test_stream_and_commands import device_listening, until
 from tests.platform import SUPERVISOR, Platform, eventually, new_device_id, publish_elder
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway.mqtt import MqttSession
-from tests.dispatch.ops.helpers import api, new_place, open_incident, timeline
+from tests.dispatch.helpers import api, new_place, open_incident, timeline
 from tests.platform import DISPATCHER, OPS, Platform, eventually, new_device_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests import infra
-from tests.dispatch.ops.helpers import api
+from tests.dispatch.helpers import api
 from tests.platform import OPS, SUPERVISOR, Platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

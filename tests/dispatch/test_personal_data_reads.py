@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dispatch.ops.helpers import api, new_place, open_incident
-from tests.dispatch.ops.test_device_settings import bind_to_an_elder
+from tests.dispatch.helpers import api, new_place, open_incident
+from tests.dispatch.test_device_settings import bind_to_an_elder
 from tests.platform import OPS, SUPERVISOR, Platform, new_device_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

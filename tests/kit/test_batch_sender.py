@@ -19,7 +19,7 @@ PARTITIONS = 4
 async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
     kafka_broker: kafkanode.KafkaNode,
 ) -> None:
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     topic = await new_topic(bootstrap, "test.batches", PARTITIONS)
     # A small batch size, so that the sender must also start a new batch when one fills up.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=2048, linger_ms=5)
@@ -55,7 +55,7 @@ async def test_batched_records_land_once_on_the_partition_send_picks_in_order(
 async def test_a_producer_that_cannot_take_the_batch_hands_back_a_failed_delivery(
     kafka_broker: kafkanode.KafkaNode,
 ) -> None:
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     topic = await new_topic(bootstrap, "test.batches", PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()

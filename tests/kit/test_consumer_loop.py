@@ -32,7 +32,7 @@ PARTITIONS = 3
 async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_isolated(
     kafka_broker: kafkanode.KafkaNode,
 ) -> None:
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
     topic = await new_topic(bootstrap, "test.batch", PARTITIONS)
     group = f"batch-{uuid.uuid4().hex[:8]}"
@@ -112,7 +112,7 @@ async def test_a_fetch_is_one_batch_across_partitions_and_a_poison_record_is_iso
 async def test_a_consumer_with_a_fetch_minimum_applies_a_trickle_in_few_rounds_and_misses_nothing(
     kafka_broker: kafkanode.KafkaNode,
 ) -> None:
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap)
     topic = await new_topic(bootstrap, "test.linger", PARTITIONS)
     await ensure_topics(settings, [DEADLETTER])
@@ -325,7 +325,7 @@ async def test_records_keep_being_applied_while_the_group_coordinator_does_not_a
     kafka_broker: kafkanode.KafkaNode,
 ) -> None:
     """A frozen coordinator (fault scenario 9) must not hold back applying: commits go on aside."""
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     async with RecordingLoop(bootstrap, BaseProcessSettings(kafka_bootstrap=bootstrap), "frozen-commit") as world:
         loop, applied = world.loop, world.applied
         await loop.start()
@@ -355,7 +355,7 @@ async def test_records_keep_being_applied_while_the_group_coordinator_does_not_a
 async def test_join_group_gets_the_longer_timeout_and_every_other_request_the_short_one(
     kafka_broker: kafkanode.KafkaNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bootstrap = f"127.0.0.1:{kafka_broker.port}"
+    bootstrap = kafka_broker.bootstrap
     settings = BaseProcessSettings(kafka_bootstrap=bootstrap, kafka_request_timeout_ms=4000)
     # Every request any connection sends, with the timeout it will be given (read as it is sent).
     sent: list[tuple[int, float]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,9 +13,10 @@ from gateway.watch.decode import decode_frame
 from gateway.watch.framing import FrameReader
 from tests import infra
 from tests.platform import DISPATCHER, Platform, eventually, new_device_id, running_platform
+from tests.tools.sim.test_fleet import run_fleet
 from tools import kafkanode
 from tools.sim import watch3g
-from tools.sim.fleet import FALL, HEARTBEAT, LOCATION, SOS, VITALS, Fleet, FleetConfig, SimDevice, watch_frame
+from tools.sim.fleet import FALL, HEARTBEAT, LOCATION, SOS, VITALS, FleetConfig, SimDevice, watch_frame
 
 
 def decoded(frame: bytes) -> Any:
@@ -135,11 +135,7 @@ async def test_a_watch_fleet_heartbeats_reports_and_its_sos_presses_become_incid
         fall_per_device_day=0,
         seed=11,
     )
-    fleet = Fleet(config)
-    try:
-        stats = await asyncio.wait_for(fleet.run(), 60)
-    finally:
-        await fleet.close()
+    fleet, stats = await run_fleet(config)
     assert stats.connects == config.devices and stats.connect_failures == 0
     assert stats.by_kind[HEARTBEAT] > 0 and stats.by_kind[LOCATION] > 0
     assert stats.by_kind[SOS] == 5

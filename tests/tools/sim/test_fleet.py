@@ -11,7 +11,7 @@ import pytest
 from gateway.mqtt import MqttSession
 from tests import infra
 from tests.platform import new_device_id
-from tools.sim.fleet import Fleet, FleetConfig
+from tools.sim.fleet import Fleet, FleetConfig, FleetStats
 from tools.sim.protocol import (
     PUBACK,
     PUBLISH,
@@ -20,6 +20,15 @@ from tools.sim.protocol import (
     puback_packet,
     publish_packet,
 )
+
+
+async def run_fleet(config: FleetConfig) -> tuple[Fleet, FleetStats]:
+    """Run a fleet to its end (a minute at most) and close it; the fleet stays readable for its audit."""
+    fleet = Fleet(config)
+    try:
+        return fleet, await asyncio.wait_for(fleet.run(), 60)
+    finally:
+        await fleet.close()
 
 
 @pytest.mark.parametrize("length", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152])
@@ -61,11 +70,7 @@ async def test_fleet_survives_a_reconnect_storm_without_losing_an_acked_event(
         storm_at_s=1.5,
         seed=7,
     )
-    fleet = Fleet(config)
-    try:
-        stats = await asyncio.wait_for(fleet.run(), 60)
-    finally:
-        await fleet.close()
+    fleet, stats = await run_fleet(config)
     assert stats.connects >= 2 * config.devices  # everyone came back after the storm
     assert stats.storm_recovery_s is not None
     assert stats.published > 0 and stats.acked == stats.published
@@ -88,11 +93,7 @@ async def test_mass_sos_storm_sends_one_sos_per_chosen_device(mqtt_broker: infra
         sos_per_device_day=0,
         fall_per_device_day=0,
     )
-    fleet = Fleet(config)
-    try:
-        stats = await asyncio.wait_for(fleet.run(), 60)
-    finally:
-        await fleet.close()
+    _, stats = await run_fleet(config)
     assert stats.by_kind["sos"] == 10
     assert stats.acked == stats.published
 

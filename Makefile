@@ -64,7 +64,7 @@ test: system-deps $(STAMP) $(KAFKA_JARS)
 # runs the lean part (the kills and the broker restart). The audit table lands in var/.
 test-faults: system-deps $(STAMP) $(KAFKA_JARS)
 	@mkdir -p var
-	FAULT_SUITE=full FAULT_REPORT=var/faults-report.md $(PY) -m pytest -q -p no:cacheprovider -s tests/faults
+	FAULT_SUITE=full FAULT_REPORT=var/faults-report.md $(PY) -m pytest -q -p no:cacheprovider -s tests/e2e/faults
 
 # pip-audit over requirements.lock; exit 2 means "could not audit everything", never "clean".
 audit: $(STAMP)

@@ -92,7 +92,7 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(url, connect_args={"timeout": 30})
     # No pre-ping: it is one more round trip on every transaction, the SOS path's included. A
     # connection broken by a database restart fails its first statement instead; that invalidates
-    # the pool and the consumer retries the record on a fresh connection (tests/faults checks it).
+    # the pool and the consumer retries the record on a fresh connection (tests/e2e/faults checks it).
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800)
 
 

@@ -1,16 +1,20 @@
-"""Session-wide real infrastructure and the running platform for integration tests."""
+"""Session-wide real infrastructure, the running platform, and a migrated database, for every real-stack test."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from eldercare import db
+from services.dispatch.app import MIGRATIONS
 from tests import infra
 from tests.platform import Platform, start_platform
 from tools import kafkanode
@@ -61,10 +65,44 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     """Gateway, dispatch, care-record and monitoring as separate processes on real brokers and PostgreSQL."""
     platform = await start_platform(
-        workdir=workdir / "platform", mqtt_port=mqtt_broker.port, kafka_port=kafka_broker.port, databases=databases
+        workdir=workdir / "platform",
+        mqtt_port=mqtt_broker.port,
+        kafka_bootstrap=kafka_broker.bootstrap,
+        databases=databases,
     )
     try:
         yield platform
     finally:
         await platform.stop()
         await asyncio.sleep(0)
+
+
+# A migrated dispatch database, for the kit's database plumbing (tests/kit) and dispatch's rules (tests/dispatch).
+async def _migrated(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await db.ensure_database(url)
+    engine = db.create_engine(url)
+    await db.run_migrations(engine, MIGRATIONS)
+    await db.run_migrations(engine, MIGRATIONS)  # a second start is a no-op
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(params=["postgresql", "sqlite"], loop_scope="session")
+async def sessions(
+    request: pytest.FixtureRequest, databases: infra.DatabaseFactory, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """On each back end a service runs on (SQLite when no PostgreSQL answers)."""
+    url = (
+        databases.url(f"svc_{uuid.uuid4().hex[:6]}")
+        if request.param == "postgresql"
+        else f"sqlite+aiosqlite:///{tmp_path}/d.db"
+    )
+    async for factory in _migrated(url):
+        yield factory
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_sessions(databases: infra.DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """PostgreSQL only, for what SQLite does not have (advisory locks)."""
+    async for factory in _migrated(databases.url(f"svc_{uuid.uuid4().hex[:6]}")):
+        yield factory

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from eldercare.v1 import events_pb2 as pb
 from gateway.mqtt import MqttSession
 from tests import infra
+from tools import kafkanode
 from tools.devstack import ALARM_GATEWAY, Stack, StackConfig
 
 DISPATCHER = {"Authorization": "Bearer dev-dispatcher-token"}
@@ -139,6 +141,14 @@ async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:
 
 
 @dataclass
+class Brokers:
+    """A Mosquitto and a Kafka node of a platform's own (see `own_platform`)."""
+
+    mqtt: infra.BrokerProcess
+    kafka: kafkanode.KafkaNode
+
+
+@dataclass
 class Platform:
     stack: Stack
     mqtt_url: str
@@ -148,6 +158,8 @@ class Platform:
     devices: list[MqttSession] = field(default_factory=list)
     # Where the watch adapter takes TCP connections, when it runs ("watch" in the services).
     watch_port: int | None = None
+    # The brokers the platform started for itself, when it did (`own_platform`); a test may restart them.
+    brokers: Brokers | None = None
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -210,15 +222,20 @@ class Platform:
 # What most tests run: the MQTT path and the three services. The watch adapter has tests of its own.
 CORE_SERVICES = ("gateway", "dispatch", "care-record", "monitoring")
 
+# On a loaded 2-core machine a service's first start (migrations, then one consumer group join per
+# consumer) can outlast the usual 90 s; suites that start a whole platform of their own wait this long.
+PATIENT_START_TIMEOUT = float(os.environ.get("TEST_PLATFORM_START_TIMEOUT", "300"))
+
 
 async def start_platform(
     *,
     workdir: Path,
     mqtt_port: int,
-    kafka_port: int,
+    kafka_bootstrap: str,
     databases: infra.DatabaseFactory,
     services: tuple[str, ...] = CORE_SERVICES,
     env: dict[str, str] | None = None,
+    timeout: float = 90,
 ) -> Platform:
     """Start the platform's processes against the given brokers, each service with a fresh database."""
     ports = {name: infra.free_port() for name in ("dispatch", "care-record", "monitoring", "gateway", ALARM_GATEWAY)}
@@ -236,7 +253,7 @@ async def start_platform(
     }
     config = StackConfig(
         mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
-        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        kafka_bootstrap=kafka_bootstrap,
         ports=ports,
         env=service_env,
         var_dir=workdir / "var",
@@ -245,7 +262,7 @@ async def start_platform(
     )
     stack = Stack(config)
     try:
-        await stack.start_services(timeout=90)
+        await stack.start_services(timeout=timeout)
     except Exception:
         await stack.stop()
         raise
@@ -267,3 +284,30 @@ async def running_platform(**kwargs: Any) -> AsyncIterator[Platform]:
         yield platform
     finally:
         await platform.stop()
+
+
+@contextlib.contextmanager
+def own_brokers(path: Path) -> Iterator[Brokers]:
+    """A Mosquitto and a Kafka node under `path`, for a platform that must share neither.
+
+    Consumer groups and the MQTT share group are named per service: two platforms on the same
+    brokers would split each other's alarms between their dispatch databases.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    with infra.mosquitto(path) as mqtt, infra.kafka(path) as kafka:
+        yield Brokers(mqtt=mqtt, kafka=kafka)
+
+
+@contextlib.asynccontextmanager
+async def own_platform(path: Path, databases: infra.DatabaseFactory, **kwargs: Any) -> AsyncIterator[Platform]:
+    """A platform on brokers of its own under `path` (`start_platform`'s keywords pass through)."""
+    with own_brokers(path) as brokers:
+        async with running_platform(
+            workdir=path / "platform",
+            mqtt_port=brokers.mqtt.port,
+            kafka_bootstrap=brokers.kafka.bootstrap,
+            databases=databases,
+            **kwargs,
+        ) as platform:
+            platform.brokers = brokers
+            yield platform

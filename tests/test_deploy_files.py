@@ -290,7 +290,7 @@ def test_compose_runs_three_brokers_at_the_pinned_kafka_release() -> None:
 
 
 def test_compose_brokers_are_configured_like_the_fault_suites_cluster(tmp_path: Path) -> None:
-    from tests.faults.conftest import CLUSTER_OVERRIDES
+    from tests.e2e.faults.conftest import CLUSTER_OVERRIDES
     from tools.kafkanode import make_cluster
 
     suite = make_cluster(tmp_path, size=3, overrides=CLUSTER_OVERRIDES)[0].properties()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 import pytest_asyncio
 import yaml
 
 from tests import infra
-from tests.faults.proxy import ProxyThread
-from tests.platform import CORE_SERVICES, Platform, start_platform
-from tools import kafkanode
+from tests.platform import CORE_SERVICES, Platform, own_platform
+from tests.proxy import ProxyThread
 
 REPO = Path(__file__).resolve().parents[2]
 # Alertmanager delivers within a second or two instead of after its production group_wait.
@@ -49,29 +47,8 @@ FAST_RULES = {
 }
 
 
-@pytest.fixture(scope="package")
-def monitoring_mqtt(workdir: Path) -> Iterator[infra.BrokerProcess]:
-    path = workdir / "monitoring-mqtt"
-    path.mkdir(exist_ok=True)
-    with infra.mosquitto(path) as broker:
-        yield broker
-
-
-@pytest.fixture(scope="package")
-def monitoring_kafka(workdir: Path) -> Iterator[kafkanode.KafkaNode]:
-    path = workdir / "monitoring-kafka"
-    path.mkdir(exist_ok=True)
-    with infra.kafka(path) as broker:
-        yield broker
-
-
 @pytest_asyncio.fixture(scope="package", loop_scope="session")
-async def mplatform(
-    workdir: Path,
-    monitoring_mqtt: infra.BrokerProcess,
-    monitoring_kafka: kafkanode.KafkaNode,
-    databases: infra.DatabaseFactory,
-) -> AsyncIterator[Platform]:
+async def mplatform(workdir: Path, databases: infra.DatabaseFactory) -> AsyncIterator[Platform]:
     """Every process on brokers no other test shares, with a Prometheus scraping them every second.
 
     Prometheus (rules with 1 s `for:`) sends to an Alertmanager of the platform's own, which delivers
@@ -84,30 +61,28 @@ async def mplatform(
     database_link = ProxyThread(listen_port=infra.free_port(), target_port=server.port)
     database_link.start()
     dispatch_url = own_databases.url("dispatch").replace(f":{server.port}/", f":{database_link.listen_port}/")
-    platform = await start_platform(
-        workdir=workdir / "monitoring-platform",
-        mqtt_port=monitoring_mqtt.port,
-        kafka_port=monitoring_kafka.port,
-        databases=own_databases,
-        services=(*CORE_SERVICES, "watch"),
-        env={**FAST_RULES, "DISPATCH_DATABASE_URL": dispatch_url},
-    )
+    path = workdir / "monitoring"
     try:
-        alertmanager_port = infra.free_port()
-        alertmanager = await platform.stack.start_alertmanager(port=alertmanager_port, timings=FAST_ALERTMANAGER)
-        assert alertmanager is not None, platform.stack.notes
-        url = await platform.stack.start_prometheus(
-            port=infra.free_port(),
-            scrape_interval="1s",
-            alertmanager_port=alertmanager_port,
-            rules_file=fast_rules(workdir / "monitoring-platform" / "alerts-fast.yml"),
-        )
-        assert url is not None, platform.stack.notes
-        platform.prometheus_url = url  # type: ignore[attr-defined]
-        platform.alertmanager_url = alertmanager  # type: ignore[attr-defined]
-        platform.dispatch_database_link = database_link  # type: ignore[attr-defined]
-        yield platform
+        async with own_platform(
+            path,
+            own_databases,
+            services=(*CORE_SERVICES, "watch"),
+            env={**FAST_RULES, "DISPATCH_DATABASE_URL": dispatch_url},
+        ) as platform:
+            alertmanager_port = infra.free_port()
+            alertmanager = await platform.stack.start_alertmanager(port=alertmanager_port, timings=FAST_ALERTMANAGER)
+            assert alertmanager is not None, platform.stack.notes
+            url = await platform.stack.start_prometheus(
+                port=infra.free_port(),
+                scrape_interval="1s",
+                alertmanager_port=alertmanager_port,
+                rules_file=fast_rules(path / "alerts-fast.yml"),
+            )
+            assert url is not None, platform.stack.notes
+            platform.prometheus_url = url  # type: ignore[attr-defined]
+            platform.alertmanager_url = alertmanager  # type: ignore[attr-defined]
+            platform.dispatch_database_link = database_link  # type: ignore[attr-defined]
+            yield platform
     finally:
-        await platform.stop()
         database_link.stop()
         await own_databases.drop_all()

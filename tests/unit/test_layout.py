@@ -87,3 +87,127 @@ def test_the_kit_imports_no_service_gateway_or_tool() -> None:
                 if module.split(".")[0] in {"gateway", "services", "tools", "bench", "tests"}
             ]
     assert offenders == []
+
+
+# ---- the tests' own tree (docs/architecture.md, "Tests") ----------------------------------------
+
+TESTS = REPO / "tests"
+# A test folder named after an area of the code holds that area's tests; below it, folders mirror the code.
+AREAS = {
+    "kit": "eldercare",
+    "gateway": "gateway",
+    "dispatch": "services/dispatch",
+    "care_record": "services/care_record",
+    "monitoring": "services/monitoring",
+    "tools": "tools",
+    "bench": "bench",
+}
+# Folders that are no one area's: fakes-only tests (unit/<area>/), journeys across services (e2e/),
+# and the hostile-input and access checks, which run against every service at once.
+ACROSS = {"unit", "e2e", "fuzz", "api_fuzz", "security"}
+
+
+def _folders(path: Path) -> set[str]:
+    return {child.name for child in path.iterdir() if child.is_dir() and child.name != "__pycache__"}
+
+
+def _unmirrored(tests: Path, code: Path) -> list[str]:
+    """Folders below an area's tests with no package or module of the same name in the area's code."""
+    return sorted(
+        str(folder.relative_to(tests))
+        for folder in tests.rglob("*")
+        if folder.is_dir()
+        and folder.name != "__pycache__"
+        and not (code / folder.relative_to(tests)).is_dir()
+        and not (code / folder.relative_to(tests)).with_suffix(".py").is_file()
+    )
+
+
+def test_every_test_folder_is_an_area_of_the_code_or_spans_them() -> None:
+    assert _folders(TESTS) - AREAS.keys() - ACROSS == set()
+    assert _folders(TESTS / "unit") - AREAS.keys() == set()
+    for area, code in AREAS.items():
+        assert (REPO / code).is_dir(), f"tests/{area} mirrors {code}/, which is gone"
+
+
+def test_folders_below_an_area_mirror_the_code() -> None:
+    offenders = [
+        f"{base.relative_to(REPO)}/{area}/{folder}"
+        for base in (TESTS, TESTS / "unit")
+        for area, code in AREAS.items()
+        if (base / area).is_dir()
+        for folder in _unmirrored(base / area, REPO / code)
+    ]
+    assert offenders == []
+
+
+def test_the_mirror_check_finds_a_folder_the_code_lacks(tmp_path: Path) -> None:
+    (tmp_path / "code" / "watch").mkdir(parents=True)
+    (tmp_path / "code" / "payloads.py").write_text("")
+    for folder in ("watch", "payloads", "ops"):
+        (tmp_path / "tests" / folder).mkdir(parents=True)
+    assert _unmirrored(tmp_path / "tests", tmp_path / "code") == ["ops"]
+
+
+def _fixtures(conftest: Path) -> set[str]:
+    """The fixtures a conftest defines (`@pytest.fixture(...)` or `@pytest_asyncio.fixture(...)`)."""
+    tree = ast.parse(conftest.read_text(), filename=str(conftest))
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any(
+            isinstance(target := (d.func if isinstance(d, ast.Call) else d), ast.Attribute) and target.attr == "fixture"
+            for d in node.decorator_list
+        )
+    }
+
+
+def _parametrized(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The argument names a function's `@pytest.mark.parametrize(...)` decorators fill in (not fixtures)."""
+    names: set[str] = set()
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call) and ast.unparse(decorator.func).endswith("parametrize") and decorator.args:
+            first = decorator.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names |= {name.strip() for name in first.value.split(",")}
+            elif isinstance(first, ast.Tuple | ast.List):
+                names |= {e.value for e in first.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return names
+
+
+def _real_stack_uses(path: Path, fixtures: set[str]) -> list[str]:
+    """Where a test module asks for a real broker, database or platform, or starts one itself."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            asked = {a.arg for a in node.args.args + node.args.kwonlyargs} - _parametrized(node)
+            found += [f"{node.name}({name})" for name in sorted(asked & fixtures)]
+        elif isinstance(node, ast.ImportFrom) and (
+            node.module == "tests.infra" or (node.module == "tests" and any(a.name == "infra" for a in node.names))
+        ):
+            found.append(f"line {node.lineno}: tests.infra")
+    return found
+
+
+def test_unit_tests_use_fakes_only() -> None:
+    # tests/conftest.py's fixtures are the real stack (brokers, PostgreSQL, the platform): a test
+    # that needs them belongs in tests/<area>/, where `make test` gives it the real thing.
+    fixtures = _fixtures(TESTS / "conftest.py")
+    assert {"mqtt_broker", "kafka_broker", "databases", "platform"} <= fixtures
+    offenders = {
+        str(path.relative_to(REPO)): uses
+        for path in (TESTS / "unit").rglob("*.py")
+        if (uses := _real_stack_uses(path, fixtures))
+    }
+    assert offenders == {}
+
+
+def test_the_fakes_check_finds_a_real_broker(tmp_path: Path) -> None:
+    test = tmp_path / "test_x.py"
+    test.write_text(
+        "import pytest\nfrom tests import infra\n\n"
+        "def test_a(kafka_broker, tmp_path):\n    pass\n\n"
+        "@pytest.mark.parametrize(('platform', 'x'), [])\ndef test_b(platform, x):\n    pass\n"
+    )
+    assert _real_stack_uses(test, {"kafka_broker", "platform"}) == ["line 2: tests.infra", "test_a(kafka_broker)"]

@@ -16,7 +16,7 @@ import pytest_asyncio
 from playwright.async_api import Page, Route, expect
 
 from tests.care_record.conftest import elder_body
-from tests.dispatch.conftest import ARTIFACTS
+from tests.dispatch.console.conftest import ARTIFACTS
 from tests.platform import DISPATCHER, Platform, eventually, new_device_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -1,4 +1,4 @@
-"""The benchmark plan's sizing rules (the harness itself runs in tests/bench)."""
+"""The benchmark plan's sizing rules (the harness itself runs in tests/bench, the summary beside this file)."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ async def flood_once(
         committed[device_id] = datetime.fromisoformat(incident["opened_at"]).timestamp() - sent[device_id]
     # The opened events follow the commits through the outbox relay: wait for them (bounded) before reading.
     deadline = time.monotonic() + 15
-    while not all(d in watcher.opened for d in committed) and time.monotonic() < deadline:
+    while not all(d in watcher.opened for d in committed) and time.monotonic() < deadline:  # noqa: ASYNC110 - a dict another task fills
         await asyncio.sleep(0.05)
     kafka = {d: watcher.opened[d] - sent[d] for d in device_ids if d in watcher.opened}
     streamed = {

@@ -25,11 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.stats import median_range, percentiles
+from bench.summarise import by_rate
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
 from eldercare.v1 import events_pb2 as pb
 from tests import infra
@@ -38,7 +41,7 @@ from tools import kafkanode
 from tools.devstack import die_with_parent, mosquitto_binary
 from tools.sim import watch3g
 from tools.sim.fleet import raise_fd_limit
-from tools.sim.protocol import open_device
+from tools.sim.protocol import DeviceConnection, open_device
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -56,9 +59,14 @@ class BenchPlan:
     # 200 reports (GATEWAY_DEVICE_BURST) and dead-letters the rest as rate-limited.
     ceiling_devices: int = 2_000
     e2e_rates: tuple[int, ...] = (0, 1_000, 2_000, 3_000, 4_000, 5_000)
-    e2e_step_s: float = 30.0
+    # Issue 19's method: steps of at least 60 s, each with at least 1,000 SOS probes (a p99 with a
+    # confidence interval needs 368 or more; see bench/stats.py), the whole configuration repeated.
+    e2e_step_s: float = 60.0
+    probes_per_step: int = 1_000
+    repetitions: int = 3
     # At least one device per msg/s of the step: the gateway caps telemetry per device (2/s by default).
     e2e_devices: int = 2_000
+    # The watch phase's SOS pace (the e2e probes are paced by `probe_interval_s`).
     sos_probe_interval_s: float = 0.25
     connection_devices: int = 19_900
     connection_hold_s: float = 30.0
@@ -91,6 +99,11 @@ class BenchPlan:
         """Devices sending the ceiling backlog: enough that none goes over the gateway's per-device burst."""
         return max(self.ceiling_devices, -(-self.ceiling_messages // 100))
 
+    @property
+    def probe_interval_s(self) -> float:
+        """The e2e probes' pace: `probes_per_step` spread evenly over the step."""
+        return self.e2e_step_s / max(self.probes_per_step, 1)
+
     @classmethod
     def smoke(cls) -> BenchPlan:
         return cls(
@@ -100,6 +113,8 @@ class BenchPlan:
             gateway_processes=1,
             e2e_rates=(0, 100),
             e2e_step_s=2.0,
+            probes_per_step=8,
+            repetitions=2,
             e2e_devices=50,
             sos_probe_interval_s=0.5,
             connection_devices=100,
@@ -190,6 +205,22 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+async def postgres_facts(server_url: str) -> dict[str, Any]:
+    """Which PostgreSQL the figures were measured against, and whether it commits durably."""
+    connection = await asyncpg.connect(f"{server_url}/postgres")
+    try:
+        facts = {name: await connection.fetchval(f"SHOW {name}") for name in POSTGRES_SETTINGS}
+    finally:
+        await connection.close()
+    host = server_url.rsplit("@", 1)[-1]
+    managed = "TEST_POSTGRES_URL" if os.environ.get("TEST_POSTGRES_URL") else "the bench's own cluster (initdb)"
+    return {"server": f"{host}, {managed}", **facts}
+
+
+# What a reader needs to judge commit latencies: the release, and that every commit waits for the disk.
+POSTGRES_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method")
+
+
 def metric_sum(text: str, name: str, label: str = "") -> float:
     """Sum of every sample of one metric (those carrying `label`, e.g. 'operation="x"') in exposition text."""
     total = 0.0
@@ -228,7 +259,7 @@ async def environment() -> AsyncIterator[Environment]:
         with (
             infra.mosquitto(workdir) as mqtt,
             infra.kafka(workdir) as kafka,
-            infra.postgres_server() as postgres,
+            infra.postgres_server(durable=True) as postgres,
         ):
             databases = infra.DatabaseFactory(postgres)
             env = Environment(workdir, mqtt, kafka, databases)
@@ -526,6 +557,8 @@ class IncidentWatcher:
         self.incident_of: dict[str, str] = {}
         # When dispatch began applying the alarm: the opened event's occurred_at (its clock, this machine's).
         self.handling_started: dict[str, float] = {}
+        # Repetitions share the broker and reuse probe device ids: an earlier run's events are not this one's.
+        self._since_ms = int(time.time() * 1000)
         self._consumer = AIOKafkaConsumer(
             INCIDENTS,
             bootstrap_servers=bootstrap,
@@ -546,6 +579,8 @@ class IncidentWatcher:
             now = time.time()
             for records in batches.values():
                 for record in records:
+                    if record.timestamp < self._since_ms:
+                        continue
                     envelope = pb.Envelope()
                     envelope.ParseFromString(record.value)
                     if envelope.incident.action == "opened":
@@ -614,41 +649,65 @@ class StreamWatcher:
                 await self._task
 
 
-def percentiles(values: list[float]) -> dict[str, float | int | None]:
-    """p50/p95/p99/max in milliseconds."""
-    if not values:
-        return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
-    ordered = sorted(values)
+class ProbeFleet:
+    """Probe devices connected before a step, so that pressing SOS costs one publish, not a connection.
 
-    def at(q: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+    At 1,000 probes a minute (17/s) a fresh MQTT connection per probe would be load of its own
+    on the broker and the gateway, and its handshake would sit inside the measured latency.
+    """
 
-    return {
-        "n": len(ordered),
-        "p50_ms": at(0.5),
-        "p95_ms": at(0.95),
-        "p99_ms": at(0.99),
-        "max_ms": round(1000 * ordered[-1], 1),
-    }
+    def __init__(self, port: int, device_ids: list[str]) -> None:
+        self.port = port
+        self.device_ids = device_ids
+        self.connections: dict[str, DeviceConnection] = {}
+
+    async def open(self, parallel: int = 50) -> ProbeFleet:
+        gate = asyncio.Semaphore(parallel)
+
+        async def connect(device_id: str) -> None:
+            async with gate:
+                self.connections[device_id] = await open_device(
+                    "127.0.0.1", self.port, f"probe-{device_id}", clean_session=True
+                )
+
+        await asyncio.gather(*(connect(device_id) for device_id in self.device_ids))
+        return self
+
+    async def press_paced(self, duration_s: float) -> dict[str, float]:
+        """One SOS per device, evenly spread over `duration_s`; device id -> publish time (wall clock).
+
+        Each press is due at a fixed offset from the start (monotonic clock) and does not wait
+        for the previous PUBACK: a slow broker then shows as latency, not as fewer probes
+        (no coordinated omission).
+        """
+        sent: dict[str, float] = {}
+        acks: list[asyncio.Future[None]] = []
+        interval = duration_s / max(len(self.device_ids), 1)
+        started = time.monotonic()
+        for number, device_id in enumerate(self.device_ids):
+            delay = started + number * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[device_id] = time.time()
+            payload = orjson.dumps({"event_id": "sos-1", "ts": int(sent[device_id] * 1000)})
+            acks.append(
+                self.connections[device_id].publish(f"eldercare/v1/devices/{device_id}/sos", payload, time.monotonic())
+            )
+        await asyncio.gather(*acks)
+        rest = started + duration_s - time.monotonic()
+        if rest > 0:
+            await asyncio.sleep(rest)  # the step lasts its length even when the last press came early
+        return sent
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
 
 
-async def probe_sos(env: Environment, *, duration_s: float, interval_s: float, tag: str) -> dict[str, float]:
-    """Press SOS on fresh probe devices at a steady pace; returns device id -> publish time (PUBACKed)."""
-    sent: dict[str, float] = {}
-    host, port = "127.0.0.1", env.mqtt.port
-    end = time.monotonic() + duration_s
-    number = 0
-    while time.monotonic() < end:
-        number += 1
-        device_id = f"PROBE{tag}{number:05d}"
-        conn = await open_device(host, port, f"probe-{device_id}", clean_session=True)
-        payload = orjson.dumps({"event_id": "sos-1", "ts": int(time.time() * 1000)})
-        published = time.time()
-        await conn.publish(f"eldercare/v1/devices/{device_id}/sos", payload, time.monotonic())
-        sent[device_id] = published
-        conn.close()
-        await asyncio.sleep(interval_s)
-    return sent
+def probe_device_ids(plan: BenchPlan, *, step: int) -> list[str]:
+    """The probe devices of one step: never one that pressed before in this run (each SOS opens its own incident)."""
+    return [f"PROBE{step:02d}{n:05d}" for n in range(plan.probes_per_step)]
 
 
 async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any]:
@@ -660,7 +719,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
     await stream.start()
     steps = []
     try:
-        for rate in plan.e2e_rates:
+        for step_number, rate in enumerate(plan.e2e_rates):
             # Each step starts with nothing left over: not the previous step's backlog, nor what an
             # earlier phase left on the shared broker's topics for these consumers.
             backlog = await wait_drained(env, stack, timeout=180)
@@ -683,6 +742,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                 ).start()
                 await sim.wait_connected(max(plan.e2e_devices, rate))
                 await asyncio.sleep(min(3.0, plan.e2e_step_s / 3))  # reach steady state
+            probes = await ProbeFleet(env.mqtt.port, probe_device_ids(plan, step=step_number)).open()
             pids = stack_pids(env, stack)
             if sim is not None and sim.process is not None:
                 pids["simulator"] = sim.process.pid
@@ -692,9 +752,10 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             lag_at_start = await consumer_lag(env, stack)
             published_before = sim.last.get("acked", 0) if sim else 0
             started = time.monotonic()
-            sent = await probe_sos(
-                env, duration_s=plan.e2e_step_s, interval_s=plan.sos_probe_interval_s, tag=f"R{rate}"
-            )
+            try:
+                sent = await probes.press_paced(plan.e2e_step_s)
+            finally:
+                probes.close()
             elapsed = time.monotonic() - started
             produced_after, rejected_after = await gateway_counters(env, stack, PRODUCED, REJECTED)
             dispatch_after = await process_counters(env, stack, "dispatch", *DISPATCH_TIMINGS)
@@ -1194,6 +1255,34 @@ async def measure_watch(env: Environment, plan: BenchPlan) -> dict[str, Any]:
 # ---- the run ---------------------------------------------------------------------------------------------
 
 
+# Measured `repetitions` times, each on a fresh platform; the other phases have their own repeats or none.
+REPEATED_PHASES = ("ceiling", "e2e")
+
+
+@contextlib.asynccontextmanager
+async def fresh_databases(env: Environment) -> AsyncIterator[Environment]:
+    """The environment with databases of its own, dropped afterwards (the brokers stay)."""
+    databases = infra.DatabaseFactory(env.databases.server_url)
+    try:
+        yield replace(env, databases=databases)
+    finally:
+        await databases.drop_all()
+
+
+async def measure_ceiling(env: Environment, plan: BenchPlan) -> dict[str, Any]:
+    """The raw pipeline, then the gateway with each process count, draining the same backlog."""
+    raw = await measure_raw(env, plan)
+    gateways = [await measure_gateway_ceiling(env, plan, count) for count in plan.ceiling_gateway_counts]
+    return {
+        "raw_pipeline": raw,
+        "gateways": gateways,
+        "gateway_to_raw_ratio": {
+            f"{g['gateway_processes']}_process": round(g["msg_per_s"] / max(raw["msg_per_s"], 1e-6), 3)
+            for g in gateways
+        },
+    }
+
+
 async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
     """Run the phases in order and return the report (also written to bench/results/)."""
     report: dict[str, Any] = {
@@ -1203,19 +1292,30 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
         "plan": plan.__dict__.copy(),
     }
     async with environment() as env:
+        report["machine"]["postgres"] = await postgres_facts(env.databases.server_url)
+        repeated = [phase for phase in REPEATED_PHASES if phase in phases]
+        runs: list[dict[str, Any]] = []
+        for _number in range(plan.repetitions if repeated else 0):
+            # A fresh platform each time: new processes and new databases, only the brokers are shared.
+            async with fresh_databases(env) as run_env:
+                one: dict[str, Any] = {}
+                if "ceiling" in phases:
+                    one["ceiling"] = await measure_ceiling(run_env, plan)
+                if "e2e" in phases:
+                    one["end_to_end"] = await measure_end_to_end(run_env, plan)
+                runs.append(one)
         if "ceiling" in phases:
-            raw = await measure_raw(env, plan)
-            gateways = [await measure_gateway_ceiling(env, plan, count) for count in plan.ceiling_gateway_counts]
+            ceilings = [one["ceiling"] for one in runs]
             report["ceiling"] = {
-                "raw_pipeline": raw,
-                "gateways": gateways,
+                "runs": ceilings,
                 "gateway_to_raw_ratio": {
-                    f"{g['gateway_processes']}_process": round(g["msg_per_s"] / max(raw["msg_per_s"], 1e-6), 3)
-                    for g in gateways
+                    key: median_range([c["gateway_to_raw_ratio"][key] for c in ceilings])
+                    for key in ceilings[0]["gateway_to_raw_ratio"]
                 },
             }
         if "e2e" in phases:
-            report["end_to_end"] = await measure_end_to_end(env, plan)
+            e2e_runs = [one["end_to_end"] for one in runs]
+            report["end_to_end"] = {"runs": e2e_runs, "by_rate": by_rate([r["steps"] for r in e2e_runs])}
         if "connections" in phases:
             report["connections"] = await measure_connections(env, plan)
         if "soak" in phases:
@@ -1242,36 +1342,50 @@ def table(report: dict[str, Any]) -> Iterator[str]:
     m = report["machine"]
     yield f"{m['cores']} cores, {m['cpu_model']}, Python {m['python']}, {m['mosquitto']}, {m['kafka_broker']}"
     yield f"load average at start {m['load_avg_at_start']}, at end {m.get('load_avg_at_end')}"
-    if "ceiling" in report:
-        c = report["ceiling"]
-        raw = c["raw_pipeline"]["msg_per_s"]
-        yield f"ceiling: raw mosquitto_sub|librdkafka {raw:.0f} msg/s"
-        for g in c["gateways"]:
+    if "postgres" in m:
+        pg = m["postgres"]
+        yield (
+            f"PostgreSQL {pg['server_version']} ({pg['server']}): fsync {pg['fsync']}, "
+            f"synchronous_commit {pg['synchronous_commit']}"
+        )
+    for number, ceiling in enumerate(report.get("ceiling", {}).get("runs", []), 1):
+        raw = ceiling["raw_pipeline"]["msg_per_s"]
+        yield f"run {number}: ceiling: raw mosquitto_sub|librdkafka {raw:.0f} msg/s"
+        for g in ceiling["gateways"]:
             yield (
-                f"ceiling: gateway x{g['gateway_processes']} {g['msg_per_s']:.0f} msg/s "
+                f"run {number}: ceiling: gateway x{g['gateway_processes']} {g['msg_per_s']:.0f} msg/s "
                 f"= {100 * g['msg_per_s'] / max(raw, 1e-6):.0f} % of raw"
                 + (f" ({g['rejected']} dead-lettered: not comparable)" if g.get("rejected") else "")
             )
-    for step in report.get("end_to_end", {}).get("steps", []):
-        s = step["sos_to_incident_opened"]
-        c = step.get("sos_to_incident_committed_at_most", s)
-        sse = step["sos_to_stream"]
-        sse_text = sse if isinstance(sse, str) else f"p50 {sse['p50_ms']} p99 {sse['p99_ms']} ms"
+    for number, e2e_run in enumerate(report.get("end_to_end", {}).get("runs", []), 1):
+        for step in e2e_run["steps"]:
+            yield from _step_lines(f"run {number}: ", step)
+    yield from _phase_lines(report)
+
+
+def _step_lines(prefix: str, step: dict[str, Any]) -> Iterator[str]:
+    s = step["sos_to_incident_opened"]
+    c = step.get("sos_to_incident_committed_at_most", s)
+    sse = step["sos_to_stream"]
+    sse_text = sse if isinstance(sse, str) else f"p50 {sse['p50_ms']} p99 {sse['p99_ms']} ms"
+    yield (
+        f"{prefix}e2e offered {step['offered_msg_per_s']:>5}/s: gateway {step['gateway_produced_msg_per_s']:>7.0f}/s, "
+        f"lag {step['consumer_lag_records_at_end']} (growth/s {step['consumer_lag_growth_per_s']}); "
+        f"SOS->incident committed (at most) p50 {c['p50_ms']} p95 {c['p95_ms']} p99 {c['p99_ms']} "
+        f"(95 % CI {c.get('p99_ci95_ms')}) max {c['max_ms']} ms (n={c['n']}, missing {step['sos_missing']}); "
+        f"SOS->incident event on Kafka p50 {s['p50_ms']} p99 {s['p99_ms']} ms; SOS->SSE {sse_text}"
+    )
+    if "sos_to_dispatch_handler" in step:
+        h = step["sos_to_dispatch_handler"]
+        d = step.get("dispatch", {})
         yield (
-            f"e2e offered {step['offered_msg_per_s']:>5}/s: gateway {step['gateway_produced_msg_per_s']:>7.0f}/s, "
-            f"lag {step['consumer_lag_records_at_end']} (growth/s {step['consumer_lag_growth_per_s']}); "
-            f"SOS->incident committed (at most) p50 {c['p50_ms']} p95 {c['p95_ms']} p99 {c['p99_ms']} "
-            f"max {c['max_ms']} ms (n={c['n']}, missing {step['sos_missing']}); "
-            f"SOS->incident event on Kafka p50 {s['p50_ms']} p99 {s['p99_ms']} ms; SOS->SSE {sse_text}"
+            f"    of which SOS->dispatch handler p50 {h['p50_ms']} p99 {h['p99_ms']} ms; then alarm transaction "
+            f"mean {d.get('alarm_transaction_mean_ms')} ms, outbox row->Kafka ack mean "
+            f"{d.get('outbox_delay_mean_ms')} ms"
         )
-        if "sos_to_dispatch_handler" in step:
-            h = step["sos_to_dispatch_handler"]
-            d = step.get("dispatch", {})
-            yield (
-                f"    of which SOS->dispatch handler p50 {h['p50_ms']} p99 {h['p99_ms']} ms; then alarm transaction "
-                f"mean {d.get('alarm_transaction_mean_ms')} ms, outbox row->Kafka ack mean "
-                f"{d.get('outbox_delay_mean_ms')} ms"
-            )
+
+
+def _phase_lines(report: dict[str, Any]) -> Iterator[str]:
     if "connections" in report:
         c = report["connections"]
         yield (

@@ -9,11 +9,12 @@ the runs it read, so a figure quoted in the docs can be traced to the runs behin
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.stats import median_range
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,28 +41,35 @@ def _dig(step: dict[str, Any], path: tuple[str, ...]) -> float | None:
         if not isinstance(value, dict) or key not in value:
             return None
         value = value[key]
-    return float(value)
+    return None if value is None else float(value)
 
 
-def summarise(paths: list[Path]) -> dict[str, Any]:
-    by_rate: dict[int, list[dict[str, Any]]] = {}
-    for path in paths:
-        for step in json.loads(path.read_text())["end_to_end"]["steps"]:
-            by_rate.setdefault(int(step["offered_msg_per_s"]), []).append(step)
-    summary: dict[str, Any] = {"runs": [path.name for path in paths], "rates": {}}
-    for rate, steps in sorted(by_rate.items()):
+def runs_of(report: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Each run's e2e steps: a report holds several repetitions, one from before issue 19 holds one."""
+    e2e = report["end_to_end"]
+    return [run["steps"] for run in e2e["runs"]] if "runs" in e2e else [e2e["steps"]]
+
+
+def by_rate(runs: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per offered rate, each figure's median and range over the runs that have it."""
+    steps_by_rate: dict[int, list[dict[str, Any]]] = {}
+    for steps in runs:
+        for step in steps:
+            steps_by_rate.setdefault(int(step["offered_msg_per_s"]), []).append(step)
+    rates: dict[str, dict[str, Any]] = {}
+    for rate, steps in sorted(steps_by_rate.items()):
         figures: dict[str, Any] = {}
         for label, path in FIGURES:
             values = [v for v in (_dig(step, path) for step in steps) if v is not None]
             if values:
-                figures[label] = {
-                    "median": statistics.median(values),
-                    "min": min(values),
-                    "max": max(values),
-                    "runs": values,
-                }
-        summary["rates"][str(rate)] = figures
-    return summary
+                figures[label] = median_range(values)
+        rates[str(rate)] = figures
+    return rates
+
+
+def summarise(paths: list[Path]) -> dict[str, Any]:
+    runs = [steps for path in paths for steps in runs_of(json.loads(path.read_text()))]
+    return {"runs": [path.name for path in paths], "rates": by_rate(runs)}
 
 
 def main() -> None:

@@ -100,8 +100,13 @@ def kafka(workdir: Path, *, overrides: dict[str, str] | None = None) -> Iterator
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server URL (postgresql://user@host:port) for the tests to create databases on."""
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """A PostgreSQL server URL (postgresql://user@host:port) for the tests to create databases on.
+
+    The tests' own cluster runs with fsync off (nothing in it needs to survive a crash, and the
+    suite is faster); `durable` keeps fsync and synchronous_commit on, as in production, for the
+    benchmark, whose commit latencies would otherwise be flattering.
+    """
     configured = os.environ.get("TEST_POSTGRES_URL")
     if configured:
         yield configured
@@ -109,8 +114,9 @@ def postgres_server() -> Iterator[str]:
     datadir = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
     port = free_port()
     postgres_initdb(datadir)
+    durability = ("fsync=on", "synchronous_commit=on", "full_page_writes=on") if durable else ("fsync=off",)
     server = subprocess.Popen(
-        postgres_command(datadir, port, "fsync=off", "max_connections=300"),
+        postgres_command(datadir, port, *durability, "max_connections=300"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -22,7 +22,13 @@ import asyncpg
 
 from eldercare.settings import tcp_port_open
 from tools import kafkanode
-from tools.devstack import mosquitto_binary, postgres_command, postgres_initdb, write_mosquitto_config
+from tools.devstack import (
+    mosquitto_binary,
+    postgres_bindir,
+    postgres_command,
+    postgres_initdb,
+    write_mosquitto_config,
+)
 
 
 def free_port() -> int:
@@ -122,10 +128,21 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
     )
     try:
         wait_for_port(port, "postgres", server, timeout=30)
+        _wait_accepting(port, server)
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
         _stop(server)
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _wait_accepting(port: int, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the server takes connections: it listens while still replaying or starting up."""
+    deadline = time.monotonic() + timeout
+    ready = [str(postgres_bindir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    while subprocess.run(ready, check=False).returncode != 0:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"postgres on {port} does not accept connections")
+        time.sleep(0.1)
 
 
 class DatabaseFactory:

@@ -31,6 +31,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.charts import write_charts
+from bench.seed_city import CITY_PREFIX, CitySize, city_device_id, seed_city
 from bench.stats import median_range, percentiles
 from bench.summarise import by_rate, report_summary
 from eldercare.topics import ALARMS, INCIDENTS, TELEMETRY
@@ -66,6 +68,8 @@ class BenchPlan:
     repetitions: int = 3
     # At least one device per msg/s of the step: the gateway caps telemetry per device (2/s by default).
     e2e_devices: int = 2_000
+    # How often the e2e samples consumer lag, CPU and RSS during a step (the charts over time).
+    sample_interval_s: float = 2.0
     # The watch phase's SOS pace (the e2e probes are paced by `probe_interval_s`).
     sos_probe_interval_s: float = 0.25
     connection_devices: int = 19_900
@@ -92,12 +96,28 @@ class BenchPlan:
     flood_presses: int = 20_000
     flood_others: int = 20
     flood_interval_s: float = 0.1
+    # The e2e runs against a city's year of data (bench/seed_city.py), its fleet and probes the
+    # city's devices; None measures empty databases and unbound devices (as before issue 19).
+    city: CitySize | None = field(default_factory=CitySize)
     label: str = "bench"
 
     @property
     def ceiling_fleet(self) -> int:
         """Devices sending the ceiling backlog: enough that none goes over the gateway's per-device burst."""
         return max(self.ceiling_devices, -(-self.ceiling_messages // 100))
+
+    @property
+    def e2e_fleet(self) -> int:
+        """Devices sending the busiest step's telemetry: the gateway caps each one's rate."""
+        return max([self.e2e_devices, *self.e2e_rates])
+
+    def check_city(self) -> None:
+        """The city must have a device for every fleet member and every probe of a run."""
+        if self.city is None:
+            return
+        needed = self.e2e_fleet + len(self.e2e_rates) * self.probes_per_step
+        if self.city.elders < needed:
+            raise ValueError(f"a city of {self.city.elders} elders is too small: the e2e needs {needed} devices")
 
     @property
     def probe_interval_s(self) -> float:
@@ -115,6 +135,7 @@ class BenchPlan:
             e2e_step_s=2.0,
             probes_per_step=8,
             repetitions=2,
+            sample_interval_s=0.5,
             e2e_devices=50,
             sos_probe_interval_s=0.5,
             connection_devices=100,
@@ -130,6 +151,7 @@ class BenchPlan:
             flood_repetitions=1,
             flood_presses=300,
             flood_others=2,
+            city=CitySize.smoke(),
             label="smoke",
         )
 
@@ -171,6 +193,48 @@ class ProcessMeter:
                     "rss_mb": rss_mb(pid),
                 }
         return out
+
+
+class Sampler:
+    """Consumer lag and each process's CPU and RSS every `interval_s` while a step runs (for the charts).
+
+    The step's figures are its start and end; these show what happened in between: a lag that
+    climbs and recovers, a process whose memory grows.
+    """
+
+    def __init__(self, env: Environment, stack: Platform, pids: dict[str, int], interval_s: float) -> None:
+        self.env, self.stack, self.pids, self.interval_s = env, stack, pids, interval_s
+        self.samples: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Sampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        started = last_at = time.monotonic()
+        last = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        while True:
+            await asyncio.sleep(self.interval_s)  # the sampling period, not a wait for a condition
+            lag = await consumer_lag(self.env, self.stack)
+            now = time.monotonic()
+            processes = {}
+            for name, pid in self.pids.items():
+                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                    cpu = cpu_seconds(pid)
+                    processes[name] = {
+                        "cpu_pct": round(100 * (cpu - last[name]) / max(now - last_at, 1e-6), 1),
+                        "rss_mb": rss_mb(pid),
+                    }
+                    last[name] = cpu
+            last_at = now
+            self.samples.append({"t_s": round(now - started, 2), "lag": lag, "processes": processes})
 
 
 def machine_facts() -> dict[str, Any]:
@@ -240,6 +304,8 @@ class Environment:
     kafka: kafkanode.KafkaNode
     databases: infra.DatabaseFactory
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10.0))
+    # Service -> the seeded city's database, each run's databases are copies of (see fresh_databases).
+    city_templates: dict[str, str] | None = None
 
     @property
     def mqtt_url(self) -> str:
@@ -706,8 +772,14 @@ class ProbeFleet:
 
 
 def probe_device_ids(plan: BenchPlan, *, step: int) -> list[str]:
-    """The probe devices of one step: never one that pressed before in this run (each SOS opens its own incident)."""
-    return [f"PROBE{step:02d}{n:05d}" for n in range(plan.probes_per_step)]
+    """The probe devices of one step: never one that pressed before in this run (each SOS opens its own incident).
+
+    In a city they are its last devices, counted down, clear of the fleet's (its first ones).
+    """
+    numbers = range(step * plan.probes_per_step, (step + 1) * plan.probes_per_step)
+    if plan.city is None:
+        return [f"PROBE{n:07d}" for n in numbers]
+    return [city_device_id(plan.city.elders - 1 - n) for n in numbers]
 
 
 async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any]:
@@ -732,7 +804,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "--rate",
                     str(rate),
                     "--id-prefix",
-                    f"E{rate}",
+                    CITY_PREFIX if plan.city is not None else f"E{rate}",
                     "--sos-per-device-day",
                     "0",
                     "--fall-per-device-day",
@@ -753,7 +825,8 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             published_before = sim.last.get("acked", 0) if sim else 0
             started = time.monotonic()
             try:
-                sent = await probes.press_paced(plan.e2e_step_s)
+                async with Sampler(env, stack, pids, plan.sample_interval_s) as sampler:
+                    sent = await probes.press_paced(plan.e2e_step_s)
             finally:
                 probes.close()
             elapsed = time.monotonic() - started
@@ -805,6 +878,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "sos_missing": len(sent) - len(incident_latency),
                     "sos_to_stream": percentiles(stream_latency) if stream.available else "endpoint not available",
                     "processes": usage,
+                    "samples": sampler.samples,
                 }
             )
     finally:
@@ -1263,12 +1337,44 @@ REPEATED_PHASES = ("ceiling", "e2e")
 
 @contextlib.asynccontextmanager
 async def fresh_databases(env: Environment) -> AsyncIterator[Environment]:
-    """The environment with databases of its own, dropped afterwards (the brokers stay)."""
+    """The environment with databases of its own, dropped afterwards (the brokers stay).
+
+    With a city, each service's database starts as a copy of the seeded one: every run measures
+    the same state, and the city is seeded once, not once per run.
+    """
     databases = infra.DatabaseFactory(env.databases.server_url)
     try:
+        if env.city_templates:
+            await copy_databases(databases, env.city_templates)
         yield replace(env, databases=databases)
     finally:
         await databases.drop_all()
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+async def copy_databases(databases: infra.DatabaseFactory, templates: dict[str, str]) -> None:
+    connection = await asyncpg.connect(f"{databases.server_url}/postgres")
+    try:
+        # FILE_COPY (PostgreSQL 15+) copies the files after one checkpoint instead of writing every
+        # block through the WAL: minutes less for a city's gigabytes, and the same result.
+        modern = int(await connection.fetchval("SHOW server_version_num")) >= 150000
+        strategy = " STRATEGY = FILE_COPY" if modern else ""
+        for service, template in templates.items():
+            name = database_name(databases.url(service))
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')
+    finally:
+        await connection.close()
+
+
+async def seed_city_templates(env: Environment, size: CitySize) -> dict[str, Any]:
+    """Seed the city once into databases of its own; the runs copy them (fresh_databases)."""
+    urls = {service: env.databases.url(f"city_{service}") for service in ("care_record", "dispatch", "monitoring")}
+    counts = await seed_city(urls, size)
+    env.city_templates = {service: database_name(url) for service, url in urls.items()}
+    return {"size": size, **counts}
 
 
 async def measure_ceiling(env: Environment, plan: BenchPlan) -> dict[str, Any]:
@@ -1295,6 +1401,9 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
     }
     async with environment() as env:
         report["machine"]["postgres"] = await postgres_facts(env.databases.server_url)
+        if plan.city is not None and "e2e" in phases:
+            plan.check_city()
+            report["city"] = await seed_city_templates(env, plan.city)
         repeated = [phase for phase in REPEATED_PHASES if phase in phases]
         runs: list[dict[str, Any]] = []
         for _number in range(plan.repetitions if repeated else 0):
@@ -1337,6 +1446,7 @@ def write_report(report: dict[str, Any], directory: Path = RESULTS) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{report['label']}-{report['started_at'].replace(':', '')}.json"
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    write_charts(report, path)
     return path
 
 

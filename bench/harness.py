@@ -156,6 +156,25 @@ class BenchPlan:
         )
 
 
+# ---- progress --------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Lines on stderr as a long run goes: what it is doing, and how long since the run began."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def restart(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        print(f"[{time.monotonic() - self.started:7.1f} s] {line}", file=sys.stderr, flush=True)
+
+
+progress = Progress()
+
+
 # ---- process facts ---------------------------------------------------------------------------------------
 
 
@@ -792,6 +811,7 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
     steps = []
     try:
         for step_number, rate in enumerate(plan.e2e_rates):
+            progress(f"e2e step {step_number + 1}/{len(plan.e2e_rates)}: {rate} msg/s for {plan.e2e_step_s:g} s")
             # Each step starts with nothing left over: not the previous step's backlog, nor what an
             # earlier phase left on the shared broker's topics for these consumers.
             backlog = await wait_drained(env, stack, timeout=180)
@@ -854,6 +874,12 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
             committed_latency = committed_bounds(
                 sent, opened=watcher.opened, incident_of=watcher.incident_of, streamed=stream.seen
             )
+            committed = percentiles(committed_latency)
+            progress(
+                f"e2e step {step_number + 1}/{len(plan.e2e_rates)} done: {len(sent)} probes, SOS committed p99 "
+                f"{committed['p99_ms']} ms (95 % CI {committed['p99_ci95_ms']}), missing "
+                f"{len(sent) - len(incident_latency)}, lag growth/s {lag_growth(lag_at_start, lag, elapsed)}"
+            )
             steps.append(
                 {
                     "offered_msg_per_s": rate,
@@ -864,12 +890,10 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "consumer_lag_records_at_start": lag_at_start,
                     "consumer_lag_records_at_end": lag,
                     # Sustained means this stays near 0: the consumers keep up with the offered rate.
-                    "consumer_lag_growth_per_s": {
-                        name: round((lag.get(name, 0) - lag_at_start.get(name, 0)) / elapsed, 1) for name in lag
-                    },
+                    "consumer_lag_growth_per_s": lag_growth(lag_at_start, lag, elapsed),
                     "sos_probes": len(sent),
                     # Both observations follow the commit, so the earlier one bounds it from above.
-                    "sos_to_incident_committed_at_most": percentiles(committed_latency),
+                    "sos_to_incident_committed_at_most": committed,
                     # Every probe's figure, so runs can be pooled (summary) and drawn.
                     "sos_committed_ms": sorted(round(1000 * v, 1) for v in committed_latency),
                     "sos_to_incident_opened": percentiles(incident_latency),
@@ -886,6 +910,11 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
         await watcher.stop()
         await stack.stop()
     return {"steps": steps}
+
+
+def lag_growth(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    """Records of lag each consumer gained per second over a step."""
+    return {name: round((after.get(name, 0) - before.get(name, 0)) / elapsed, 1) for name in after}
 
 
 def committed_bounds(
@@ -1053,6 +1082,10 @@ async def measure_soak(env: Environment, plan: BenchPlan) -> dict[str, Any]:
                     "lag": await consumer_lag(env, stack),
                     "device_acked": sim.last.get("acked", 0),
                 }
+            )
+            progress(
+                f"soak {samples[-1]['t_s']:.0f}/{plan.soak_s:g} s: {samples[-1]['device_acked']} acked, "
+                f"lag {samples[-1]['lag']}"
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sim.process.wait(), interval)
@@ -1372,15 +1405,20 @@ async def copy_databases(databases: infra.DatabaseFactory, templates: dict[str, 
 async def seed_city_templates(env: Environment, size: CitySize) -> dict[str, Any]:
     """Seed the city once into databases of its own; the runs copy them (fresh_databases)."""
     urls = {service: env.databases.url(f"city_{service}") for service in ("care_record", "dispatch", "monitoring")}
-    counts = await seed_city(urls, size)
+    counts = await seed_city(urls, size, say=progress)
     env.city_templates = {service: database_name(url) for service, url in urls.items()}
     return {"size": size, **counts}
 
 
 async def measure_ceiling(env: Environment, plan: BenchPlan) -> dict[str, Any]:
     """The raw pipeline, then the gateway with each process count, draining the same backlog."""
+    progress(f"ceiling: raw pipeline draining {plan.ceiling_messages:,} messages")
     raw = await measure_raw(env, plan)
-    gateways = [await measure_gateway_ceiling(env, plan, count) for count in plan.ceiling_gateway_counts]
+    gateways = []
+    for count in plan.ceiling_gateway_counts:
+        progress(f"ceiling: {count} gateway process(es)")
+        gateways.append(await measure_gateway_ceiling(env, plan, count))
+    progress(f"ceiling done: raw {raw['msg_per_s']:.0f} msg/s, gateways {[g['msg_per_s'] for g in gateways]} msg/s")
     return {
         "raw_pipeline": raw,
         "gateways": gateways,
@@ -1399,14 +1437,17 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
         "machine": machine_facts(),
         "plan": plan.__dict__.copy(),
     }
+    progress.restart()
     async with environment() as env:
         report["machine"]["postgres"] = await postgres_facts(env.databases.server_url)
         if plan.city is not None and "e2e" in phases:
             plan.check_city()
+            progress(f"seeding a city of {plan.city.elders:,} elders and {plan.city.incidents:,} incidents")
             report["city"] = await seed_city_templates(env, plan.city)
         repeated = [phase for phase in REPEATED_PHASES if phase in phases]
         runs: list[dict[str, Any]] = []
-        for _number in range(plan.repetitions if repeated else 0):
+        for number in range(plan.repetitions if repeated else 0):
+            progress(f"repetition {number + 1}/{plan.repetitions}: {', '.join(repeated)} on a fresh platform")
             # A fresh platform each time: new processes and new databases, only the brokers are shared.
             async with fresh_databases(env) as run_env:
                 one: dict[str, Any] = {}
@@ -1428,15 +1469,20 @@ async def run(plan: BenchPlan, phases: tuple[str, ...]) -> dict[str, Any]:
             e2e_runs = [one["end_to_end"] for one in runs]
             report["end_to_end"] = {"runs": e2e_runs, "by_rate": by_rate([r["steps"] for r in e2e_runs])}
         if "connections" in phases:
+            progress("connections phase")
             report["connections"] = await measure_connections(env, plan)
         if "soak" in phases:
+            progress(f"soak phase: {plan.soak_s:g} s at {plan.soak_rate} msg/s")
             report["soak"] = await measure_soak(env, plan)
         if "watch" in phases:
+            progress("watch phase")
             report["watch"] = await measure_watch(env, plan)
         if "flood" in phases:
             from bench.flood import measure_flood
 
+            progress(f"flood phase: {plan.flood_repetitions} floods")
             report["flood"] = await measure_flood(env, plan)
+        progress("done")
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     # First in the file: what the docs quote, with the facts that qualify it.
     return {"summary": report_summary(report), **report}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
+from bench.charts import chart_paths
 from bench.harness import BenchPlan, run, table, write_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -11,9 +13,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 # Four platform start-ups in one test: on a loaded 2-core box that can exceed the suite's 180 s default.
 @pytest.mark.timeout(480)
-async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_every_bench_phase_runs_and_reports(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     plan = BenchPlan.smoke()
     report = await run(plan, ("ceiling", "e2e", "connections", "soak"))
+
+    # Progress as it went: the city, each repetition and step, the soak, each line with its elapsed time.
+    said = capsys.readouterr().err
+    assert "seed city: incidents" in said and "rows/s" in said
+    for number in range(1, plan.repetitions + 1):
+        assert f"repetition {number}/{plan.repetitions}" in said
+    assert f"e2e step {len(plan.e2e_rates)}/{len(plan.e2e_rates)} done" in said
+    assert "soak " in said and " s] " in said
+    # The city the e2e ran against, counted after seeding.
+    city = plan.city
+    assert city is not None
+    assert (report["city"]["elders_in_db"], report["city"]["incidents_in_db"]) == (city.elders, city.incidents)
+    summary = report["summary"]
+    assert summary["elders_in_db"] == city.elders and summary["repetitions"] == plan.repetitions
+    assert summary["postgres_fsync"] is True and summary["probes_per_step"] == plan.probes_per_step
+    assert set(summary["sos_commit_p99_ms"]) == {str(rate) for rate in plan.e2e_rates}
 
     # PostgreSQL as in production: every commit waits for the disk.
     postgres = report["machine"]["postgres"]
@@ -57,6 +75,11 @@ async def test_every_bench_phase_runs_and_reports(tmp_path) -> None:  # type: ig
 
     path = write_report(report, tmp_path)
     assert path.exists()
+    # The charts beside it, valid PNGs; the lag chart has samples to draw.
+    assert all(step["samples"] for e2e_run in e2e_runs for step in e2e_run["steps"])
+    for chart in chart_paths(path).values():
+        with Image.open(chart) as image:
+            image.verify()
     assert any("ceiling" in line for line in table(report))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import replace
 
 from bench.harness import BenchPlan, run, table, write_report
 
@@ -29,6 +30,11 @@ def main() -> None:
         "--gateway-processes", type=int, help="bulk-lane gateways for the e2e, connection and soak phases (default 2)"
     )
     parser.add_argument("--flood-repetitions", type=int, help="floods in the flood phase (default 5)")
+    parser.add_argument("--repetitions", type=int, help="runs of ceiling and e2e, each a fresh platform (default 3)")
+    parser.add_argument("--probes-per-step", type=int, help="SOS probes in each e2e step (default 1000)")
+    parser.add_argument("--no-city", action="store_true", help="measure empty databases (no seeded city)")
+    parser.add_argument("--city-elders", type=int, help="elders in the seeded city (default 100000)")
+    parser.add_argument("--city-incidents", type=int, help="historical incidents in the city (default 1000000)")
     args = parser.parse_args()
     phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
     unknown = set(phases) - set(PHASES)
@@ -57,6 +63,18 @@ def main() -> None:
         plan.label = "flood"
     if args.gateway_processes:
         plan.gateway_processes = args.gateway_processes
+    if args.repetitions:
+        plan.repetitions = args.repetitions
+    if args.probes_per_step:
+        plan.probes_per_step = args.probes_per_step
+    if args.no_city:
+        plan.city = None
+    elif plan.city is not None and (args.city_elders or args.city_incidents):
+        plan.city = replace(
+            plan.city,
+            elders=args.city_elders or plan.city.elders,
+            incidents=args.city_incidents or plan.city.incidents,
+        )
     report = asyncio.run(run(plan, phases))
     path = write_report(report)
     for line in table(report):

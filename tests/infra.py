@@ -22,7 +22,13 @@ import asyncpg
 
 from eldercare.settings import tcp_port_open
 from tools import kafkanode
-from tools.devstack import mosquitto_binary, postgres_command, postgres_initdb, write_mosquitto_config
+from tools.devstack import (
+    mosquitto_binary,
+    postgres_bindir,
+    postgres_command,
+    postgres_initdb,
+    write_mosquitto_config,
+)
 
 
 def free_port() -> int:
@@ -100,8 +106,13 @@ def kafka(workdir: Path, *, overrides: dict[str, str] | None = None) -> Iterator
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server URL (postgresql://user@host:port) for the tests to create databases on."""
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """A PostgreSQL server URL (postgresql://user@host:port) for the tests to create databases on.
+
+    The tests' own cluster runs with fsync off (nothing in it needs to survive a crash, and the
+    suite is faster); `durable` keeps fsync and synchronous_commit on, as in production, for the
+    benchmark, whose commit latencies would otherwise be flattering.
+    """
     configured = os.environ.get("TEST_POSTGRES_URL")
     if configured:
         yield configured
@@ -109,17 +120,29 @@ def postgres_server() -> Iterator[str]:
     datadir = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
     port = free_port()
     postgres_initdb(datadir)
+    durability = ("fsync=on", "synchronous_commit=on", "full_page_writes=on") if durable else ("fsync=off",)
     server = subprocess.Popen(
-        postgres_command(datadir, port, "fsync=off", "max_connections=300"),
+        postgres_command(datadir, port, *durability, "max_connections=300"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, "postgres", server, timeout=30)
+        _wait_accepting(port, server)
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
         _stop(server)
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _wait_accepting(port: int, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the server takes connections: it listens while still replaying or starting up."""
+    deadline = time.monotonic() + timeout
+    ready = [str(postgres_bindir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    while subprocess.run(ready, check=False).returncode != 0:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"postgres on {port} does not accept connections")
+        time.sleep(0.1)
 
 
 class DatabaseFactory:

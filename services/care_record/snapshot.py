@@ -7,6 +7,8 @@ touched, with the elder's version bumped under the row lock taken by the change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -59,6 +61,13 @@ async def build_snapshot(session: AsyncSession, elder: Elder) -> elders_pb2.Elde
             .order_by(col(DeviceBinding.id))
         )
     ).all()
+    return snapshot_of(elder, contacts=contacts, bindings=bindings)
+
+
+def snapshot_of(
+    elder: Elder, *, contacts: Sequence[Contact], bindings: Sequence[DeviceBinding]
+) -> elders_pb2.ElderSnapshot:
+    """The snapshot of an elder with these contacts (in calling order) and active bindings."""
     snapshot = elders_pb2.ElderSnapshot(
         elder_id=elder.id,
         version=elder.snapshot_version,

@@ -41,14 +41,10 @@ def _apply_health(elder: Elder, health: HealthArchive) -> None:
     elder.family_doctor_contract, elder.hospital_preference = health.family_doctor_contract, health.hospital_preference
 
 
-async def create_elder(session: AsyncSession, *, data: ElderCreate, elder_id: str | None = None) -> Elder:
-    """Register an elder; Conflict when the ID number is registered already."""
-    existing = await session.scalar(select(col(Elder.id)).where(col(Elder.id_number) == data.id_number))
-    if existing is not None:
-        raise Conflict(f"an elder with this ID number is registered already ({existing})")
-    now = utcnow()
+def new_elder(data: ElderCreate, *, elder_id: str, now: datetime) -> Elder:
+    """The row an elder's registration writes (also what bench/seed_city.py copies in bulk)."""
     elder = Elder(
-        id=elder_id or str(uuid.uuid4()),
+        id=elder_id,
         name=data.name,
         sex=data.sex.value,
         birth_date=data.birth_date,
@@ -72,6 +68,20 @@ async def create_elder(session: AsyncSession, *, data: ElderCreate, elder_id: st
     )
     _apply_area(elder, data.area)
     _apply_health(elder, data.health)
+    return elder
+
+
+def contact_rows(elder_id: str, contacts: Sequence[ContactIn]) -> list[Contact]:
+    """The elder's contacts as rows, `position` their calling order."""
+    return [Contact(elder_id=elder_id, position=i, **c.model_dump()) for i, c in enumerate(contacts)]
+
+
+async def create_elder(session: AsyncSession, *, data: ElderCreate, elder_id: str | None = None) -> Elder:
+    """Register an elder; Conflict when the ID number is registered already."""
+    existing = await session.scalar(select(col(Elder.id)).where(col(Elder.id_number) == data.id_number))
+    if existing is not None:
+        raise Conflict(f"an elder with this ID number is registered already ({existing})")
+    elder = new_elder(data, elder_id=elder_id or str(uuid.uuid4()), now=utcnow())
     session.add(elder)
     try:
         await session.flush()
@@ -172,7 +182,7 @@ async def set_contacts(session: AsyncSession, *, elder_id: str, contacts: Sequen
     """Replace the elder's emergency contacts with this ordered list."""
     elder = await get_elder(session, elder_id=elder_id, for_update=True)
     await session.execute(delete(Contact).where(col(Contact.elder_id) == elder_id))
-    rows = [Contact(elder_id=elder_id, position=i, **c.model_dump()) for i, c in enumerate(contacts)]
+    rows = contact_rows(elder_id, contacts)
     session.add_all(rows)
     elder.updated_at = utcnow()
     snapshot.mark_changed(session, elder_id)

@@ -139,6 +139,9 @@ class BaseProcessSettings(BaseSettings):
     # HTTPS: both set, uvicorn serves TLS with them (paths to PEM files).
     http_tls_cert: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_CERT", "http_tls_cert"))
     http_tls_key: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_KEY", "http_tls_key"))
+    # The CA that signed the platform's own HTTPS certificates, for calls between its processes
+    # (monitoring asking the gateways' /readyz); default: the system's trust store.
+    http_ca_file: Path | None = Field(None, validation_alias=AliasChoices("HTTP_CA_FILE", "http_ca_file"))
     # mqtts:// only: the CA bundle that signed the broker's certificate (default: the system's trust store).
     mqtt_ca_file: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CA_FILE", "mqtt_ca_file"))
     # mqtts:// only, for a broker that wants client certificates (`require_certificate true`): PEM files.
@@ -173,6 +176,7 @@ class BaseProcessSettings(BaseSettings):
         for name, path in (
             ("HTTP_TLS_CERT", self.http_tls_cert),
             ("HTTP_TLS_KEY", self.http_tls_key),
+            ("HTTP_CA_FILE", self.http_ca_file),
             ("MQTT_CA_FILE", self.mqtt_ca_file),
             ("MQTT_CLIENT_CERT", self.mqtt_client_cert),
             ("MQTT_CLIENT_KEY", self.mqtt_client_key),

@@ -3,20 +3,21 @@
     python -m tools.certs --out certs [--hosts mosquitto,kafka-1,kafka-2,kafka-3,dispatch,...]
 
 Writes into `--out`: `ca.crt`/`ca.key` (the authority, made once and kept: delete it to
-start over), `server.crt`/`server.key` (one certificate naming every host of the stack,
-plus localhost and 127.0.0.1, so the containers' own health checks verify it too) and
-`server.p12` (the same pair as the PKCS12 keystore Kafka reads, its password in
-`server.p12.password`). Clients trust `ca.crt` (MQTT_CA_FILE, KAFKA_SSL_CA_FILE).
+start over; ca.key never leaves this folder) and one server certificate naming every host of
+the stack plus localhost and 127.0.0.1 (so the containers' own health checks verify it too),
+in a folder per reader as docker-compose.yml mounts them: `mosquitto/` and `app/` (ca.crt,
+server.crt, server.key) and `kafka/` (ca.crt, server.p12 the PKCS12 keystore, and its password
+in keystore.password). Run as root, it gives each folder to the uid its container runs as.
 
 Uses the openssl command line (Debian's `openssl`); the tests make their certificates
-at run time through the same functions. Keys are written 0600: hand each container its
-files with the owner it runs as (docs/security.md).
+at run time through the same functions. Keys are written 0600 (docs/security.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import secrets
 import shutil
 import subprocess
@@ -123,25 +124,48 @@ def keystore(pair: KeyPair, ca: KeyPair, path: Path, password: str) -> Path:
     return path
 
 
-def stack_certificates(out: Path, hosts: tuple[str, ...] = COMPOSE_HOSTS) -> dict[str, Path]:
-    """The authority (kept if present) and one server certificate + keystore for every host named."""
+# Who reads each folder in docker-compose.yml: the uid its container runs as.
+OWNERS = {"mosquitto": 1883, "kafka": 1000, "app": 10001}
+
+
+def stack_certificates(
+    out: Path, hosts: tuple[str, ...] = COMPOSE_HOSTS, *, keystore_password: str | None = None
+) -> dict[str, Path]:
+    """The authority (kept if present) and one server certificate for every host named, laid out
+    one folder per reader: mosquitto/ (PEM), kafka/ (PKCS12 keystore), app/ (PEM, for HTTPS)."""
     if (out / "ca.crt").exists() and (out / "ca.key").exists():
         ca = KeyPair(out / "ca.crt", out / "ca.key")
     else:
         ca = make_ca(out)
     server = issue(ca, out, "server", hosts=(*hosts, "localhost", "127.0.0.1"))
-    password = secrets.token_urlsafe(18)
-    password_file = out / "server.p12.password"
-    password_file.write_text(password)
-    password_file.chmod(0o600)
-    store = keystore(server, ca, out / "server.p12", password)
-    return {
-        "ca": ca.cert,
-        "cert": server.cert,
-        "key": server.key,
-        "keystore": store,
-        "keystore_password": password_file,
-    }
+    written: dict[str, Path] = {"ca": ca.cert}
+    for reader in ("mosquitto", "app"):
+        folder = out / reader
+        folder.mkdir(exist_ok=True)
+        for source in (ca.cert, server.cert, server.key):
+            shutil.copy2(source, folder / source.name)
+        written[reader] = folder
+    kafka = out / "kafka"
+    kafka.mkdir(exist_ok=True)
+    shutil.copy2(ca.cert, kafka / "ca.crt")
+    password = keystore_password or secrets.token_urlsafe(18)
+    keystore(server, ca, kafka / "server.p12", password)
+    # The apache/kafka image reads the keystore's and the key's password from a file beside it.
+    (kafka / "keystore.password").write_text(password)
+    (kafka / "keystore.password").chmod(0o600)
+    written["kafka"] = kafka
+    return written
+
+
+def hand_over(out: Path) -> list[str]:
+    """Give each reader's folder to the uid its container runs as; what to run instead when not root."""
+    commands = [f"chown -R {uid}:{uid} {out / reader}" for reader, uid in OWNERS.items()]
+    if os.geteuid() != 0:
+        return commands
+    for reader, uid in OWNERS.items():
+        for path in (out / reader, *(out / reader).iterdir()):
+            os.chown(path, uid, uid)
+    return []
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     hosts = tuple(host.strip() for host in args.hosts.split(",") if host.strip())
     for role, path in stack_certificates(args.out, hosts).items():
         print(f"{role}: {path}")
+    pending = hand_over(args.out)
+    if pending:
+        print("not root: give each folder to its container's user with\n  sudo " + "\n  sudo ".join(pending))
 
 
 if __name__ == "__main__":

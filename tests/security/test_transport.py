@@ -18,7 +18,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,14 @@ from tests.platform import eventually, read_topic
 from tools import certs, kafkanode
 from tools.provision import GATEWAY_ACCOUNT, provision_device
 from tools.provision import main as provision_main
+from tools.sim.fleet import Fleet, FleetConfig
 from tools.sim.protocol import MqttProtocolError, open_device
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 DEVICE = "TLS_DEVICE_1"
+# The simulator's one device: its id is the prefix and a 6-digit number, its password the fleet's.
+SIM_PREFIX, SIM_PASSWORD = "TLSSIM", "sim-fleet-secret"
 
 
 @dataclass
@@ -67,6 +70,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     impostor = certs.make_ca(workdir / "impostor", name="impostor-ca")
     passwd = workdir / "passwd"
     device_password = provision_device(passwd, DEVICE)
+    provision_device(passwd, f"{SIM_PREFIX}000000", SIM_PASSWORD)
     gateway_mqtt_password = secrets.token_urlsafe(12)
     provision_main(["--passwd-file", str(passwd), "gateway", "--password", gateway_mqtt_password])
     keystore_password = secrets.token_urlsafe(12)
@@ -320,3 +324,22 @@ async def test_a_device_in_plaintext_with_another_ca_or_a_wrong_password_is_refu
         await connect(client_context(secured.ca.cert), "not-the-password")
     # The same device with its own password and the right CA gets in: the refusals above were for their reason.
     await connect(client_context(secured.ca.cert), secured.device_password)
+
+
+async def test_the_simulator_fleet_logs_in_over_tls_with_its_device_password(secured: Secured) -> None:
+    config = FleetConfig(
+        mqtt_url=f"mqtts://127.0.0.1:{secured.mqtt_port}",
+        ca_file=str(secured.ca.cert),
+        device_password=SIM_PASSWORD,
+        devices=1,
+        id_prefix=SIM_PREFIX,
+    )
+    fleet = Fleet(config)
+    try:
+        # A refused device would be retried forever: the timeout is the failure.
+        await asyncio.wait_for(fleet.connect_all(), 20)
+        assert fleet.connected == 1
+    finally:
+        await fleet.close()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await Fleet(replace(config, ca_file=str(secured.impostor_ca)))._open(fleet.devices[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -149,6 +150,10 @@ class BaseProcessSettings(BaseSettings):
         None, validation_alias=AliasChoices("MQTT_CLIENT_CERT", "mqtt_client_cert")
     )
     mqtt_client_key: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CLIENT_KEY", "mqtt_client_key"))
+
+    def http_verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client calling another platform process verifies with: HTTP_CA_FILE, else the system store."""
+        return ssl.create_default_context(cafile=str(self.http_ca_file)) if self.http_ca_file else True
 
     @field_validator("mqtt_url")
     @classmethod

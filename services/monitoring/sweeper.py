@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from datetime import datetime, timedelta
 
 import httpx
@@ -36,9 +35,7 @@ class Sweeper:
     async def run(self) -> None:
         """Sweep forever; a failed sweep is logged and retried on the next tick."""
         # The gateways may serve HTTPS with the platform's own CA (HTTP_CA_FILE); their certificate is verified.
-        ca_file = self.settings.http_ca_file
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
-        async with httpx.AsyncClient(timeout=1.0, verify=verify) as client:
+        async with httpx.AsyncClient(timeout=1.0, verify=self.settings.http_verify()) as client:
             while True:
                 await asyncio.sleep(self.settings.sweep_interval_seconds)
                 try:

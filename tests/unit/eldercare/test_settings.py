@@ -13,6 +13,7 @@ from eldercare.settings import DEV_API_TOKENS, BaseProcessSettings, Role, parse_
 from gateway.config import GatewaySettings
 from gateway.mqtt import mqtt_tls
 from services.dispatch.config import DispatchSettings
+from tools import certs
 
 
 def test_tokens_parse_into_roles_and_audit_names() -> None:
@@ -118,3 +119,13 @@ def test_an_mqtt_client_certificate_comes_with_its_key(tmp_path: Path) -> None:
         BaseProcessSettings(MQTT_CLIENT_CERT=str(cert))
     settings = BaseProcessSettings(MQTT_CLIENT_CERT=str(cert), MQTT_CLIENT_KEY=str(key))
     assert mqtt_tls(settings) == {"ca_file": None, "client_cert": (str(cert), str(key))}
+
+
+def test_calls_between_processes_verify_against_http_ca_file(tmp_path: Path) -> None:
+    assert BaseProcessSettings().http_verify() is True  # the system's trust store
+    ca = certs.make_ca(tmp_path, name="platform-test-ca")
+    context = BaseProcessSettings(HTTP_CA_FILE=str(ca.cert)).http_verify()
+    assert isinstance(context, ssl.SSLContext) and context.check_hostname
+    assert [dict(entry[0] for entry in cert["subject"])["commonName"] for cert in context.get_ca_certs()] == [
+        "platform-test-ca"
+    ]

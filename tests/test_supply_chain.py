@@ -133,3 +133,9 @@ def test_compose_images_are_pinned_by_exact_version() -> None:
         # x.y.z, or PostgreSQL's own two-part x.y
         pattern = r"\d+\.\d+" if image.startswith("postgres:") else r"v?\d+\.\d+\.\d+"
         assert re.fullmatch(pattern, tag), f"{name}: {image} is not pinned to a release"
+
+
+def test_the_build_context_carries_the_lock_but_no_key() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert "certs" in ignored and ".env" in ignored  # tools.certs' private keys, the operator's secrets
+    assert not ignored & {"requirements", "requirements/", "requirements/*", "*.lock"}

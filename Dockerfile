@@ -1,20 +1,26 @@
 # One image for every process; docker-compose.yml picks the module per service:
 #   python -m gateway | services.dispatch | services.care_record | services.monitoring
-FROM python:3.11-slim AS build
+# Base images by exact tag; bump them together with the Python requirements/ are locked for.
+FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml requirements.lock ./
+# The locked runtime dependencies, every file checked against its sha256, before any source: a
+# source change reuses this layer, and nothing unlocked or unhashed gets in.
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.lock
+COPY pyproject.toml ./
 COPY eldercare ./eldercare
 COPY gateway ./gateway
 COPY services ./services
 # The tools ship too: operators provision devices (python -m tools.provision) from the image.
 COPY tools ./tools
-# Not editable: the runtime stage carries only the venv, no source tree.
-RUN pip install -c requirements.lock .
+# Not editable: the runtime stage carries only the venv, no source tree. --no-deps and no build
+# isolation: everything it needs, setuptools included, is installed above from the lock.
+RUN pip install --no-deps --no-build-isolation .
 
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 # Apache Kafka's jars (infra/kafka/pom.xml) are resolved from Maven Central into var/kafka once.
 KAFKA_JARS := var/kafka/.resolved-$(shell sha256sum infra/kafka/pom.xml | cut -c1-16)
 
-.PHONY: run test test-faults audit test-fast lint proto proto-check system-deps kafka-jars venv wipe clean seed bench soak bench-deps
+.PHONY: run test test-faults audit test-fast lint lock proto proto-check system-deps kafka-jars venv wipe clean seed bench soak bench-deps
 
-$(STAMP): pyproject.toml requirements.lock
+# Locked, hashed dependencies first (requirements/dev.lock: runtime + dev tools, every file's
+# sha256), then the project itself without resolving anything: an editable install has no hash.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -66,14 +68,15 @@ test-faults: system-deps $(STAMP) $(KAFKA_JARS)
 	@mkdir -p var
 	FAULT_SUITE=full FAULT_REPORT=var/faults-report.md $(PY) -m pytest -q -p no:cacheprovider -s tests/e2e/faults
 
-# pip-audit over requirements.lock; exit 2 means "could not audit everything", never "clean".
+# pip-audit over requirements/dev.lock (the image's runtime.lock is part of it); exit 2 means
+# "could not audit everything", never "clean".
 audit: $(STAMP)
 	$(PY) .ci/audit.py
 
 # Benchmarks (docs/performance.md): own brokers and databases; results in bench/results/.
+# The bench extra (confluent-kafka) is in requirements/dev.lock already.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
 bench-deps: $(BENCH_STAMP)
@@ -84,6 +87,15 @@ bench: system-deps $(BENCH_STAMP) $(KAFKA_JARS)
 SOAK_MINUTES ?= 10
 soak: system-deps $(BENCH_STAMP) $(KAFKA_JARS)
 	$(PY) -m bench --phases soak --soak-minutes $(SOAK_MINUTES)
+
+# Re-resolve the lock files after editing pyproject.toml's dependencies (pip-tools in a venv of its
+# own, so it never enters the project's); pins already in a lock file are kept unless UPGRADE=1.
+LOCK_VENV := var/lock-venv
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --no-strip-extras --allow-unsafe --all-build-deps --no-emit-find-links $(if $(UPGRADE),--upgrade)
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.7.0; }
+	$(PIP_COMPILE) -o requirements/runtime.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev -o requirements/dev.lock pyproject.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

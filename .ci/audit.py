@@ -1,4 +1,4 @@
-"""pip-audit over requirements.lock, honest about what it could not check.
+"""pip-audit over requirements/dev.lock (the runtime lock is a subset), honest about what it could not check.
 
 Exit 0: every pinned package was checked and none has a known vulnerability.
 Exit 1: a known vulnerability (or pip-audit itself failed).
@@ -26,8 +26,9 @@ def main() -> int:
     argv = [
         str(Path(sys.executable).with_name("pip-audit")),
         "--requirement",
-        str(ROOT / "requirements.lock"),
+        str(ROOT / "requirements" / "dev.lock"),
         "--no-deps",  # the lock file pins the whole tree already
+        "--require-hashes",
         "--disable-pip",
         "--vulnerability-service",
         service,

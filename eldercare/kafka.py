@@ -8,6 +8,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -50,10 +51,33 @@ class MemoisedKeyPartitioner:
         return all_partitions[self._index(key, len(all_partitions))]
 
 
+def kafka_security(settings: BaseProcessSettings) -> dict[str, Any]:
+    """The client options for KAFKA_SECURITY_PROTOCOL, the same for every producer, consumer and admin client.
+
+    The broker's certificate and host name are always verified (no setting turns that off): a
+    client that reached an impostor would hand it the account's password (PLAIN) and the alarms.
+    """
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return {"security_protocol": "PLAINTEXT"}
+    ca_file = str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None
+    options: dict[str, Any] = {
+        "security_protocol": settings.kafka_security_protocol,
+        "ssl_context": ssl.create_default_context(cafile=ca_file),
+    }
+    if settings.kafka_security_protocol == "SASL_SSL":
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    return options
+
+
 def create_producer(settings: BaseProcessSettings, *, fast_lane: bool = False, linger_ms: int = 5) -> AIOKafkaProducer:
     """A producer with acks=all; the fast lane never lingers to fill a batch, the bulk one `linger_ms`."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_security(settings),
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=0 if fast_lane else linger_ms,
@@ -132,7 +156,9 @@ class BatchSender(Generic[Tag]):
 async def ensure_topics(settings: BaseProcessSettings, topics: Sequence[str] | None = None) -> None:
     """Create the platform's topics with explicit partition counts; existing ones are left alone."""
     wanted = [spec for spec in ALL_TOPICS if topics is None or spec.name in topics]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000, **kafka_security(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -391,6 +417,7 @@ class ConsumerLoop:
         consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._settings.kafka_bootstrap,
+            **kafka_security(self._settings),
             group_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -116,13 +117,43 @@ class BaseProcessSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         1, ge=1, validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR", "kafka_replication_factor")
     )
+    # Transport security to Kafka. PLAINTEXT (the local stack) or SASL_SSL (docker-compose.yml): TLS
+    # verified against KAFKA_SSL_CA_FILE (default: the system's trust store) and the host name, and
+    # an account checked by SCRAM or PLAIN. SSL alone is TLS without an account.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol")
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SSL_CA_FILE", "kafka_ssl_ca_file")
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism")
+    )
+    kafka_sasl_username: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "kafka_sasl_username")
+    )
+    kafka_sasl_password: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "kafka_sasl_password"), repr=False
+    )
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", validation_alias=AliasChoices("MQTT_URL", "mqtt_url"))
     http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("HTTP_HOST", "http_host"))
     # HTTPS: both set, uvicorn serves TLS with them (paths to PEM files).
     http_tls_cert: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_CERT", "http_tls_cert"))
     http_tls_key: Path | None = Field(None, validation_alias=AliasChoices("HTTP_TLS_KEY", "http_tls_key"))
+    # The CA that signed the platform's own HTTPS certificates, for calls between its processes
+    # (monitoring asking the gateways' /readyz); default: the system's trust store.
+    http_ca_file: Path | None = Field(None, validation_alias=AliasChoices("HTTP_CA_FILE", "http_ca_file"))
     # mqtts:// only: the CA bundle that signed the broker's certificate (default: the system's trust store).
     mqtt_ca_file: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CA_FILE", "mqtt_ca_file"))
+    # mqtts:// only, for a broker that wants client certificates (`require_certificate true`): PEM files.
+    mqtt_client_cert: Path | None = Field(
+        None, validation_alias=AliasChoices("MQTT_CLIENT_CERT", "mqtt_client_cert")
+    )
+    mqtt_client_key: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CLIENT_KEY", "mqtt_client_key"))
+
+    def http_verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client calling another platform process verifies with: HTTP_CA_FILE, else the system store."""
+        return ssl.create_default_context(cafile=str(self.http_ca_file)) if self.http_ca_file else True
 
     @field_validator("mqtt_url")
     @classmethod
@@ -133,13 +164,28 @@ class BaseProcessSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _check_kafka_account(self) -> BaseProcessSettings:
+        has_account = bool(self.kafka_sasl_username and self.kafka_sasl_password)
+        if self.kafka_security_protocol == "SASL_SSL" and not has_account:
+            raise ValueError("KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        return self
+
+    @model_validator(mode="after")
     def _check_tls_pair(self) -> BaseProcessSettings:
-        if (self.http_tls_cert is None) != (self.http_tls_key is None):
-            raise ValueError("HTTP_TLS_CERT and HTTP_TLS_KEY go together: set both or neither")
+        for first, second, pair in (
+            ("HTTP_TLS_CERT", "HTTP_TLS_KEY", (self.http_tls_cert, self.http_tls_key)),
+            ("MQTT_CLIENT_CERT", "MQTT_CLIENT_KEY", (self.mqtt_client_cert, self.mqtt_client_key)),
+        ):
+            if (pair[0] is None) != (pair[1] is None):
+                raise ValueError(f"{first} and {second} go together: set both or neither")
         for name, path in (
             ("HTTP_TLS_CERT", self.http_tls_cert),
             ("HTTP_TLS_KEY", self.http_tls_key),
+            ("HTTP_CA_FILE", self.http_ca_file),
             ("MQTT_CA_FILE", self.mqtt_ca_file),
+            ("MQTT_CLIENT_CERT", self.mqtt_client_cert),
+            ("MQTT_CLIENT_KEY", self.mqtt_client_key),
+            ("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
         ):
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}: no such file {path}")

@@ -42,7 +42,7 @@ from gateway import metrics
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
-from gateway.mqtt import MqttSession
+from gateway.mqtt import MqttSession, mqtt_tls
 from gateway.payloads import ALARM_KINDS, TELEMETRY_KINDS, DeviceMessage, Ignored, Rejection, parse_device_message
 from gateway.ratelimit import CappedDeadLetters, DeviceRateLimiter
 from gateway.receipts import ReceiptSender, event_id_in
@@ -160,7 +160,7 @@ class Gateway:
             receive_maximum=receive_maximum,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
-            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            **mqtt_tls(settings),
             # Back within a second of the broker: after a Mosquitto restart a shared bulk lane's
             # subscription only routes again once this session has subscribed anew.
             max_reconnect_delay=settings.mqtt_max_reconnect_delay_s,

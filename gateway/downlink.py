@@ -22,7 +22,7 @@ from eldercare.runtime import start_with_retry
 from eldercare.topics import COMMANDS
 from eldercare.v1 import events_pb2 as pb
 from gateway.config import GatewaySettings
-from gateway.mqtt import MqttSession
+from gateway.mqtt import MqttSession, mqtt_tls
 from gateway.payloads import DEVICE_ID_PATTERN, TOPIC_PREFIX
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Downlink:
             manual_ack=False,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
-            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            **mqtt_tls(settings),
         )
         self._joining: asyncio.Task[None] | None = None
         self.consumer = ConsumerLoop(

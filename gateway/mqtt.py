@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -27,6 +27,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from eldercare.settings import BaseProcessSettings
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class FastReceiveClient(mqtt.Client):
     - hands messages straight to `on_message` when no `message_callback_add` filter exists;
     - acknowledges a burst of messages with one queued write (`ack_many`).
     It overrides three private paho methods (`_sock_recv`, `_handle_publish`,
-    `_handle_on_message`) and queues through a fourth (`_packet_queue`), so requirements.lock
+    `_handle_on_message`) and queues through a fourth (`_packet_queue`), so requirements/*.lock
     pins paho-mqtt and tests/unit/gateway/test_mqtt_fast_receive.py checks the result against stock paho.
     """
 
@@ -182,6 +184,23 @@ class FastReceiveClient(mqtt.Client):
                     raise
 
 
+class MqttTls(TypedDict):
+    """What a client's TLS needs beyond the mqtts:// scheme: the CA to verify the broker with, and a
+    certificate of its own for a broker that asks for one (`require_certificate true`)."""
+
+    ca_file: str | None
+    client_cert: tuple[str, str] | None
+
+
+def mqtt_tls(settings: BaseProcessSettings) -> MqttTls:
+    """The process's MQTT TLS files (MQTT_CA_FILE, MQTT_CLIENT_CERT + MQTT_CLIENT_KEY)."""
+    cert, key = settings.mqtt_client_cert, settings.mqtt_client_key
+    return MqttTls(
+        ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        client_cert=(str(cert), str(key)) if cert and key else None,
+    )
+
+
 def new_paho_client(
     *,
     client_id: str,
@@ -189,6 +208,7 @@ def new_paho_client(
     username: str | None,
     password: str | None,
     ca_file: str | None,
+    client_cert: tuple[str, str] | None = None,
     manual_ack: bool = True,
     reconnect_on_failure: bool = True,
 ) -> FastReceiveClient:
@@ -203,8 +223,10 @@ def new_paho_client(
     if username:
         client.username_pw_set(username, password)
     if tls:
-        # The broker's certificate is always verified: against ca_file (MQTT_CA_FILE) or the system store.
-        client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        # The broker's certificate and host name are always verified (paho's tls_insecure stays off):
+        # against ca_file (MQTT_CA_FILE) or the system store. No setting turns that off.
+        certfile, keyfile = client_cert or (None, None)
+        client.tls_set(ca_certs=ca_file, certfile=certfile, keyfile=keyfile, cert_reqs=ssl.CERT_REQUIRED)
     client.max_queued_messages_set(0)
     return client
 
@@ -227,6 +249,7 @@ class MqttSession:
         manual_ack: bool = True,
         keepalive: int = 30,
         ca_file: str | None = None,
+        client_cert: tuple[str, str] | None = None,
         max_reconnect_delay: float = 10.0,
     ) -> None:
         self.endpoint = parse_mqtt_url(url)
@@ -253,6 +276,7 @@ class MqttSession:
             username=username,
             password=password,
             ca_file=ca_file,
+            client_cert=client_cert,
             manual_ack=manual_ack,
         )
         self.client.max_inflight_messages_set(1000)

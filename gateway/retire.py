@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import GatewaySettings
-from gateway.mqtt import new_paho_client, parse_mqtt_url
+from gateway.mqtt import mqtt_tls, new_paho_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class LaneRetirement:
             tls=parse_mqtt_url(self.settings.mqtt_url).tls,
             username=self.settings.mqtt_username,
             password=self.settings.mqtt_password,
-            ca_file=str(self.settings.mqtt_ca_file) if self.settings.mqtt_ca_file else None,
+            **mqtt_tls(self.settings),
             reconnect_on_failure=False,  # a lost connection ends this attempt; `run()` decides
         )
 

@@ -9,6 +9,7 @@ machine's own server, which on Debian wants a password.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from eldercare.settings import tcp_port_open
+from eldercare.settings import REPO_ROOT, tcp_port_open
 from tools import kafkanode
 from tools.devstack import (
     mosquitto_binary,
@@ -46,7 +47,8 @@ def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes] | None 
         time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, and kill if it is still there after 10 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -70,7 +72,7 @@ class BrokerProcess:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop_process(self.process)
 
     def restart(self) -> None:
         self.stop()
@@ -84,7 +86,14 @@ def mosquitto(workdir: Path) -> Iterator[BrokerProcess]:
     conf = write_mosquitto_config(
         workdir / "mosquitto.conf", host="127.0.0.1", port=port, data_dir=workdir / "mqtt-data"
     )
-    broker = BrokerProcess("mosquitto", [mosquitto_binary(), "-c", str(conf)], port, workdir / "mosquitto.log")
+    with _running(
+        BrokerProcess("mosquitto", [mosquitto_binary(), "-c", str(conf)], port, workdir / "mosquitto.log")
+    ) as broker:
+        yield broker
+
+
+@contextlib.contextmanager
+def _running(broker: BrokerProcess) -> Iterator[BrokerProcess]:
     broker.start()
     try:
         yield broker
@@ -93,11 +102,37 @@ def mosquitto(workdir: Path) -> Iterator[BrokerProcess]:
 
 
 @contextlib.contextmanager
-def kafka(workdir: Path, *, overrides: dict[str, str] | None = None) -> Iterator[kafkanode.KafkaNode]:
-    """One Apache Kafka KRaft node (the pinned release) on a free port, its data under `workdir`."""
+def production_mosquitto(workdir: Path, *, passwd: Path, certs: Path) -> Iterator[BrokerProcess]:
+    """Mosquitto with the production config (TLS listener, password file, ACL) on a free port.
+
+    `certs` holds ca.crt, server.crt and server.key (tools.certs) for 127.0.0.1.
+    """
+    port = free_port()
+    production = (REPO_ROOT / "infra" / "mosquitto" / "mosquitto.conf").read_text()
+    conf = f"user {getpass.getuser()}\n" + (
+        production.replace("listener 8883", f"listener {port} 127.0.0.1")
+        .replace("/mosquitto/certs/", f"{certs}/")
+        .replace("/mosquitto/config/passwd", str(passwd))
+        .replace("/mosquitto/config/acl", str(REPO_ROOT / "infra" / "mosquitto" / "acl"))
+        .replace("/mosquitto/data/", f"{workdir}/")
+        .replace("log_dest stdout", f"log_dest file {workdir}/mosquitto.log")
+    )
+    (workdir / "mosquitto.conf").write_text(conf)
+    argv = [mosquitto_binary(), "-c", str(workdir / "mosquitto.conf")]
+    with _running(BrokerProcess("mosquitto", argv, port, workdir / "out.log")) as broker:
+        yield broker
+
+
+@contextlib.contextmanager
+def kafka(
+    workdir: Path, *, overrides: dict[str, str] | None = None, sasl_ssl: kafkanode.SaslSslListener | None = None
+) -> Iterator[kafkanode.KafkaNode]:
+    """One Apache Kafka KRaft node (the pinned release) on a free port, its data under `workdir`;
+    with `sasl_ssl`, a SASL_SSL listener beside the plaintext one."""
     [node] = kafkanode.make_cluster(
         Path(tempfile.mkdtemp(prefix="kafka-", dir=workdir)), size=1, heap="384m", overrides=overrides
     )
+    node.sasl_ssl = sasl_ssl
     node.start()
     try:
         yield node
@@ -131,7 +166,7 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
         _wait_accepting(port, server)
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        _stop(server)
+        stop_process(server)
         shutil.rmtree(datadir, ignore_errors=True)
 
 

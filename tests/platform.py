@@ -115,9 +115,14 @@ async def new_topic(kafka_bootstrap: str, prefix: str, partitions: int) -> str:
     return topic
 
 
-async def read_topic(kafka_bootstrap: str, topic: str) -> list[Any]:
-    """Every record currently on a topic, read from the start without a consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+async def read_topic(kafka_bootstrap: str, topic: str, **client_options: Any) -> list[Any]:
+    """Every record currently on a topic, read from the start without a consumer group.
+
+    `client_options`: more AIOKafkaConsumer arguments (eldercare.kafka.kafka_security for SASL_SSL).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, **client_options
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +38,8 @@ OPERATOR_ENV = {
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
     "DISPATCH_CONSOLE_SECRET": "deploy-test-console-secret-0123456789",
     "DISPATCH_ALERTMANAGER_TOKEN": "deploy-test-alertmanager-token",
+    "KAFKA_BROKER_PASSWORD": "deploy-test-broker-secret",
+    "KAFKA_CLIENT_PASSWORD": "deploy-test-client-secret",
 }
 
 SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
@@ -89,6 +92,27 @@ def resolved_compose(file: Path = COMPOSE) -> dict[str, Any]:
     return _load_yaml(result.stdout)
 
 
+@cache
+def _local_certs() -> Path:
+    """What `python -m tools.certs` writes, made once for the settings checks below."""
+    from tools.certs import stack_certificates
+
+    out = Path(tempfile.mkdtemp(prefix="deploy-certs-"))
+    stack_certificates(out)
+    return out
+
+
+def local_environment(environment: dict[str, Any]) -> dict[str, Any]:
+    """A container's environment with its mounted certificate paths (/certs/...) pointing at real files
+    here: the settings refuse a file that does not exist."""
+    return {
+        name: str(_local_certs() / "app" / value.removeprefix("/certs/"))
+        if isinstance(value, str) and value.startswith("/certs/")
+        else value
+        for name, value in environment.items()
+    }
+
+
 def accepted_env_names(settings_cls: type[BaseSettings]) -> set[str]:
     names: set[str] = set()
     for field in settings_cls.model_fields.values():
@@ -135,11 +159,12 @@ def test_compose_environment_matches_settings(service: str) -> None:
     unknown = set(environment) - accepted_env_names(settings_cls)
     # The settings ignore unknown names, so a renamed variable would silently fall back to a default.
     assert not unknown, f"{service}: {settings_cls.__name__} does not read {sorted(unknown)}"
-    settings: Any = settings_cls(**environment)
+    settings: Any = settings_cls(**local_environment(environment))
     assert settings.env == "production"
     assert settings.http_host == "0.0.0.0"
     healthcheck = " ".join(resolved_compose()["services"][service]["healthcheck"]["test"])
-    assert f"127.0.0.1:{settings.http_port}/healthz" in healthcheck
+    assert f"https://127.0.0.1:{settings.http_port}/healthz" in healthcheck
+    assert "cafile='/certs/ca.crt'" in healthcheck
 
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.local.yml"])
@@ -170,7 +195,7 @@ def _by_job(addresses: dict[str, str]) -> dict[str, list[str]]:
 def test_prometheus_scrapes_every_process_where_it_listens() -> None:
     services = resolved_compose()["services"]
     ports = {
-        name: settings_cls(**services[name]["environment"]).http_port  # type: ignore[attr-defined]
+        name: settings_cls(**local_environment(services[name]["environment"])).http_port  # type: ignore[attr-defined]
         for name, settings_cls in SETTINGS_BY_SERVICE.items()
     }
     # Alertmanager too: a down one delivers nothing, and TargetDown shows it in Prometheus.
@@ -190,7 +215,7 @@ def test_prometheus_scrapes_every_process_where_it_listens() -> None:
 def _gateways(services: dict[str, Any]) -> dict[str, GatewaySettings]:
     """The compose services that run a gateway process, with the settings it would read."""
     return {
-        name: GatewaySettings(**spec.get("environment", {}))
+        name: GatewaySettings(**local_environment(spec.get("environment", {})))
         for name, spec in services.items()
         if spec.get("command") == ["python", "-m", "gateway"]
     }
@@ -209,8 +234,8 @@ def test_compose_runs_an_alarm_lane_gateway_beside_the_bulk_lane_one() -> None:
 
 def test_monitoring_asks_every_compose_gateway_whether_it_has_the_broker() -> None:
     services = resolved_compose()["services"]
-    monitoring = MonitoringSettings(**services["monitoring"]["environment"])
-    expected = {f"http://{name}:{settings.http_port}" for name, settings in _gateways(services).items()}
+    monitoring = MonitoringSettings(**local_environment(services["monitoring"]["environment"]))
+    expected = {f"https://{name}:{settings.http_port}" for name, settings in _gateways(services).items()}
     assert set(monitoring.gateway_health_urls()) == expected
 
 
@@ -271,11 +296,18 @@ def _kafka_brokers(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _as_properties(environment: dict[str, Any]) -> dict[str, str]:
-    """The apache/kafka image's KAFKA_FOO_BAR variables as the server properties foo.bar they set."""
+    """The apache/kafka image's KAFKA_FOO_BAR variables as the server properties foo.bar they set
+    (its rule: `___` is `-`, `__` is `_`, `_` is `.`)."""
     return {
-        name[len("KAFKA_") :].lower().replace("_", "."): str(value)
+        name[len("KAFKA_") :]
+        .lower()
+        .replace("___", "\0")
+        .replace("__", "\1")
+        .replace("_", ".")
+        .replace("\0", "-")
+        .replace("\1", "_"): str(value)
         for name, value in environment.items()
-        if name.startswith("KAFKA_") and name != "KAFKA_HEAP_OPTS"
+        if name.startswith("KAFKA_") and name not in ("KAFKA_HEAP_OPTS", "KAFKA_OPTS")
     }
 
 
@@ -319,3 +351,99 @@ def test_compose_services_write_three_copies_to_all_brokers() -> None:
         env = services[name]["environment"]
         assert env["KAFKA_REPLICATION_FACTOR"] == "3", name
         assert sorted(env["KAFKA_BOOTSTRAP"].split(",")) == [f"kafka-{n}:9092" for n in (1, 2, 3)], name
+
+
+# ---- Transport security: every link of the compose stack is encrypted and authenticated ------------
+
+
+def _mounts(spec: dict[str, Any]) -> dict[str, str]:
+    """A service's bind mounts, container path -> host path (docker-compose prints either syntax)."""
+    mounts = {}
+    for volume in spec.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *_ = volume.split(":")
+            mounts[target] = source
+        elif volume.get("type") == "bind":
+            mounts[volume["target"]] = volume["source"]
+    return mounts
+
+
+def test_compose_mounts_the_certificates_tools_certs_lays_out() -> None:
+    services = resolved_compose()["services"]
+    layout = _local_certs()
+    certs_dir = REPO / "certs"  # ELDERCARE_CERTS_DIR's default
+    wanted = {
+        "mosquitto": ("/mosquitto/certs", "mosquitto"),
+        **{f"kafka-{n}": ("/etc/kafka/secrets", "kafka") for n in (1, 2, 3)},
+        **{name: ("/certs", "app") for name in SETTINGS_BY_SERVICE},
+        "prometheus": ("/certs/ca.crt", "ca.crt"),
+        "alertmanager": ("/certs/ca.crt", "ca.crt"),
+    }
+    for service, (target, folder) in wanted.items():
+        assert _mounts(services[service]).get(target) == str(certs_dir / folder), service
+        assert (layout / folder).exists(), folder
+    # Every file a container is told to read is one tools.certs writes.
+    mosquitto_conf = (REPO / "infra" / "mosquitto" / "mosquitto.conf").read_text()
+    for line in mosquitto_conf.splitlines():
+        if line.split(" ")[0] in ("cafile", "certfile", "keyfile"):
+            assert (layout / "mosquitto" / line.split(" ")[1].removeprefix("/mosquitto/certs/")).is_file(), line
+    kafka_env = services["kafka-1"]["environment"]
+    for name in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+        assert (layout / "kafka" / kafka_env[name]).is_file(), name
+    assert (layout / "kafka" / kafka_env["KAFKA_SSL_TRUSTSTORE_LOCATION"].removeprefix("/etc/kafka/secrets/")).is_file()
+
+
+def test_the_production_broker_listens_only_with_tls() -> None:
+    services = resolved_compose()["services"]
+    assert [port["target"] for port in services["mosquitto"]["ports"]] == [8883]
+    conf = [line.split() for line in (REPO / "infra" / "mosquitto" / "mosquitto.conf").read_text().splitlines()]
+    listeners = [words for words in conf if words and words[0] == "listener"]
+    assert listeners == [["listener", "8883"]]
+    assert {"cafile", "certfile", "keyfile"} <= {words[0] for words in conf if words}
+    for name, settings in _gateways(services).items():
+        assert settings.mqtt_url == "mqtts://mosquitto:8883", name
+        assert settings.mqtt_ca_file is not None, name
+
+
+def test_kafka_serves_clients_and_replication_only_over_sasl_ssl() -> None:
+    for name, spec in _kafka_brokers(resolved_compose()["services"]).items():
+        props = _as_properties(spec["environment"])
+        protocols = dict(entry.split(":") for entry in props["listener.security.protocol.map"].split(","))
+        listeners = [entry.split("://")[0] for entry in props["listeners"].split(",")]
+        # Only the controller quorum, which compose publishes nowhere, is plaintext.
+        assert {listener: protocols[listener] for listener in listeners} == {
+            "SASL_SSL": "SASL_SSL",
+            "CONTROLLER": "PLAINTEXT",
+        }, name
+        assert props["advertised.listeners"] == f"SASL_SSL://{name}:9092"
+        assert props["inter.broker.listener.name"] == "SASL_SSL"
+        assert props.get("ssl.endpoint.identification.algorithm", "https") == "https", name
+        assert "9093" not in str(spec.get("ports", "")), name
+
+
+def test_every_process_logs_in_to_kafka_with_an_account_the_brokers_know() -> None:
+    services = resolved_compose()["services"]
+    jaas = _as_properties(services["kafka-1"]["environment"])["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+    accounts = dict(re.findall(r'user_([A-Za-z0-9_-]+)="([^"]*)"', jaas))
+    assert accounts["broker"] == OPERATOR_ENV["KAFKA_BROKER_PASSWORD"]
+    for name, settings_cls in SETTINGS_BY_SERVICE.items():
+        settings: Any = settings_cls(**local_environment(services[name]["environment"]))
+        assert settings.kafka_security_protocol == "SASL_SSL", name
+        assert settings.kafka_sasl_mechanism == "PLAIN", name  # what the brokers enable
+        assert accounts.get(settings.kafka_sasl_username) == settings.kafka_sasl_password, name
+        assert settings.kafka_ssl_ca_file is not None, name
+        # And their APIs are HTTPS.
+        assert settings.http_tls_cert is not None and settings.http_tls_key is not None, name
+
+
+def test_prometheus_and_alertmanager_call_the_platform_over_https() -> None:
+    scrape = _load_yaml((PROMETHEUS_DIR / "prometheus.yml").read_text())["scrape_configs"]
+    for job in scrape:
+        if job["job_name"] in SCRAPE_JOB.values():
+            assert job.get("scheme") == "https", job["job_name"]
+            assert job["tls_config"]["ca_file"] == "/certs/ca.crt", job["job_name"]
+    alertmanager = _load_yaml((REPO / "infra" / "alertmanager" / "alertmanager.yml").read_text())
+    for receiver in alertmanager["receivers"]:
+        for webhook in receiver.get("webhook_configs", []):
+            assert webhook["url"].startswith("https://"), webhook["url"]
+            assert webhook["http_config"]["tls_config"]["ca_file"] == "/certs/ca.crt"

@@ -132,6 +132,51 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener: the broker's PKCS12 keystore (tools.certs.keystore) and its accounts.
+
+    Every account can log in by SCRAM-SHA-512 and SCRAM-SHA-256 (credentials stored in the
+    cluster metadata when the node is formatted, so only a fresh node gets them) and by PLAIN
+    (checked against the broker's JAAS config).
+    """
+
+    port: int
+    keystore: Path
+    keystore_password: str
+    accounts: Mapping[str, str] = field(default_factory=dict)
+
+    def properties(self) -> dict[str, str]:
+        prefix = "listener.name.sasl_ssl."
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in sorted(self.accounts.items()))
+        props = {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.password": self.keystore_password,
+            "ssl.key.password": self.keystore_password,
+            f"{prefix}sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+            f"{prefix}plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+        }
+        for mechanism in SCRAM_MECHANISMS:
+            props[f"{prefix}{mechanism.lower()}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+        return props
+
+    def scram_arguments(self) -> list[str]:
+        return [
+            argument
+            for mechanism in SCRAM_MECHANISMS
+            for name, password in sorted(self.accounts.items())
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
+
 @dataclass
 class KafkaNode:
     """One KRaft node (broker + controller in one JVM) with its data under `data_dir`.
@@ -156,6 +201,14 @@ class KafkaNode:
     overrides: Mapping[str, str] = field(default_factory=dict)
     lib: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    # A SASL_SSL client listener beside the plaintext one (the plaintext one stays for replication
+    # and the tests' own tools): TLS with this keystore, accounts checked by SCRAM or PLAIN.
+    sasl_ssl: SaslSslListener | None = None
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        assert self.sasl_ssl is not None, "no SASL_SSL listener"
+        return f"{self.host}:{self.sasl_ssl.port}"
 
     @property
     def bootstrap(self) -> str:
@@ -173,6 +226,9 @@ class KafkaNode:
         if self.internal_port is not None:
             listeners.append(f"INTERNAL://{self.host}:{self.internal_port}")
             advertised.append(f"INTERNAL://{self.host}:{self.internal_port}")
+        if self.sasl_ssl is not None:
+            listeners.append(f"SASL_SSL://{self.host}:{self.sasl_ssl.port}")
+            advertised.append(f"SASL_SSL://{self.host}:{self.sasl_ssl.port}")
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
@@ -181,7 +237,9 @@ class KafkaNode:
             "advertised.listeners": ",".join(advertised),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "INTERNAL" if self.internal_port is not None else "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL"
+            ),
             "log.dirs": str(self.data_dir / "log"),
             # A single node cannot replicate; a cluster keeps three copies and refuses a write
             # that fewer than two hold, and never elects a leader that missed acknowledged writes.
@@ -204,6 +262,8 @@ class KafkaNode:
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
             "message.max.bytes": str(1024 * 1024 + 1024),
         }
+        if self.sasl_ssl is not None:
+            props.update(self.sasl_ssl.properties())
         props.update(self.overrides)
         return props
 
@@ -238,8 +298,12 @@ class KafkaNode:
         if self.formatted():
             return
         config = self.write_config()
+        # SCRAM credentials live in the cluster metadata: KRaft takes the first ones at format time.
+        scram = self.sasl_ssl.scram_arguments() if self.sasl_ssl is not None else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(config), "-g"),
+            self._java(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(config), "-g", *scram
+            ),
             capture_output=True,
             text=True,
         )
@@ -267,7 +331,8 @@ class KafkaNode:
 
     def wait_listening(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        while not port_open(self.port, self.host):
+        ports = [self.port] + ([self.sasl_ssl.port] if self.sasl_ssl is not None else [])
+        while not all(port_open(port, self.host) for port in ports):
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"kafka node {self.node_id} exited with {self.process.returncode}{self.log_tail()}")
             if time.monotonic() > deadline:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope
+from eldercare.kafka import kafka_security
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import ELDERS
 
@@ -69,7 +70,10 @@ class BoundWatches:
     async def _follow(self) -> None:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False, client_id="watch-elders"
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                enable_auto_commit=False,
+                client_id="watch-elders",
+                **kafka_security(self._settings),
             )
             await self._consumer.start()
         consumer = self._consumer

@@ -34,7 +34,8 @@ class Sweeper:
 
     async def run(self) -> None:
         """Sweep forever; a failed sweep is logged and retried on the next tick."""
-        async with httpx.AsyncClient(timeout=1.0) as client:
+        # The gateways may serve HTTPS with the platform's own CA (HTTP_CA_FILE); their certificate is verified.
+        async with httpx.AsyncClient(timeout=1.0, verify=self.settings.http_verify()) as client:
             while True:
                 await asyncio.sleep(self.settings.sweep_interval_seconds)
                 try:

@@ -1,30 +1,27 @@
-"""The production broker config: per-device accounts and the ACL keep each device to its own topics."""
+"""The production broker config (TLS): per-device accounts and the ACL keep each device to its own topics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from eldercare.settings import REPO_ROOT
 from gateway.mqtt import MqttSession
 from tests import infra
-from tools.devstack import mosquitto_binary
+from tools import certs
 from tools.provision import GATEWAY_ACCOUNT, provision_device
 from tools.provision import main as provision_main
 
 pytestmark = pytest.mark.integration
-INFRA = REPO_ROOT / "infra" / "mosquitto"
 
 
 @pytest.fixture(scope="module")
-def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """Mosquitto with the production ACL and password file (listener moved to a free port)."""
+def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], str]]:
+    """Mosquitto with the production config: TLS, the ACL and a password file (listener moved to a free port)."""
     workdir = tmp_path_factory.mktemp("secured-mqtt")
     passwd = workdir / "passwd"
     accounts = {
@@ -33,29 +30,15 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     }
     provision_main(["--passwd-file", str(passwd), "gateway", "--password", "gateway-secret"])
     accounts[GATEWAY_ACCOUNT] = "gateway-secret"
-    port = infra.free_port()
-    production = (INFRA / "mosquitto.conf").read_text()
-    conf = f"user {getpass.getuser()}\n" + (
-        production.replace("listener 1883", f"listener {port} 127.0.0.1")
-        .replace("/mosquitto/config/passwd", str(passwd))
-        .replace("/mosquitto/config/acl", str(INFRA / "acl"))
-        .replace("/mosquitto/data/", f"{workdir}/")
-        .replace("log_dest stdout", f"log_dest file {workdir}/mosquitto.log")
-    )
-    (workdir / "mosquitto.conf").write_text(conf)
-    broker = infra.BrokerProcess(
-        "mosquitto", [mosquitto_binary(), "-c", str(workdir / "mosquitto.conf")], port, workdir / "out.log"
-    )
-    broker.start()
-    try:
-        yield f"mqtt://127.0.0.1:{port}", accounts
-    finally:
-        broker.stop()
+    ca = certs.make_ca(workdir / "certs")
+    certs.issue(ca, workdir / "certs", "server", hosts=("127.0.0.1",))
+    with infra.production_mosquitto(workdir, passwd=passwd, certs=workdir / "certs") as broker:
+        yield f"mqtts://127.0.0.1:{broker.port}", accounts, str(ca.cert)
 
 
 @contextlib.asynccontextmanager
 async def session(
-    url: str, user: str, password: str, *, subscribe: list[str] | None = None
+    url: str, user: str, password: str, ca_file: str, *, subscribe: list[str] | None = None
 ) -> AsyncIterator[tuple[MqttSession, asyncio.Queue[mqtt.MQTTMessage]]]:
     inbox: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
     client = MqttSession(
@@ -67,6 +50,7 @@ async def session(
         manual_ack=False,
         username=user,
         password=password,
+        ca_file=ca_file,
     )
     await client.start()
     try:
@@ -77,11 +61,14 @@ async def session(
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_a_device_publishes_as_itself_but_not_as_another(secured_broker: tuple[str, dict[str, str]]) -> None:
-    url, accounts = secured_broker
+async def test_a_device_publishes_as_itself_but_not_as_another(secured_broker: tuple[str, dict[str, str], str]) -> None:
+    url, accounts, ca_file = secured_broker
     async with (
-        session(url, GATEWAY_ACCOUNT, accounts[GATEWAY_ACCOUNT], subscribe=["eldercare/v1/devices/#"]) as (_, seen),
-        session(url, "DEVICE_A", accounts["DEVICE_A"]) as (device_a, _),
+        session(url, GATEWAY_ACCOUNT, accounts[GATEWAY_ACCOUNT], ca_file, subscribe=["eldercare/v1/devices/#"]) as (
+            _,
+            seen,
+        ),
+        session(url, "DEVICE_A", accounts["DEVICE_A"], ca_file) as (device_a, _),
     ):
         await device_a.publish("eldercare/v1/devices/DEVICE_B/sos", b'{"forged": true}', qos=1)
         await device_a.publish("eldercare/v1/devices/DEVICE_A/sos", b'{"mine": true}', qos=1)
@@ -92,11 +79,14 @@ async def test_a_device_publishes_as_itself_but_not_as_another(secured_broker: t
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_a_device_reads_only_its_own_commands(secured_broker: tuple[str, dict[str, str]]) -> None:
-    url, accounts = secured_broker
+async def test_a_device_reads_only_its_own_commands(secured_broker: tuple[str, dict[str, str], str]) -> None:
+    url, accounts, ca_file = secured_broker
     async with (
-        session(url, "DEVICE_A", accounts["DEVICE_A"], subscribe=["eldercare/v1/devices/+/commands"]) as (_, inbox_a),
-        session(url, GATEWAY_ACCOUNT, accounts[GATEWAY_ACCOUNT]) as (gateway, _),
+        session(url, "DEVICE_A", accounts["DEVICE_A"], ca_file, subscribe=["eldercare/v1/devices/+/commands"]) as (
+            _,
+            inbox_a,
+        ),
+        session(url, GATEWAY_ACCOUNT, accounts[GATEWAY_ACCOUNT], ca_file) as (gateway, _),
     ):
         await gateway.publish("eldercare/v1/devices/DEVICE_B/commands", b'{"command_id":"b"}', qos=1)
         await gateway.publish("eldercare/v1/devices/DEVICE_A/commands", b'{"command_id":"a"}', qos=1)
@@ -106,11 +96,17 @@ async def test_a_device_reads_only_its_own_commands(secured_broker: tuple[str, d
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_anonymous_and_wrong_passwords_are_refused(secured_broker: tuple[str, dict[str, str]]) -> None:
-    url, _ = secured_broker
+async def test_anonymous_and_wrong_passwords_are_refused(secured_broker: tuple[str, dict[str, str], str]) -> None:
+    url, _, ca_file = secured_broker
     for user, password in ((None, None), ("DEVICE_A", "wrong")):
         client = MqttSession(
-            url=url, client_id="acl-intruder", persistent=False, manual_ack=False, username=user, password=password
+            url=url,
+            client_id="acl-intruder",
+            persistent=False,
+            manual_ack=False,
+            username=user,
+            password=password,
+            ca_file=ca_file,
         )
         await client.start()
         try:

@@ -22,7 +22,11 @@ from tools.sim.fleet import Fleet, FleetConfig, raise_fd_limit
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare-sim", description=__doc__)
-    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883", help="mqtts://host:8883 for TLS")
+    parser.add_argument("--ca-file", help="with mqtts://: the CA that signed the broker's certificate")
+    parser.add_argument(
+        "--device-password", help="log every device in as its id with this password (the production broker)"
+    )
     parser.add_argument("--protocol", choices=("mqtt", "watch3g"), default="mqtt")
     parser.add_argument("--watch-addr", default="127.0.0.1:5093", help="the watch adapter (with --protocol watch3g)")
     parser.add_argument("--devices", type=int, default=100, help="concurrent device sessions")
@@ -58,6 +62,8 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
     """The FleetConfig the command line asks for."""
     config = FleetConfig(
         mqtt_url=args.mqtt_url,
+        ca_file=args.ca_file,
+        device_password=args.device_password,
         protocol=args.protocol,
         watch_addr=args.watch_addr,
         devices=args.devices,

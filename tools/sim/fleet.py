@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import resource
+import ssl
 import time
 import uuid
 from collections import Counter
@@ -42,6 +43,10 @@ class FleetConfig:
     """What the fleet does; the defaults are a realistic day for a wearable."""
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # mqtts:// verifies the broker against this CA (default: the system's trust store).
+    ca_file: str | None = None
+    # With the production broker (per-device accounts): every device logs in as its id with this password.
+    device_password: str | None = None
     # "mqtt": the platform's JSON contract over MQTT; "watch3g": "3G*" frames over TCP to the watch adapter.
     protocol: str = "mqtt"
     watch_addr: str = "127.0.0.1:5093"
@@ -198,6 +203,7 @@ class Fleet:
 
     def __init__(self, config: FleetConfig, on_stats: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config = config
+        self.tls: ssl.SSLContext | None = None
         self.random = random.Random(config.seed)
         if config.protocol == "watch3g":
             host, _, port = config.watch_addr.rpartition(":")
@@ -205,6 +211,8 @@ class Fleet:
         elif config.protocol == "mqtt":
             endpoint = parse_mqtt_url(config.mqtt_url)
             self.host, self.port = endpoint.host, endpoint.port
+            if endpoint.tls:
+                self.tls = ssl.create_default_context(cafile=config.ca_file)
         else:
             raise ValueError(f"unknown protocol {config.protocol!r}")
         center_lat, center_lon = config.center
@@ -278,6 +286,9 @@ class Fleet:
             on_lost=on_lost,
             commands_topic=f"eldercare/v1/devices/{device.device_id}/commands",
             on_command=functools.partial(self._command, device),
+            tls=self.tls,
+            username=device.device_id if self.config.device_password is not None else None,
+            password=self.config.device_password,
         )
 
     # ---- receipts --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ tens of thousands of them fit in one process; see docs/decisions.md.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from collections.abc import Callable
 from typing import cast
@@ -35,12 +36,17 @@ def _string(value: bytes) -> bytes:
     return struct.pack("!H", len(value)) + value
 
 
-def connect_packet(client_id: str, *, keepalive: int, clean_session: bool, username: str | None = None) -> bytes:
-    """CONNECT for MQTT 3.1.1 (protocol level 4)."""
-    flags = (0x02 if clean_session else 0) | (0x80 if username else 0)
+def connect_packet(
+    client_id: str, *, keepalive: int, clean_session: bool, username: str | None = None, password: str | None = None
+) -> bytes:
+    """CONNECT for MQTT 3.1.1 (protocol level 4); a password goes only with a username."""
+    password = password if username else None
+    flags = (0x02 if clean_session else 0) | (0x80 if username else 0) | (0x40 if password is not None else 0)
     body = _string(b"MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _string(client_id.encode())
     if username:
         body += _string(username.encode())
+    if password is not None:
+        body += _string(password.encode())
     return bytes([CONNECT << 4]) + encode_remaining_length(len(body)) + body
 
 
@@ -173,10 +179,22 @@ class DeviceConnection(asyncio.Protocol):
 
     # ---- operations ------------------------------------------------------------------------
 
-    async def handshake(self, *, keepalive: int, clean_session: bool, timeout: float = 30.0) -> bool:
+    async def handshake(
+        self,
+        *,
+        keepalive: int,
+        clean_session: bool,
+        timeout: float = 30.0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> bool:
         """Send CONNECT and wait for CONNACK; returns whether the broker kept a session."""
         assert self.transport is not None
-        self.transport.write(connect_packet(self.client_id, keepalive=keepalive, clean_session=clean_session))
+        self.transport.write(
+            connect_packet(
+                self.client_id, keepalive=keepalive, clean_session=clean_session, username=username, password=password
+            )
+        )
         return await asyncio.wait_for(self._connack, timeout)
 
     def publish(self, topic: str, payload: bytes, now: float) -> asyncio.Future[None]:
@@ -231,14 +249,27 @@ async def open_device(
     timeout: float = 30.0,
     commands_topic: str | None = None,
     on_command: Callable[[bytes], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> DeviceConnection:
-    """Open a TCP connection and an MQTT session for one device, subscribed to `commands_topic` if given."""
+    """Open a TCP (or, with `tls`, TLS) connection and an MQTT session for one device, subscribed to
+    `commands_topic` if given. A TLS connection verifies the broker's certificate for `host`."""
     loop = asyncio.get_running_loop()
     _, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: DeviceConnection(client_id, on_lost, on_command), host, port), timeout
+        loop.create_connection(
+            lambda: DeviceConnection(client_id, on_lost, on_command),
+            host,
+            port,
+            ssl=tls,
+            server_hostname=host if tls is not None else None,
+        ),
+        timeout,
     )
     try:
-        await protocol.handshake(keepalive=keepalive, clean_session=clean_session, timeout=timeout)
+        await protocol.handshake(
+            keepalive=keepalive, clean_session=clean_session, timeout=timeout, username=username, password=password
+        )
     except BaseException:
         protocol.close(graceful=False)
         raise

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from eldercare.settings import DEV_API_TOKENS, Role, parse_api_tokens
+from eldercare.kafka import kafka_security
+from eldercare.settings import DEV_API_TOKENS, BaseProcessSettings, Role, parse_api_tokens
 from gateway.config import GatewaySettings
+from gateway.mqtt import mqtt_tls
 from services.dispatch.config import DispatchSettings
+from tools import certs
 
 
 def test_tokens_parse_into_roles_and_audit_names() -> None:
@@ -84,3 +90,42 @@ def test_gateway_instance_id_must_be_a_safe_client_id(monkeypatch: pytest.Monkey
     monkeypatch.setenv("GATEWAY_INSTANCE_ID", "gw/1#")
     with pytest.raises(ValidationError):
         GatewaySettings()
+
+
+def test_kafka_sasl_ssl_needs_an_account_and_verifies_the_broker(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"):
+        BaseProcessSettings(KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_USERNAME="dispatch")
+    with pytest.raises(ValidationError, match="KAFKA_SSL_CA_FILE: no such file"):
+        BaseProcessSettings(KAFKA_SSL_CA_FILE=str(tmp_path / "missing.pem"))
+    assert kafka_security(BaseProcessSettings()) == {"security_protocol": "PLAINTEXT"}
+    settings = BaseProcessSettings(
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_MECHANISM="PLAIN",
+        KAFKA_SASL_USERNAME="dispatch",
+        KAFKA_SASL_PASSWORD="secret-secret",
+    )
+    options = kafka_security(settings)
+    assert options["sasl_mechanism"] == "PLAIN" and options["sasl_plain_username"] == "dispatch"
+    context = options["ssl_context"]
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert "secret-secret" not in repr(settings)
+
+
+def test_an_mqtt_client_certificate_comes_with_its_key(tmp_path: Path) -> None:
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_text("x")
+    key.write_text("x")
+    with pytest.raises(ValidationError, match="MQTT_CLIENT_CERT and MQTT_CLIENT_KEY go together"):
+        BaseProcessSettings(MQTT_CLIENT_CERT=str(cert))
+    settings = BaseProcessSettings(MQTT_CLIENT_CERT=str(cert), MQTT_CLIENT_KEY=str(key))
+    assert mqtt_tls(settings) == {"ca_file": None, "client_cert": (str(cert), str(key))}
+
+
+def test_calls_between_processes_verify_against_http_ca_file(tmp_path: Path) -> None:
+    assert BaseProcessSettings().http_verify() is True  # the system's trust store
+    ca = certs.make_ca(tmp_path, name="platform-test-ca")
+    context = BaseProcessSettings(HTTP_CA_FILE=str(ca.cert)).http_verify()
+    assert isinstance(context, ssl.SSLContext) and context.check_hostname
+    assert [dict(entry[0] for entry in cert["subject"])["commonName"] for cert in context.get_ca_certs()] == [
+        "platform-test-ca"
+    ]

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from eldercare import db
 from eldercare.envelope import utcnow
 from eldercare.http import (
+    AuthFailureThrottle,
+    BodySizeLimit,
     ReadinessCheck,
     TokenRateLimiter,
     document_error_responses,
@@ -166,6 +168,10 @@ def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime,
     app.state.principals = settings.principals
     app.state.rate_limiter = TokenRateLimiter(rate_per_s=settings.api_rate_per_s, burst=settings.api_burst)
     app.state.runtime = runtime
+    app.state.auth_throttle = AuthFailureThrottle(
+        allowed=settings.auth_failures_allowed, window_s=settings.auth_failure_window_seconds
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(ops_router(runtime.readiness_checks))
     install_error_handlers(app)
     document_error_responses(app)

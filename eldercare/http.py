@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
+from eldercare.db import describe_error, sqlstate_class
 from eldercare.errors import Conflict, Invalid, NotFound
 from eldercare.settings import ApiPrincipal, Role
 
@@ -334,18 +335,8 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
 
 
 def refused_value(exc: BaseException) -> bool:
-    """True when the database (or its driver) refused a value: SQLSTATE class 22, or a driver DataError.
-
-    asyncpg's errors reach us wrapped in a generic DBAPIError, so the cause chain is searched.
-    """
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if str(getattr(seen, "sqlstate", "") or "").startswith("22") or type(seen).__name__ == "DataError":
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    """True when the database (or its driver) refused a value: SQLSTATE class 22, or a driver DataError."""
+    return sqlstate_class(exc) == "22"
 
 
 # A 422 echoes the refused input, but only so much of it: a 10 MB body must not come back as a
@@ -410,7 +401,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": validation_errors(errors)}, status_code=422)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("database error on %s %s: %s", request.method, request.url.path, describe_error(exc))
         return JSONResponse(
             {"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "2"}
         )
@@ -424,6 +415,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if refused_value(exc):
             return await value_refused(request, exc)
+        if sqlstate_class(exc) == "23":
+            # A constraint refused the write (two requests racing to create the same thing): the
+            # caller's to resolve. Named generically: the driver's text quotes the row's values.
+            log.info("constraint refused a write on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return JSONResponse({"detail": "conflicts with data already stored"}, status_code=409)
         return await database_unavailable(request, exc)
 
     def refusal(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
@@ -20,6 +21,21 @@ async def _migrated(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]
     engine = db.create_engine(url)
     await db.run_migrations(engine, MIGRATIONS)
     await db.run_migrations(engine, MIGRATIONS)  # a second start is a no-op
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+async def tables_on_postgres(
+    databases: DatabaseFactory, metadata: MetaData, *, prefix: str, inbox: bool = False
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A fresh PostgreSQL database holding `metadata`'s tables (and the inbox's, with `inbox`)."""
+    url = databases.url(f"{prefix}_{uuid.uuid4().hex[:6]}")
+    await db.ensure_database(url)
+    engine = db.create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        if inbox:
+            await connection.run_sync(db.ProcessedEvent.__table__.create)  # type: ignore[attr-defined]
     yield db.session_factory(engine)
     await engine.dispose()
 

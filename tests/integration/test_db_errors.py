@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from eldercare import db
 from eldercare.http import install_error_handlers
 from tests.infra import DatabaseFactory
+from tests.integration.conftest import tables_on_postgres
 
 metadata = MetaData()
 people = Table("people", metadata, Column("phone", String(32), primary_key=True), Column("name", String(64)))
@@ -25,14 +25,10 @@ PHONE, NAME = "13912345678", "王秀英"
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = databases.url(f"err_{uuid.uuid4().hex[:6]}")
-    await db.ensure_database(url)
-    engine = db.create_engine(url)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-        await connection.execute(insert(people).values(phone=PHONE, name="someone"))
-    yield db.session_factory(engine)
-    await engine.dispose()
+    async for factory in tables_on_postgres(databases, metadata, prefix="err"):
+        async with factory() as session, session.begin():
+            await session.execute(insert(people).values(phone=PHONE, name="someone"))
+        yield factory
 
 
 async def _insert_again(sessions: async_sessionmaker[AsyncSession]) -> None:

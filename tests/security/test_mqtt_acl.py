@@ -18,8 +18,8 @@ import pytest
 from eldercare.settings import REPO_ROOT
 from gateway.mqtt import MqttSession
 from tests import infra
-from tools.devstack import mosquitto_binary
 from tools import provision
+from tools.devstack import mosquitto_binary
 from tools.provision import GATEWAY_ACCOUNT, provision_device
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from eldercare.settings import REPO_ROOT
+from gateway.app import Gateway
+from gateway.config import GatewaySettings
 from gateway.mqtt import MqttSession
 from tests import infra
+from tests.platform import eventually
 from tools import provision
 from tools.devstack import mosquitto_binary
 from tools.provision import GATEWAY_ACCOUNT, provision_device
@@ -35,6 +38,8 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         "DEVICE_A": provision_device(passwd, "DEVICE_A"),
         "DEVICE_B": provision_device(passwd, "DEVICE_B"),
     }
+    # An account the ACL's `user` block does not name: a gateway misconfigured to use it.
+    accounts["gw-renamed"] = provision_device(passwd, "gw-renamed")
     # The command line as an operator runs it, the password on standard input.
     subprocess.run(
         [sys.executable, "-m", "tools.provision", "--passwd-file", str(passwd), "--password-stdin", "gateway"],
@@ -173,3 +178,41 @@ def test_a_chosen_password_never_reaches_a_command_line(tmp_path: Path, monkeypa
         provision.main(["--passwd-file", str(tmp_path / "passwd"), "gateway", "--password", "x"])
     with pytest.raises(ValueError, match="one non-empty line"):
         provision.set_password(tmp_path / "passwd", "DEVICE_E", "two\nlines")
+
+
+@pytest.mark.parametrize(("user", "ready"), [(GATEWAY_ACCOUNT, True), ("gw-renamed", False)])
+async def test_a_gateway_account_the_acl_does_not_name_is_not_ready_and_says_why(
+    secured_broker: tuple[str, dict[str, str]], user: str, ready: bool
+) -> None:
+    """Mosquitto grants the wrong account its subscriptions and delivers it nothing: only the probe tells."""
+    url, accounts = secured_broker
+    settings = GatewaySettings(
+        mqtt_url=url, lanes="alarms", instance_id=f"acl-{user}", mqtt_username=user, mqtt_password=accounts[user]
+    )
+    gateway = Gateway(settings)
+    alarms = gateway.sessions["alarms"]
+    await alarms.start()
+    probing = asyncio.create_task(gateway._probe_acl())
+    try:
+        await alarms.wait_ready(timeout=10)  # connected and subscribed, the wrong account too
+        if ready:
+            await asyncio.wait_for(probing, timeout=15)  # it returns once the round trip came back
+            assert gateway.acl_problem is None
+            await gateway.check_mqtt()
+            return
+        await eventually(lambda: _problem(gateway), timeout=15)
+        with pytest.raises(ConnectionError) as refused:
+            await gateway.check_mqtt()
+        reason = str(refused.value)
+        assert "MQTT user 'gw-renamed'" in reason and "did not come back" in reason, reason
+        assert "`topic read eldercare/v1/devices/#`" in reason and "GATEWAY_MQTT_USERNAME" in reason, reason
+    finally:
+        gateway._stopping.set()
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
+        await alarms.stop()
+
+
+async def _problem(gateway: Gateway) -> str | None:
+    return gateway.acl_problem

@@ -158,6 +158,10 @@ class Elder(SQLModel, table=True):
     ability_level: int | None = Field(default=None, sa_column=Column(Integer, nullable=True, index=True))
     last_visit_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     snapshot_version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # Moved away or deceased: the record stays (history), other services get a tombstone, and
+    # the elder no longer counts for visits.
+    deactivated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    deactivation_reason: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -344,6 +348,18 @@ class ElderRead(ElderSummary):
     snapshot_version: int
     created_at: datetime
     updated_at: datetime
+    deactivated_at: datetime | None = None
+    deactivation_reason: str | None = PydanticField(None, description="moved or deceased, once deactivated")
+
+
+class DeactivationReason(StrEnum):
+    MOVED = "moved"
+    DECEASED = "deceased"
+
+
+class Deactivation(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: DeactivationReason
 
 
 def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:

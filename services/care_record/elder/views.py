@@ -15,6 +15,7 @@ from services.care_record.elder.models import (
     Category,
     ContactIn,
     ContactRead,
+    Deactivation,
     ElderCreate,
     ElderRead,
     ElderSummary,
@@ -105,6 +106,17 @@ async def set_health(
     """Replace the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
     await commit(session, entity="health")
+    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+
+
+@router.post("/{elder_id}/deactivate", response_model=ElderRead)
+async def deactivate_elder(
+    elder_id: str, body: Deactivation, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
+) -> ElderRead:
+    """The elder moved away or died: devices unbound, a tombstone to dispatch and monitoring (their
+    copies drop the elder), out of visit compliance; the record stays here. 409 when done already."""
+    elder = await flows.deactivate_elder(session, elder_id=elder_id, reason=body.reason.value, actor=principal.name)
+    await commit(session, entity="elder")
     return await flows.elder_detail(session, elder, policy=policy, principal=principal)
 
 

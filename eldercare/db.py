@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     TypeDecorator,
     delete,
     event,
@@ -278,21 +279,24 @@ _CLAIM_ARRAY = text(
 )
 
 
+async def prune_rows(session: AsyncSession, table: Table, *, column: str, before: datetime, limit: int = 10_000) -> int:
+    """Delete rows of `table` whose `column` is before `before`, at most `limit` per call; returns how many.
+
+    Batched so that a first prune of a large table never holds one long transaction; the
+    column wants an index (each service's migrations give it one).
+    """
+    key = list(table.primary_key.columns)
+    oldest = select(*key).where(table.c[column] < before).limit(limit)
+    result = await session.execute(delete(table).where(tuple_(*key).in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult at run time
+
+
 async def prune_inbox(session: AsyncSession, *, before: datetime, limit: int = 10_000) -> int:
     """Forget inbox rows applied before `before` (at most `limit` per call); returns how many went.
 
     Past the dedup window an event id may come back as a new event (a device reusing its ids).
-    Batched so that a first prune of a large inbox never holds one long transaction.
     """
-    oldest = (
-        select(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id))
-        .where(col(ProcessedEvent.processed_at) < before)
-        .limit(limit)
-    )
-    result = await session.execute(
-        delete(ProcessedEvent).where(tuple_(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id)).in_(oldest))
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult at run time
+    return await prune_rows(session, ProcessedEvent.__table__, column="processed_at", before=before, limit=limit)  # type: ignore[attr-defined]
 
 
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:

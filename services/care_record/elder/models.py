@@ -371,7 +371,7 @@ def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:
 
 
 class RecordRead(SQLModel, table=True):
-    """Audit entry: someone opened an elder's whole record (who, as which role, when)."""
+    """Audit entry: someone opened an elder's whole record (who, as which role, when, for which incident)."""
 
     __tablename__ = "record_reads"
 
@@ -380,6 +380,8 @@ class RecordRead(SQLModel, table=True):
     actor: str = Field(sa_column=Column(String(128), nullable=False))
     role: str = Field(sa_column=Column(String(16), nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The reason the reader gave: the incident being worked (None for a read outside any incident).
+    incident_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
 
 
 class RecordReadOut(BaseModel):
@@ -387,3 +389,4 @@ class RecordReadOut(BaseModel):
     actor: str
     role: str
     at: datetime
+    incident_id: str | None = None

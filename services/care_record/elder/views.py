@@ -73,11 +73,22 @@ async def list_elders(
 
 
 @router.get("/{elder_id}", response_model=ElderRead)
-async def get_elder(elder_id: str, policy: VisitPolicyDep, session: TransactionDep, principal: Reader) -> ElderRead:
-    """One elder's whole record (the ID number in full for admins only); every read is audited."""
+async def get_elder(
+    elder_id: str,
+    policy: VisitPolicyDep,
+    session: TransactionDep,
+    principal: Reader,
+    incident_id: Annotated[
+        str | None, Query(pattern=r"^[0-9a-fA-F-]{1,36}$", description="the incident the record is read for")
+    ] = None,
+) -> ElderRead:
+    """One elder's whole record (the ID number in full for admins only); every read is audited,
+    with the incident it was for when the caller names one."""
     elder = await service.get_elder(session, elder_id=elder_id)
     detail = await flows.elder_detail(session, elder, policy=policy, principal=principal)
-    service.record_read(session, elder_id=elder.id, actor=principal.name, role=principal.role.value)
+    service.record_read(
+        session, elder_id=elder.id, actor=principal.name, role=principal.role.value, incident_id=incident_id
+    )
     await session.commit()
     return detail
 

@@ -285,9 +285,21 @@ def _may_see_error_text(request: Request) -> bool:
     if not principals:
         return True
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and any(
-        hmac.compare_digest(token.encode(), known.encode()) for known in principals
-    )
+    if scheme.lower() != "bearer":
+        return False
+    # Not a way around the sign-in throttle: a throttled address sees no text, and a wrong
+    # token counts as a failure here too (the probe itself still gets its status).
+    throttle: AuthFailureThrottle | None = getattr(request.app.state, "auth_throttle", None)
+    if throttle is not None:
+        try:
+            throttle.check(request)
+        except HTTPException:
+            return False
+    if find_principal(principals, token) is not None:
+        return True
+    if throttle is not None:
+        throttle.failed(request)
+    return False
 
 
 def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> APIRouter:

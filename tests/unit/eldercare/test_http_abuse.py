@@ -129,3 +129,17 @@ def test_tokens_are_found_by_constant_time_comparison_of_each() -> None:
     assert find_principal(principals, "tok-") is None
     assert find_principal(principals, "tok-bb") is None
     assert find_principal({}, "tok-a") is None
+
+
+async def test_readyz_is_no_way_around_the_sign_in_throttle(dispatch: FastAPI) -> None:
+    async with await _client(dispatch) as client:
+        for _ in range(3):
+            response = await client.get("/readyz", headers={"Authorization": "Bearer guess"})
+            assert response.status_code == 503  # nothing is started: the probe still answers
+        # The guesses counted: the address is throttled on the API, and /readyz shows it no text.
+        assert (await client.get("/api/v1/incidents", headers={"Authorization": "Bearer guess"})).status_code == 429
+        checks = (await client.get("/readyz", headers={"Authorization": "Bearer dev-ops-token"})).json()["checks"]
+        assert checks["kafka"] == "error: AssertionError", checks  # the kind, not its text
+    async with await _client(dispatch, "10.0.0.2") as colleague:
+        checks = (await colleague.get("/readyz", headers={"Authorization": "Bearer dev-ops-token"})).json()["checks"]
+        assert checks["kafka"] == "error: AssertionError: runtime not started", checks

@@ -143,3 +143,20 @@ async def test_readyz_is_no_way_around_the_sign_in_throttle(dispatch: FastAPI) -
     async with await _client(dispatch, "10.0.0.2") as colleague:
         checks = (await colleague.get("/readyz", headers={"Authorization": "Bearer dev-ops-token"})).json()["checks"]
         assert checks["kafka"] == "error: AssertionError: runtime not started", checks
+
+
+async def test_wrong_alertmanager_tokens_count_as_failed_sign_ins(tmp_path: Path) -> None:
+    app = _dispatch(tmp_path, alertmanager_token="a-long-alertmanager-secret")
+    body = {"version": "4", "status": "firing", "alerts": []}
+    async with await _client(app) as client:
+        for _ in range(3):
+            response = await client.post(
+                "/api/v1/platform-alerts/alertmanager", json=body, headers={"Authorization": "Bearer guess"}
+            )
+            assert response.status_code == 401, response.text
+        response = await client.post(
+            "/api/v1/platform-alerts/alertmanager",
+            json=body,
+            headers={"Authorization": "Bearer a-long-alertmanager-secret"},
+        )
+        assert response.status_code == 429

@@ -231,6 +231,17 @@ async def test_a_deactivated_elder_is_dropped_by_dispatch_and_monitoring_and_lea
         return int(response.json()["required"])
 
     assert await required_here() == 1
+    # What monitoring keeps about the elder: a fence around the home, their own vitals limits.
+    monitoring = platform.http
+
+    def mon(path: str) -> str:
+        return platform.url("monitoring", path)
+
+    fence = {"elder_id": elder["id"], "name": "家", "shape": "circle", "center_lat": 32.06, "center_lon": 118.77}
+    created = await monitoring.post(mon("/api/v1/geofences"), json={**fence, "radius_m": 200}, headers=DISPATCHER)
+    assert created.status_code == 201, created.text
+    limits = mon(f"/api/v1/elders/{elder['id']}/vitals/thresholds")
+    assert (await monitoring.put(limits, json={"heart_rate_high": 110}, headers=DISPATCHER)).status_code == 200
     refused = await platform.http.post(f"{care}/deactivate", json={"reason": "emigrated"}, headers=ADMIN)
     assert refused.status_code == 422
     by_dispatcher = await platform.http.post(f"{care}/deactivate", json={"reason": "moved"}, headers=DISPATCHER)
@@ -252,6 +263,10 @@ async def test_a_deactivated_elder_is_dropped_by_dispatch_and_monitoring_and_lea
 
     await eventually(dispatch_dropped, timeout=30)
     await eventually(lambda: monitoring_elder(None), timeout=30, interval=1.0)
+    fences = await monitoring.get(mon("/api/v1/geofences"), params={"elder_id": elder["id"]}, headers=DISPATCHER)
+    assert fences.status_code == 200 and fences.json() == []
+    # Their limits are gone: the elder is unknown to monitoring now.
+    assert (await monitoring.get(limits, headers=DISPATCHER)).json()["heart_rate_high"] != 110
     assert await required_here() == 0
     # Nothing can be bound to the elder any more; the device is free for someone else.
     rebound = await platform.http.post(f"{care}/devices", json={"device_id": device_id}, headers=ADMIN)

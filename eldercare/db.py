@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     TypeDecorator,
     delete,
     event,
@@ -86,14 +87,60 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+def sqlstate_class(exc: BaseException) -> str | None:
+    """The first two characters of the SQLSTATE anywhere on the cause chain (asyncpg's errors
+    reach us wrapped in a generic DBAPIError); "22" for a driver's DataError without one."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        sqlstate = str(getattr(seen, "sqlstate", "") or "")
+        if sqlstate:
+            return sqlstate[:2]
+        if type(seen).__name__ == "DataError":
+            return "22"
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+# SQLSTATE classes whose driver messages quote the refused values (a unique violation's
+# "DETAIL: Key (phone)=(139…) already exists", an invalid input's "invalid input for $1: '…'").
+_VALUE_QUOTING_CLASSES = frozenset({"22", "23"})
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as a log line or a consumer's last error may carry it: a database error
+    that quotes values is named by its kind, SQLSTATE and constraint only (the engine already
+    hides the statement's parameters); anything else by its own text."""
+    if sqlstate_class(exc) in _VALUE_QUOTING_CLASSES:
+        seen: BaseException | None = exc
+        sqlstate, constraint = "", ""
+        for _ in range(5):
+            if seen is None:
+                break
+            sqlstate = sqlstate or str(getattr(seen, "sqlstate", "") or "")
+            constraint = constraint or str(getattr(seen, "constraint_name", "") or "")
+            seen = getattr(seen, "orig", None) or seen.__cause__
+        where = f", constraint {constraint}" if constraint else ""
+        return f"{type(exc).__name__} (SQLSTATE {sqlstate or '22'}{where}; values withheld)"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+    With hide_parameters: a statement's error message (logged, kept as a consumer's last
+    error, shown on /readyz to token holders) names the statement but not its values, which
+    are elders' names, phone numbers and addresses.
+    """
     if url.startswith("sqlite"):
-        return create_async_engine(url, connect_args={"timeout": 30})
+        return create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
     # No pre-ping: it is one more round trip on every transaction, the SOS path's included. A
     # connection broken by a database restart fails its first statement instead; that invalidates
     # the pool and the consumer retries the record on a fresh connection (tests/e2e/faults checks it).
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800, hide_parameters=True
+    )
 
 
 # session.info keys: this transaction wrote something; this session is the relay's own.
@@ -232,21 +279,24 @@ _CLAIM_ARRAY = text(
 )
 
 
+async def prune_rows(session: AsyncSession, table: Table, *, column: str, before: datetime, limit: int = 10_000) -> int:
+    """Delete rows of `table` whose `column` is before `before`, at most `limit` per call; returns how many.
+
+    Batched so that a first prune of a large table never holds one long transaction; the
+    column wants an index (each service's migrations give it one).
+    """
+    key = list(table.primary_key.columns)
+    oldest = select(*key).where(table.c[column] < before).limit(limit)
+    result = await session.execute(delete(table).where(tuple_(*key).in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult at run time
+
+
 async def prune_inbox(session: AsyncSession, *, before: datetime, limit: int = 10_000) -> int:
     """Forget inbox rows applied before `before` (at most `limit` per call); returns how many went.
 
     Past the dedup window an event id may come back as a new event (a device reusing its ids).
-    Batched so that a first prune of a large inbox never holds one long transaction.
     """
-    oldest = (
-        select(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id))
-        .where(col(ProcessedEvent.processed_at) < before)
-        .limit(limit)
-    )
-    result = await session.execute(
-        delete(ProcessedEvent).where(tuple_(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id)).in_(oldest))
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult at run time
+    return await prune_rows(session, ProcessedEvent.__table__, column="processed_at", before=before, limit=limit)  # type: ignore[attr-defined]
 
 
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
+from eldercare.db import describe_error, sqlstate_class
 from eldercare.errors import Conflict, Invalid, NotFound
 from eldercare.settings import ApiPrincipal, Role
 
@@ -36,6 +37,11 @@ SessionAuth = Callable[[Request], tuple[ApiPrincipal, str] | None]
 API_RATE_LIMITED = Counter(
     "eldercare_api_rate_limited_total", "API requests refused with 429 (per-token rate cap)", ["role"]
 )
+
+AUTH_THROTTLED = Counter(
+    "eldercare_auth_throttled_total", "sign-ins refused with 429 after too many failures from one address"
+)
+BODY_REFUSED = Counter("eldercare_http_body_refused_total", "requests refused with 413 (body over the cap)")
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
 
@@ -72,8 +78,13 @@ def principal_dependency(
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
-        known = principals_of(request).get(credentials.credentials)
+        throttle: AuthFailureThrottle | None = getattr(request.app.state, "auth_throttle", None)
+        if throttle is not None:
+            throttle.check(request)
+        known = find_principal(principals_of(request), credentials.credentials)
         if known is None:
+            if throttle is not None:
+                throttle.failed(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -81,6 +92,127 @@ def principal_dependency(
         return known
 
     return current_principal
+
+
+def find_principal(principals: dict[str, ApiPrincipal], token: str) -> ApiPrincipal | None:
+    """The token's principal, compared in constant time against every known token.
+
+    A dict lookup hashes the guess and compares it with `==`, whose time depends on how much
+    of it matches; this takes as long for a near miss as for a wild one.
+    """
+    found: ApiPrincipal | None = None
+    guess = token.encode()
+    for known, principal in principals.items():
+        if hmac.compare_digest(guess, known.encode()):
+            found = principal
+    return found
+
+
+class AuthFailureThrottle:
+    """Failed sign-ins per client address: past `allowed` within `window_s`, a 429 until the window passes.
+
+    Counted per address, so one client guessing tokens is slowed without locking anyone else
+    out (a per-token lock would let a guesser lock out a real dispatcher). Bounded: the oldest
+    addresses are forgotten past `max_clients`.
+    """
+
+    def __init__(self, *, allowed: int, window_s: float, max_clients: int = 10_000) -> None:
+        self.allowed = allowed
+        self.window_s = window_s
+        self.max_clients = max_clients
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _recent(self, request: Request, now: float | None) -> tuple[str, list[float], float]:
+        """The client's address, its failures still inside the window, and the time now."""
+        now = time.monotonic() if now is None else now
+        client = request.client.host if request.client is not None else "unknown"
+        times = [t for t in self._failures.get(client, []) if now - t < self.window_s]
+        if times:
+            self._failures[client] = times
+        else:
+            self._failures.pop(client, None)
+        return client, times, now
+
+    def check(self, request: Request, now: float | None = None) -> None:
+        """429 with Retry-After while the client has used up its failures."""
+        _, times, now = self._recent(request, now)
+        if self.allowed > 0 and len(times) >= self.allowed:
+            AUTH_THROTTLED.inc()
+            wait = self.window_s - (now - times[-self.allowed])
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many failed sign-ins from this address, try again later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    def failed(self, request: Request, now: float | None = None) -> None:
+        """Count one failed sign-in (an unknown token) for the client."""
+        if self.allowed <= 0:
+            return
+        client, times, now = self._recent(request, now)
+        self._failures[client] = [*times[1 - self.allowed :], now] if self.allowed > 1 else [now]
+        self._failures.move_to_end(client)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, f"request body over {limit} bytes")
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over `max_bytes` is a 413 with a reason.
+
+    By Content-Length before anything is read, and by counting what arrives for a chunked
+    body, which has none: no handler ever holds more than the cap in memory.
+    """
+
+    def __init__(self, app: Any, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge:
+            # Raised where no exception handler sat between the read and here (a middleware's read).
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        BODY_REFUSED.inc()
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
 
 
 def _rate_limit(request: Request, key: str, principal: ApiPrincipal) -> None:
@@ -153,9 +285,21 @@ def _may_see_error_text(request: Request) -> bool:
     if not principals:
         return True
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and any(
-        hmac.compare_digest(token.encode(), known.encode()) for known in principals
-    )
+    if scheme.lower() != "bearer":
+        return False
+    # Not a way around the sign-in throttle: a throttled address sees no text, and a wrong
+    # token counts as a failure here too (the probe itself still gets its status).
+    throttle: AuthFailureThrottle | None = getattr(request.app.state, "auth_throttle", None)
+    if throttle is not None:
+        try:
+            throttle.check(request)
+        except HTTPException:
+            return False
+    if find_principal(principals, token) is not None:
+        return True
+    if throttle is not None:
+        throttle.failed(request)
+    return False
 
 
 def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> APIRouter:
@@ -203,18 +347,8 @@ def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> AP
 
 
 def refused_value(exc: BaseException) -> bool:
-    """True when the database (or its driver) refused a value: SQLSTATE class 22, or a driver DataError.
-
-    asyncpg's errors reach us wrapped in a generic DBAPIError, so the cause chain is searched.
-    """
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if str(getattr(seen, "sqlstate", "") or "").startswith("22") or type(seen).__name__ == "DataError":
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    """True when the database (or its driver) refused a value: SQLSTATE class 22, or a driver DataError."""
+    return sqlstate_class(exc) == "22"
 
 
 # A 422 echoes the refused input, but only so much of it: a 10 MB body must not come back as a
@@ -279,7 +413,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": validation_errors(errors)}, status_code=422)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("database error on %s %s: %s", request.method, request.url.path, describe_error(exc))
         return JSONResponse(
             {"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "2"}
         )
@@ -293,6 +427,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if refused_value(exc):
             return await value_refused(request, exc)
+        if sqlstate_class(exc) == "23":
+            # A constraint refused the write (two requests racing to create the same thing): the
+            # caller's to resolve. Named generically: the driver's text quotes the row's values.
+            log.info("constraint refused a write on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return JSONResponse({"detail": "conflicts with data already stored"}, status_code=409)
         return await database_unavailable(request, exc)
 
     def refusal(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
@@ -319,6 +458,7 @@ _ERROR_RESPONSES = {
     "403": "the token's role may not do this",
     "404": "no such resource",
     "409": "not allowed in the resource's current state",
+    "413": "the request body is over the size cap",
     "429": "too many requests for this token (see Retry-After)",
     "503": "database unavailable, try again (see Retry-After)",
 }

@@ -21,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from eldercare import metrics
+from eldercare.db import describe_error
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope, to_timestamp, utcnow
 from eldercare.settings import BaseProcessSettings
 from eldercare.topics import ALL_TOPICS, DEADLETTER
@@ -561,7 +562,7 @@ class ConsumerLoop:
                     raise
                 except Exception as exc:
                     # Transient (database down, broker hiccup) until proven otherwise: retry, never skip.
-                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.last_error = describe_error(exc)
                     metrics.KAFKA_HANDLER_RETRIES.labels(self.name, record.topic).inc()
                     if not retrying:  # counted once per record, however many attempts it takes
                         retrying = True
@@ -613,8 +614,8 @@ class ConsumerLoop:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.info("%s: batch of %d failed (%s); applying record by record", self.name, len(records), exc)
+            self.last_error = describe_error(exc)
+            log.info("%s: batch of %d failed (%s); applying record by record", self.name, len(records), self.last_error)
             return False
         per_record = (time.perf_counter() - started) / len(records)
         by_partition: dict[TopicPartition, list[ConsumerRecord]] = {}

@@ -90,3 +90,8 @@ INBOX_PRUNED = Counter(
     "Inbox rows forgotten because they were older than the dedup window (ELDERCARE_DEDUP_WINDOW_SECONDS)",
     ["service"],
 )
+RETENTION_PRUNED = Counter(
+    "eldercare_retention_pruned_total",
+    "Rows deleted because they outlived their table's retention setting",
+    ["service", "table"],
+)

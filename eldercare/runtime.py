@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,15 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eldercare import db
 from eldercare.envelope import utcnow
 from eldercare.http import (
+    AuthFailureThrottle,
+    BodySizeLimit,
     ReadinessCheck,
     TokenRateLimiter,
     document_error_responses,
@@ -29,7 +32,7 @@ from eldercare.http import (
 )
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, create_producer, ensure_topics
 from eldercare.logs import setup_logging
-from eldercare.metrics import INBOX_PRUNED
+from eldercare.metrics import INBOX_PRUNED, RETENTION_PRUNED
 from eldercare.settings import BaseProcessSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,15 @@ async def start_with_retry(name: str, start: Callable[[], object], *, attempts: 
             delay = min(delay * 2, 3.0)
 
 
+@dataclass(frozen=True)
+class RetentionJob:
+    """Rows of `table` older than `keep` by `column` are deleted."""
+
+    table: Table
+    column: str
+    keep: timedelta
+
+
 class ServiceRuntime:
     """Owns a service's engine, sessions, producer, consumers and outbox relay."""
 
@@ -77,6 +89,8 @@ class ServiceRuntime:
         # Periodic jobs (sweeps, gauge refreshers) run as tasks between start() and stop().
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._background_tasks: list[asyncio.Task[None]] = []
+        # Tables whose old rows are deleted with the inbox's (keep_for).
+        self.retention: list[RetentionJob] = []
 
     def _get_producer(self) -> AIOKafkaProducer:
         assert self._producer is not None, "runtime not started"
@@ -115,28 +129,44 @@ class ServiceRuntime:
         await asyncio.gather(
             *(start_with_retry(f"consumer {consumer.name}", consumer.start) for consumer in self.consumers)
         )
-        jobs = [*self.background, self._prune_inbox]
+        jobs = [*self.background, self._prune]
         self._background_tasks = [asyncio.create_task(job(), name=job.__name__) for job in jobs]
 
-    async def _prune_inbox(self) -> None:
-        """Forget inbox rows older than the dedup window, now and then; a failure waits for the next round."""
+    def keep_for(self, table: Table, *, column: str, keep: timedelta) -> None:
+        """Delete `table`'s rows once `column` is older than `keep`, in the hourly prune rounds."""
+        self.retention.append(RetentionJob(table=table, column=column, keep=keep))
+
+    async def prune_once(self) -> dict[str, int]:
+        """One round: the inbox past the dedup window, then each table past its retention; rows deleted by table."""
         window = timedelta(seconds=self.settings.dedup_window_seconds)
+        inbox = RetentionJob(table=db.ProcessedEvent.__table__, column="processed_at", keep=window)  # type: ignore[attr-defined]
+        pruned: dict[str, int] = {}
+        for job in [inbox, *self.retention]:
+            name = job.table.name
+            pruned[name] = 0
+            while True:  # in batches, each its own transaction
+                async with self.sessions() as session, session.begin():
+                    batch = await db.prune_rows(session, job.table, column=job.column, before=utcnow() - job.keep)
+                pruned[name] += batch
+                if batch < 10_000:
+                    break
+            if pruned[name]:
+                if job is inbox:
+                    INBOX_PRUNED.labels(self.settings.service_name).inc(pruned[name])
+                RETENTION_PRUNED.labels(self.settings.service_name, name).inc(pruned[name])
+                log.info("retention: deleted %d rows of %s older than %s", pruned[name], name, job.keep)
+        return pruned
+
+    async def _prune(self) -> None:
+        """Prune now and then; a failure waits for the next round."""
+        interval = self.settings.inbox_prune_interval_seconds
         while True:
             # Not at start-up: a service coming back from an outage drains its backlog first.
-            await asyncio.sleep(self.settings.inbox_prune_interval_seconds)
+            await asyncio.sleep(interval)
             try:
-                while True:
-                    async with self.sessions() as session, session.begin():
-                        pruned = await db.prune_inbox(session, before=utcnow() - window)
-                    if pruned:
-                        INBOX_PRUNED.labels(self.settings.service_name).inc(pruned)
-                        log.info("inbox: forgot %d events older than the dedup window", pruned)
-                    if pruned < 10_000:
-                        break
+                await self.prune_once()
             except Exception as exc:  # the database is down: the next round tries again
-                log.warning(
-                    "inbox prune failed (%s); next try in %.0f s", exc, self.settings.inbox_prune_interval_seconds
-                )
+                log.warning("prune failed (%s); next try in %.0f s", db.describe_error(exc), interval)
 
     async def stop(self) -> None:
         for task in self._background_tasks:
@@ -166,6 +196,10 @@ def build_app(*, title: str, settings: ServiceSettings, runtime: ServiceRuntime,
     app.state.principals = settings.principals
     app.state.rate_limiter = TokenRateLimiter(rate_per_s=settings.api_rate_per_s, burst=settings.api_burst)
     app.state.runtime = runtime
+    app.state.auth_throttle = AuthFailureThrottle(
+        allowed=settings.auth_failures_allowed, window_s=settings.auth_failure_window_seconds
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(ops_router(runtime.readiness_checks))
     install_error_handlers(app)
     document_error_responses(app)

@@ -203,6 +203,24 @@ class ServiceSettings(BaseProcessSettings):
         50.0, ge=0, le=100_000, validation_alias=AliasChoices("ELDERCARE_API_RATE_PER_S", "api_rate_per_s")
     )
     api_burst: int = Field(300, ge=1, le=1_000_000, validation_alias=AliasChoices("ELDERCARE_API_BURST", "api_burst"))
+    # A request body past this is a 413 before a handler reads it (the largest real body, an
+    # elder's record with its archive, is a few KiB).
+    http_max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=1 << 30,
+        validation_alias=AliasChoices("ELDERCARE_HTTP_MAX_BODY_BYTES", "http_max_body_bytes"),
+    )
+    # Failed sign-ins (unknown tokens) one client address may make per window before a 429. 0: off.
+    auth_failures_allowed: int = Field(
+        10, ge=0, le=10_000, validation_alias=AliasChoices("ELDERCARE_AUTH_FAILURES_ALLOWED", "auth_failures_allowed")
+    )
+    auth_failure_window_seconds: float = Field(
+        300,
+        gt=0,
+        le=86400,
+        validation_alias=AliasChoices("ELDERCARE_AUTH_FAILURE_WINDOW_SECONDS", "auth_failure_window_seconds"),
+    )
     database_url: str | None = None
     # A device event id counts once within this window: the inbox forgets older ones, so a device
     # that reuses an id later (firmware counters restart) raises a new alarm instead of silence.

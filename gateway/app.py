@@ -39,6 +39,7 @@ from eldercare.kafka import (
 )
 from eldercare.runtime import start_with_retry
 from gateway import metrics
+from gateway.acl_probe import probe_acl
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 DEVICE_TREE = "eldercare/v1/devices"
 # Bulk-lane messages taken from the inbox at a time: Kafka batches are built per chunk.
 BULK_CHUNK = 1000
+# How often a gateway whose account lacks its ACL grants asks again.
+ACL_RETRY_S = 30.0
 # Within a chunk, the bulk lane yields to the event loop this often (a few ms of validation).
 BULK_YIELD_EVERY = 64
 
@@ -148,6 +151,9 @@ class Gateway:
         self._bulk_inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
         self._bulk_wakeup = asyncio.Event()
         self._bulk_worker: asyncio.Task[None] | None = None
+        self._acl_task: asyncio.Task[None] | None = None
+        # Why the broker's ACL and this gateway's account disagree (a round-trip probe); None when they agree.
+        self.acl_problem: str | None = None
         self._bulk_batches: BatchSender[tuple[mqtt.MQTTMessage, DeviceMessage]] | None = None
 
     def _session(self, lane: str, receive_maximum: int) -> MqttSession:
@@ -222,14 +228,16 @@ class Gateway:
             await session.start()
         if self.retirement is not None:
             self._retirement_task = asyncio.create_task(self.retirement.run(), name="gateway-retire-session")
+        self._acl_task = asyncio.create_task(self._probe_acl(), name="gateway-acl-probe")
 
     async def stop(self) -> None:
         self._stopping.set()
         # Stop taking messages first; what is still in flight is not acked and will be redelivered.
-        if self._retirement_task is not None:
-            self._retirement_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retirement_task
+        for task in (self._acl_task, self._retirement_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for session in self.sessions.values():
             await session.stop()
         if self._bulk_worker is not None:
@@ -506,10 +514,40 @@ class Gateway:
             # Every lane session subscribes; until the broker grants it, this gateway receives nothing.
             if not session.subscribed.is_set():
                 if session.subscription_refused is not None:
-                    raise ConnectionError(
-                        f"MQTT session {name}: the broker refused the subscription ({session.subscription_refused})"
-                    )
+                    raise ConnectionError(self.refusal(name, session.subscription_refused))
                 raise ConnectionError(f"MQTT session {name} is connected but not subscribed yet")
+        if self.acl_problem is not None:
+            raise ConnectionError(self.acl_problem)
+
+    def refusal(self, name: str, reasons: str) -> str:
+        """A lane's refused (or downgraded) subscription, naming the account it was asked as."""
+        user = repr(self.settings.mqtt_username) if self.settings.mqtt_username else "(anonymous)"
+        return f"MQTT session {name}: the broker refused the subscription of user {user} ({reasons})"
+
+    async def _probe_acl(self) -> None:
+        """Ask the broker, by a round trip, whether the ACL grants this account what the gateway needs.
+
+        Until the answer is yes, readiness says what is missing; a no is asked again every
+        `ACL_RETRY_S` (an operator fixing the ACL sends Mosquitto a SIGHUP, not the gateway a restart).
+        """
+        while not self._stopping.is_set():
+            try:
+                problem = await probe_acl(self.settings)
+            except Exception as exc:  # the probe must never take the gateway down
+                log.warning("MQTT ACL probe failed to run: %r", exc)
+                problem = None
+            else:
+                if problem is None and all(s.connected.is_set() for s in self.sessions.values()):
+                    if self.acl_problem is not None:
+                        log.info("MQTT ACL: the gateway's account has its grants now")
+                    self.acl_problem = None
+                    return
+            if problem is not None:
+                if problem != self.acl_problem:
+                    log.error("%s", problem)
+                self.acl_problem = problem
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), ACL_RETRY_S if problem else 2.0)
 
     async def check_kafka(self) -> None:
         await self._producer_for("alarm").client.fetch_all_metadata()
@@ -532,9 +570,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             for session in gateway.sessions.values():
                 await session.wait_ready(timeout=30)
         except TimeoutError:
-            refused = [s.subscription_refused for s in gateway.sessions.values() if s.subscription_refused]
+            refused = [
+                gateway.refusal(name, s.subscription_refused)
+                for name, s in gateway.sessions.items()
+                if s.subscription_refused
+            ]
             if refused:
-                log.error("MQTT broker at %s refused the gateway's subscriptions: %s", settings.mqtt_url, refused)
+                log.error("MQTT broker at %s: %s", settings.mqtt_url, "; ".join(refused))
             else:
                 log.warning("MQTT broker at %s not reachable yet; still trying", settings.mqtt_url)
         log.info("gateway ready on http://%s:%s", settings.http_host, settings.http_port)

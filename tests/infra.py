@@ -16,8 +16,9 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -201,3 +202,20 @@ class DatabaseFactory:
                 await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         finally:
             await connection.close()
+
+
+async def tables_on_postgres(
+    databases: DatabaseFactory, metadata: Any, *, prefix: str, inbox: bool = False
+) -> AsyncIterator[Any]:
+    """A fresh PostgreSQL database holding `metadata`'s tables (and the inbox's, with `inbox`); yields a session factory."""
+    from eldercare import db
+
+    url = databases.url(f"{prefix}_{uuid.uuid4().hex[:6]}")
+    await db.ensure_database(url)
+    engine = db.create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        if inbox:
+            await connection.run_sync(db.ProcessedEvent.__table__.create)  # type: ignore[attr-defined]
+    yield db.session_factory(engine)
+    await engine.dispose()

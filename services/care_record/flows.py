@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.envelope import utcnow
+from eldercare.errors import Conflict
 from eldercare.settings import ApiPrincipal, Role
 from services.care_record import metrics, snapshot
 from services.care_record.assessment import service as assessments
@@ -107,4 +108,20 @@ async def elder_detail(
         snapshot_version=elder.snapshot_version,
         created_at=elder.created_at,
         updated_at=elder.updated_at,
+        deactivated_at=elder.deactivated_at,
+        deactivation_reason=elder.deactivation_reason,
     )
+
+
+async def deactivate_elder(session: AsyncSession, *, elder_id: str, reason: str, actor: str) -> Elder:
+    """Moved away or deceased: the devices are unbound (free for someone else), the snapshot becomes a
+    tombstone, and the elder leaves visit compliance. The record itself stays. Conflict when done already."""
+    elder = await elders.get_elder(session, elder_id=elder_id, for_update=True)
+    if elder.deactivated_at is not None:
+        raise Conflict(f"elder {elder_id} was deactivated already ({elder.deactivation_reason})")
+    for binding in await devices.bindings_of_elder(session, elder_id=elder_id, active_only=True):
+        await devices.unbind_device(session, elder_id=elder_id, device_id=binding.device_id, actor=actor)
+    elder.deactivated_at = elder.updated_at = utcnow()
+    elder.deactivation_reason = reason
+    snapshot.mark_changed(session, elder_id)
+    return elder

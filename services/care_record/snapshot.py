@@ -36,7 +36,7 @@ async def publish_changed(session: AsyncSession) -> int:
         if elder is None:
             continue
         elder.snapshot_version += 1
-        snapshot = await build_snapshot(session, elder)
+        snapshot = tombstone(elder) if elder.deactivated_at is not None else await build_snapshot(session, elder)
         envelope = events_pb2.Envelope(
             event_id=new_event_id(),
             kind=events_pb2.EVENT_KIND_ELDER,
@@ -47,6 +47,14 @@ async def publish_changed(session: AsyncSession) -> int:
         )
         add_to_outbox(session, topic=ELDERS, key=elder_id.encode(), value=envelope.SerializeToString())
     return len(changed)
+
+
+def tombstone(elder: Elder) -> elders_pb2.ElderSnapshot:
+    """A deactivated elder's last snapshot: the id and `deleted` only. Read models drop the elder,
+    and compaction keeps only this on the topic, so the personal data leaves Kafka too."""
+    return elders_pb2.ElderSnapshot(
+        elder_id=elder.id, deleted=True, version=elder.snapshot_version, updated_at=to_timestamp(utcnow())
+    )
 
 
 async def build_snapshot(session: AsyncSession, elder: Elder) -> elders_pb2.ElderSnapshot:

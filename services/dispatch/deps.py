@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from eldercare.http import require_roles
+from eldercare.http import AuthFailureThrottle, require_roles
 from eldercare.runtime import ServiceRuntime
 from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.assignment.service import Policy
@@ -50,6 +50,10 @@ def _platform_alerts(request: Request) -> PlatformAlertBoard:
     return request.app.state.platform_alerts  # type: ignore[no-any-return]
 
 
+def _auth_throttle(request: Request) -> AuthFailureThrottle:
+    return request.app.state.auth_throttle  # type: ignore[no-any-return]
+
+
 def _principals(request: Request) -> dict[str, ApiPrincipal]:
     return request.app.state.principals  # type: ignore[no-any-return]
 
@@ -62,3 +66,5 @@ CookieAuthDep = Annotated[CookieAuth, Depends(_cookie_auth)]
 PlatformAlertsDep = Annotated[PlatformAlertBoard, Depends(_platform_alerts)]
 # API tokens -> who they are (the console signs in with one).
 PrincipalsDep = Annotated[dict[str, ApiPrincipal], Depends(_principals)]
+# Failed sign-ins per client address (the kit's bearer check counts into the same one).
+AuthThrottleDep = Annotated[AuthFailureThrottle, Depends(_auth_throttle)]

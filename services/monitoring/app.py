@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from eldercare.runtime import ServiceRuntime, build_app
 from eldercare.topics import ALARMS, ELDERS, TELEMETRY
+from services.monitoring.alert.models import AlertRecord
 from services.monitoring.alert.views import router as alert_router
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device import handlers
 from services.monitoring.device.views import router as device_router
 from services.monitoring.geofence.views import router as geofence_router
 from services.monitoring.sweeper import Sweeper
+from services.monitoring.vitals.models import VitalsReading, VitalsStreak
 from services.monitoring.vitals.views import router as vitals_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +42,10 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
     )
     runtime.add_consumer(name=handlers.ELDER_CONSUMER, topics=[ELDERS], handler=handlers.elder_handler(runtime))
     runtime.background.append(Sweeper(runtime, settings).run)
+    vitals, alerts = timedelta(days=settings.vitals_retention_days), timedelta(days=settings.alerts_retention_days)
+    runtime.keep_for(VitalsReading.__table__, column="at", keep=vitals)  # type: ignore[attr-defined]
+    runtime.keep_for(VitalsStreak.__table__, column="first_abnormal_at", keep=vitals)  # type: ignore[attr-defined]
+    runtime.keep_for(AlertRecord.__table__, column="raised_at", keep=alerts)  # type: ignore[attr-defined]
     app = build_app(
         title="Eldercare monitoring",
         description="Device state, geofences, vitals, offline and inactivity detection; alerts to dispatch.",

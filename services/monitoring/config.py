@@ -42,6 +42,12 @@ class MonitoringSettings(ServiceSettings):
     vitals_sustained_readings: int = Field(3, ge=1, le=100)
     vitals_sustained_seconds: float = Field(300, ge=0)
 
+    # Retention: older rows are deleted in the hourly prune rounds (MONITORING_VITALS_RETENTION_DAYS …).
+    # Vitals readings (and abnormal streaks begun that long ago) by the reading's time; alerts by when
+    # raised: dispatch keeps its incidents, and an alert's detail is in the incident's timeline.
+    vitals_retention_days: float = Field(90, ge=1, le=3650)
+    alerts_retention_days: float = Field(365, ge=1, le=3650)
+
     # Inactivity check-in
     inactivity_seconds: float = Field(4 * 3600, gt=0)
     day_start: time = Field(time(8, 0))

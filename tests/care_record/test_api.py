@@ -60,8 +60,11 @@ async def test_roles_admins_write_dispatchers_read_ops_see_nothing_personal(care
     full_id = elder["id_number"]
     assert "*" not in full_id and elder["birth_date"]  # admins see both in full
     path = f"/api/v1/elders/{elder['id']}"
+    incident_id = str(uuid.uuid4())
     for headers in (DISPATCHER, SUPERVISOR):
-        detail = (await care.http.get(path, headers=headers)).json()
+        # The dispatcher says which incident the record is read for; the supervisor names none.
+        params = {"incident_id": incident_id} if headers is DISPATCHER else {}
+        detail = (await care.http.get(path, headers=headers, params=params)).json()
         # Nothing the reader gets gives back the hidden digits: no region prefix (the address
         # names it), no birth date (digits 7-14), the age instead.
         assert detail["id_number"] == "*" * 14 + full_id[-4:]
@@ -75,10 +78,12 @@ async def test_roles_admins_write_dispatchers_read_ops_see_nothing_personal(care
     assert listed and all("*" in e["id_number"] for e in listed)  # masked in lists, even for admins
     assert all(e["phone"] is None or "*" in e["phone"] for e in listed)
 
-    # Every read of the whole record is audited: who, as which role; only admins see the audit.
+    # Every read of the whole record is audited: who, as which role, why; only admins see the audit.
+    refused = await care.http.get(path, headers=DISPATCHER, params={"incident_id": "x' OR 1=1"})
+    assert refused.status_code == 422  # not a read, and nothing audited
     reads = await care.http.get(f"{path}/reads", headers=ADMIN)
     assert reads.status_code == 200
-    assert [r["role"] for r in reads.json()] == ["supervisor", "dispatcher"]
+    assert [(r["role"], r["incident_id"]) for r in reads.json()] == [("supervisor", None), ("dispatcher", incident_id)]
     assert (await care.http.get(f"{path}/reads", headers=DISPATCHER)).status_code == 403
     assert (await care.http.get("/api/v1/elders/nobody/reads", headers=ADMIN)).status_code == 404
 

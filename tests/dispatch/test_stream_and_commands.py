@@ -52,8 +52,10 @@ class SseReader:
 
 
 @contextlib.asynccontextmanager
-async def live_stream(platform: Platform, last_event_id: int | None = None) -> AsyncIterator[SseReader]:
-    headers = dict(OPS)
+async def live_stream(
+    platform: Platform, last_event_id: int | None = None, *, as_: dict[str, str] = OPS
+) -> AsyncIterator[SseReader]:
+    headers = dict(as_)
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     reader = SseReader()

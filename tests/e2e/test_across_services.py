@@ -200,3 +200,74 @@ async def test_compliance_report_on_a_seeded_population(platform: Platform) -> N
             first_day, last_day = (date.fromisoformat(d) for d in slot.split(".."))
             assert period.start.astimezone(CHINA_TIME).date() <= first_day <= last_day
             assert not [d for d in local_days if first_day <= d <= last_day], (entry, local_days)
+
+
+async def test_a_deactivated_elder_is_dropped_by_dispatch_and_monitoring_and_leaves_compliance(
+    platform: Platform,
+) -> None:
+    device_id = new_device_id()
+    community = f"迁出社区{uuid.uuid4().hex[:6]}"
+    area = {**elder_body()["area"], "community": community}
+    elder = await register(platform, device_id, 3, area=area)
+    await eventually(lambda: dispatch_knows(platform, device_id, elder["id"], 4))
+
+    async def monitoring_elder(expected: str | None) -> bool | None:
+        # Each heartbeat makes monitoring look the device's elder up in its read model again.
+        beat = {"event_id": uuid.uuid4().hex[:12], "ts": utcnow().isoformat(), "battery": 80}
+        await platform.publish(device_id, "heartbeat", beat)
+        response = await platform.http.get(platform.url("monitoring", f"/api/v1/devices/{device_id}"), headers=OPS)
+        return (response.status_code == 200 and response.json()["elder_id"] == expected) or None
+
+    # A heartbeat a second at most: the gateway's per-device telemetry cap would refuse a faster poll.
+    await eventually(lambda: monitoring_elder(elder["id"]), timeout=30, interval=1.0)
+    care = platform.url("care-record", f"/api/v1/elders/{elder['id']}")
+    report_path = platform.url("care-record", "/api/v1/reports/visits")
+    period = utcnow().astimezone(CHINA_TIME).strftime("%Y-%m")
+    query = {"period": period, "area": f"江苏省/南京市/鼓楼区/宁海路街道/{community}", "group_by": "community"}
+
+    async def required_here() -> int:
+        response = await platform.http.get(report_path, params=query, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return int(response.json()["required"])
+
+    assert await required_here() == 1
+    # What monitoring keeps about the elder: a fence around the home, their own vitals limits.
+    monitoring = platform.http
+
+    def mon(path: str) -> str:
+        return platform.url("monitoring", path)
+
+    fence = {"elder_id": elder["id"], "name": "家", "shape": "circle", "center_lat": 32.06, "center_lon": 118.77}
+    created = await monitoring.post(mon("/api/v1/geofences"), json={**fence, "radius_m": 200}, headers=DISPATCHER)
+    assert created.status_code == 201, created.text
+    limits = mon(f"/api/v1/elders/{elder['id']}/vitals/thresholds")
+    assert (await monitoring.put(limits, json={"heart_rate_high": 110}, headers=DISPATCHER)).status_code == 200
+    refused = await platform.http.post(f"{care}/deactivate", json={"reason": "emigrated"}, headers=ADMIN)
+    assert refused.status_code == 422
+    by_dispatcher = await platform.http.post(f"{care}/deactivate", json={"reason": "moved"}, headers=DISPATCHER)
+    assert by_dispatcher.status_code == 403
+
+    response = await platform.http.post(f"{care}/deactivate", json={"reason": "deceased"}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["deactivation_reason"] == "deceased" and done["deactivated_at"] and done["device_ids"] == []
+    assert done["visit_frequency"] is None and done["name"] == elder["name"]  # the record stays
+    again = await platform.http.post(f"{care}/deactivate", json={"reason": "moved"}, headers=ADMIN)
+    assert again.status_code == 409
+
+    async def dispatch_dropped() -> bool | None:
+        lookup = await platform.http.get(
+            platform.url("dispatch", f"/api/v1/devices/{device_id}/elder"), headers=DISPATCHER
+        )
+        return lookup.status_code == 404 or None
+
+    await eventually(dispatch_dropped, timeout=30)
+    await eventually(lambda: monitoring_elder(None), timeout=30, interval=1.0)
+    fences = await monitoring.get(mon("/api/v1/geofences"), params={"elder_id": elder["id"]}, headers=DISPATCHER)
+    assert fences.status_code == 200 and fences.json() == []
+    # Their limits are gone: the elder is unknown to monitoring now.
+    assert (await monitoring.get(limits, headers=DISPATCHER)).json()["heart_rate_high"] != 110
+    assert await required_here() == 0
+    # Nothing can be bound to the elder any more; the device is free for someone else.
+    rebound = await platform.http.post(f"{care}/devices", json={"device_id": device_id}, headers=ADMIN)
+    assert rebound.status_code == 409 and "deactivated" in rebound.text

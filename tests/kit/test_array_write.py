@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
 from tests.infra import DatabaseFactory
+from tests.infra import tables_on_postgres
 
 metadata = MetaData()
 things = Table(
@@ -33,14 +33,8 @@ PLUS_8 = timezone(timedelta(hours=8))
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = databases.url(f"arr_{uuid.uuid4().hex[:6]}")
-    await db.ensure_database(url)
-    engine = db.create_engine(url)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-        await connection.run_sync(db.ProcessedEvent.__table__.create)  # type: ignore[attr-defined]
-    yield db.session_factory(engine)
-    await engine.dispose()
+    async for factory in tables_on_postgres(databases, metadata, prefix="arr", inbox=True):
+        yield factory
 
 
 async def read_all(sessions: async_sessionmaker[AsyncSession]) -> dict[str, dict[str, Any]]:

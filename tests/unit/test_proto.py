@@ -15,8 +15,13 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     assert SCHEMAS, "no schemas found under proto/"
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", "-I", "proto",
-            f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            "proto",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
             *(str(path.relative_to(REPO_ROOT)) for path in SCHEMAS),
         ],
         cwd=REPO_ROOT,

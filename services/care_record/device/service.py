@@ -27,7 +27,9 @@ async def bind_device(
     session: AsyncSession, *, elder_id: str, device_id: str, actor: str, sim_number: str | None = None
 ) -> DeviceBinding:
     """Bind a device to an elder; Conflict when the device is bound to anyone already."""
-    await get_elder(session, elder_id=elder_id, for_update=True)
+    elder = await get_elder(session, elder_id=elder_id, for_update=True)
+    if elder.deactivated_at is not None:
+        raise Conflict(f"elder {elder_id} is deactivated ({elder.deactivation_reason}); no device can be bound")
     current = await active_binding(session, device_id=device_id)
     if current is not None:
         whom = "this elder" if current.elder_id == elder_id else "another elder"

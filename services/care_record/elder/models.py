@@ -158,6 +158,10 @@ class Elder(SQLModel, table=True):
     ability_level: int | None = Field(default=None, sa_column=Column(Integer, nullable=True, index=True))
     last_visit_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     snapshot_version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # Moved away or deceased: the record stays (history), other services get a tombstone, and
+    # the elder no longer counts for visits.
+    deactivated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    deactivation_reason: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -344,6 +348,18 @@ class ElderRead(ElderSummary):
     snapshot_version: int
     created_at: datetime
     updated_at: datetime
+    deactivated_at: datetime | None = None
+    deactivation_reason: str | None = PydanticField(None, description="moved or deceased, once deactivated")
+
+
+class DeactivationReason(StrEnum):
+    MOVED = "moved"
+    DECEASED = "deceased"
+
+
+class Deactivation(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: DeactivationReason
 
 
 def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:
@@ -355,7 +371,7 @@ def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:
 
 
 class RecordRead(SQLModel, table=True):
-    """Audit entry: someone opened an elder's whole record (who, as which role, when)."""
+    """Audit entry: someone opened an elder's whole record (who, as which role, when, for which incident)."""
 
     __tablename__ = "record_reads"
 
@@ -364,6 +380,8 @@ class RecordRead(SQLModel, table=True):
     actor: str = Field(sa_column=Column(String(128), nullable=False))
     role: str = Field(sa_column=Column(String(16), nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The reason the reader gave: the incident being worked (None for a read outside any incident).
+    incident_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
 
 
 class RecordReadOut(BaseModel):
@@ -371,3 +389,4 @@ class RecordReadOut(BaseModel):
     actor: str
     role: str
     at: datetime
+    incident_id: str | None = None

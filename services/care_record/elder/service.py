@@ -204,9 +204,9 @@ async def touch_last_visit(session: AsyncSession, *, elder: Elder, visited_at: d
         elder.last_visit_at = visited_at
 
 
-def record_read(session: AsyncSession, *, elder_id: str, actor: str, role: str) -> None:
-    """Audit that `actor` opened the elder's whole record (committed by the caller)."""
-    session.add(RecordRead(elder_id=elder_id, actor=actor, role=role, at=utcnow()))
+def record_read(session: AsyncSession, *, elder_id: str, actor: str, role: str, incident_id: str | None = None) -> None:
+    """Audit that `actor` opened the elder's whole record, for `incident_id` if given (committed by the caller)."""
+    session.add(RecordRead(elder_id=elder_id, actor=actor, role=role, at=utcnow(), incident_id=incident_id))
 
 
 async def list_record_reads(session: AsyncSession, *, elder_id: str, limit: int = 200) -> list[RecordRead]:

@@ -15,6 +15,7 @@ from services.care_record.elder.models import (
     Category,
     ContactIn,
     ContactRead,
+    Deactivation,
     ElderCreate,
     ElderRead,
     ElderSummary,
@@ -72,11 +73,22 @@ async def list_elders(
 
 
 @router.get("/{elder_id}", response_model=ElderRead)
-async def get_elder(elder_id: str, policy: VisitPolicyDep, session: TransactionDep, principal: Reader) -> ElderRead:
-    """One elder's whole record (the ID number in full for admins only); every read is audited."""
+async def get_elder(
+    elder_id: str,
+    policy: VisitPolicyDep,
+    session: TransactionDep,
+    principal: Reader,
+    incident_id: Annotated[
+        str | None, Query(pattern=r"^[0-9a-fA-F-]{1,36}$", description="the incident the record is read for")
+    ] = None,
+) -> ElderRead:
+    """One elder's whole record (the ID number in full for admins only); every read is audited,
+    with the incident it was for when the caller names one."""
     elder = await service.get_elder(session, elder_id=elder_id)
     detail = await flows.elder_detail(session, elder, policy=policy, principal=principal)
-    service.record_read(session, elder_id=elder.id, actor=principal.name, role=principal.role.value)
+    service.record_read(
+        session, elder_id=elder.id, actor=principal.name, role=principal.role.value, incident_id=incident_id
+    )
     await session.commit()
     return detail
 
@@ -105,6 +117,17 @@ async def set_health(
     """Replace the health archive."""
     elder = await service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
     await commit(session, entity="health")
+    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+
+
+@router.post("/{elder_id}/deactivate", response_model=ElderRead)
+async def deactivate_elder(
+    elder_id: str, body: Deactivation, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
+) -> ElderRead:
+    """The elder moved away or died: devices unbound, a tombstone to dispatch and monitoring (their
+    copies drop the elder), out of visit compliance; the record stays here. 409 when done already."""
+    elder = await flows.deactivate_elder(session, elder_id=elder_id, reason=body.reason.value, actor=principal.name)
+    await commit(session, entity="elder")
     return await flows.elder_detail(session, elder, policy=policy, principal=principal)
 
 

@@ -66,7 +66,10 @@ def effective_categories(elder: Elder, today: date) -> set[str]:
 
 
 def required_frequency(elder: Elder, policy: VisitPolicy, today: date) -> Frequency | None:
-    """How often the policy requires this elder to be visited; None when it does not."""
+    """How often the policy requires this elder to be visited; None when it does not (or the
+    elder is deactivated: moved away or deceased, out of compliance reports and overdue lists)."""
+    if elder.deactivated_at is not None:
+        return None
     categories = effective_categories(elder, today)
     for rule in policy.rules:
         if all(categories & {c.value for c in group} for group in rule.all_of):

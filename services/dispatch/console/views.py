@@ -11,13 +11,13 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
-from eldercare.http import require_roles
+from eldercare.http import find_principal, require_roles
 from eldercare.settings import ApiPrincipal, Role
 from services.dispatch.config import DispatchSettings
 from services.dispatch.console import service
 from services.dispatch.console.models import ConsoleConfig, DeviceView, QueueRow, SessionRead, SignIn
 from services.dispatch.console.session import CSRF_COOKIE, SESSION_COOKIE, ConsoleSession, CookieAuth
-from services.dispatch.deps import CookieAuthDep, PrincipalsDep, SettingsDep
+from services.dispatch.deps import AuthThrottleDep, CookieAuthDep, PrincipalsDep, SettingsDep
 from services.dispatch.incident.views import parse_statuses
 from services.dispatch.stream.service import latest_entry_id
 
@@ -76,14 +76,23 @@ def _session_read(auth: CookieAuth, session: ConsoleSession, principal: ApiPrinc
 
 @router.post("/api/v1/console/session", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
 async def sign_in(
-    body: SignIn, settings: SettingsDep, principals: PrincipalsDep, auth: CookieAuthDep, response: Response
+    request: Request,
+    body: SignIn,
+    settings: SettingsDep,
+    principals: PrincipalsDep,
+    auth: CookieAuthDep,
+    throttle: AuthThrottleDep,
+    response: Response,
 ) -> SessionRead:
     """Sign in with an API token: sets the HttpOnly session cookie and the CSRF cookie.
 
     JSON only: a cross-site HTML form cannot send it, so nobody can sign a browser in as someone else.
+    Too many unknown tokens from one address: 429 with Retry-After, the right token included.
     """
-    principal = principals.get(body.token)
+    throttle.check(request)
+    principal = find_principal(principals, body.token)
     if principal is None:
+        throttle.failed(request)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token")
     if principal.role not in CONSOLE_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role.value} has no console")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from eldercare.deps import SessionDep
 from eldercare.envelope import utcnow
+from services.dispatch import flows
 from services.dispatch.deps import PersonalDataReader, Supervisor
 from services.dispatch.elder import service
 from services.dispatch.elder.models import PersonalDataReadOut
@@ -16,12 +17,21 @@ router = APIRouter(prefix="/api/v1", tags=["elders"])
 
 
 @router.get("/devices/{device_id}/elder")
-async def elder_for_device(device_id: str, session: SessionDep, principal: PersonalDataReader) -> dict[str, Any]:
-    """The snapshot of the elder wearing the device, as dispatch knows it (404 for an unbound device); audited."""
-    snapshot = await service.elder_for_device(session, device_id=device_id)
-    if snapshot is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device_id} is bound to no known elder")
-    service.record_read(session, elder_id=snapshot.elder_id, principal=principal, via="device_elder")
+async def elder_for_device(
+    device_id: str,
+    session: SessionDep,
+    principal: PersonalDataReader,
+    incident_id: Annotated[
+        str | None, Query(max_length=36, description="the incident it is for (default: the device's active one)")
+    ] = None,
+) -> dict[str, Any]:
+    """The snapshot of the elder wearing the device, as dispatch knows it (404 for an unbound device).
+
+    Audited with its reason: the incident named, else the device's active incident, if any.
+    """
+    snapshot = await flows.read_elder_of_device(
+        session, device_id=device_id, principal=principal, incident_id=incident_id
+    )
     await session.commit()
     return service.snapshot_view(snapshot, today=utcnow().date())
 

@@ -315,6 +315,34 @@ async def get_incident(session: AsyncSession, *, incident_id: str, for_update: b
     return incident
 
 
+async def active_incident_of_device(session: AsyncSession, *, device_id: str) -> Incident | None:
+    """The device's newest incident still being worked; None when it has none."""
+    return await session.scalar(
+        select(Incident)
+        .where(
+            col(Incident.device_id) == device_id,
+            col(Incident.status).in_([s.value for s in ACTIVE_STATUSES]),
+        )
+        .order_by(col(Incident.opened_at).desc())
+        .limit(1)
+    )
+
+
+# Detail keys of timeline entries that carry an elder's personal data: who called (numbers, a
+# contact's name and relation) and free text a dispatcher or the platform wrote about the case.
+PERSONAL_DETAIL_KEYS = frozenset({"caller", "callee", "caller_label", "text", "note"})
+
+
+def personal_detail(detail: dict[str, Any]) -> bool:
+    """True when an entry's detail carries personal data (a read of it is audited, ops do not see it)."""
+    return any(detail.get(key) for key in PERSONAL_DETAIL_KEYS)
+
+
+def without_personal_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail as ops see it: the personal fields say only that they were withheld."""
+    return {key: ("(withheld)" if key in PERSONAL_DETAIL_KEYS and value else value) for key, value in detail.items()}
+
+
 async def get_timeline(session: AsyncSession, *, incident_id: str) -> list[IncidentEntry]:
     """The incident's entries in the order they happened."""
     rows = await session.scalars(

@@ -82,13 +82,18 @@ async def _detail(session: AsyncSession, incident: Incident, *, reader: ApiPrinc
                 actor=e.actor,
                 from_status=e.from_status,
                 to_status=e.to_status,
-                detail=orjson.loads(e.detail),
+                # Ops see who called and what was noted only as withheld, as everywhere else.
+                detail=_detail_for(reader, orjson.loads(e.detail)),
             )
             for e in entries
         ],
         last_location=_location(incident),
         elder=elder,
     )
+
+
+def _detail_for(reader: ApiPrincipal, detail: dict[str, Any]) -> dict[str, Any]:
+    return service.without_personal_detail(detail) if reader.role is Role.OPS else detail
 
 
 async def _elder(session: AsyncSession, incident: Incident) -> dict[str, Any] | None:

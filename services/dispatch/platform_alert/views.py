@@ -6,12 +6,12 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from pydantic import Field
 
 from eldercare.envelope import utcnow
 from eldercare.http import RequestModel
-from services.dispatch.deps import PlatformAlertsDep, SettingsDep, Watcher
+from services.dispatch.deps import AuthThrottleDep, PlatformAlertsDep, SettingsDep, Watcher
 from services.dispatch.platform_alert.service import PlatformAlert
 
 router = APIRouter(prefix="/api/v1/platform-alerts", tags=["platform alerts"])
@@ -51,16 +51,26 @@ class PlatformAlertView(RequestModel):
     received_at: str
 
 
-async def alertmanager_caller(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Alertmanager authenticates with the shared DISPATCH_ALERTMANAGER_TOKEN (it is not an API user)."""
+async def alertmanager_caller(
+    request: Request,
+    settings: SettingsDep,
+    throttle: AuthThrottleDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """Alertmanager authenticates with the shared DISPATCH_ALERTMANAGER_TOKEN (it is not an API user).
+
+    Wrong tokens count against the caller's address like failed sign-ins (429 past the allowance).
+    """
     expected = settings.alertmanager_token
     if expected is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the Alertmanager webhook is off: DISPATCH_ALERTMANAGER_TOKEN is not set"
         )
+    throttle.check(request)
     scheme, _, token = (authorization or "").partition(" ")
     # Constant time: the comparison must not tell a caller how much of the token it guessed.
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        throttle.failed(request)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or wrong Alertmanager token (Authorization: Bearer DISPATCH_ALERTMANAGER_TOKEN)",

@@ -18,9 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from eldercare.settings import ApiPrincipal, Role
 from services.dispatch import metrics
+from services.dispatch.elder import service as elders
 from services.dispatch.incident.models import Incident, IncidentEntry
-from services.dispatch.incident.service import priority_label
+from services.dispatch.incident.service import personal_detail, priority_label, without_personal_detail
 from services.dispatch.platform_alert.service import PlatformAlert, PlatformAlertBoard
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,9 @@ def event_type(entry: IncidentEntry) -> str:
     return "timeline"
 
 
-def render(entry: IncidentEntry, incident: Incident | None) -> bytes:
-    """One SSE frame: id, event, and the entry as JSON data."""
+def render(entry: IncidentEntry, incident: Incident | None, *, withhold_personal: bool = False) -> bytes:
+    """One SSE frame: id, event, and the entry as JSON data (for ops, without its personal fields)."""
+    detail = orjson.loads(entry.detail)
     data: dict[str, Any] = {
         "id": entry.id,
         "incident_id": entry.incident_id,
@@ -56,7 +59,7 @@ def render(entry: IncidentEntry, incident: Incident | None) -> bytes:
         "actor": entry.actor,
         "from_status": entry.from_status,
         "to_status": entry.to_status,
-        "detail": orjson.loads(entry.detail),
+        "detail": without_personal_detail(detail) if withhold_personal else detail,
     }
     if incident is not None:
         data["incident"] = {
@@ -107,6 +110,7 @@ async def sse_events(
     disconnected: Callable[[], Any],
     committed: Callable[[], asyncio.Event] | None = None,
     platform_alerts: PlatformAlertBoard | None = None,
+    reader: ApiPrincipal | None = None,
 ) -> AsyncIterator[bytes]:
     """Replay after `last_event_id` (or start from now), then follow new entries, with heartbeats.
 
@@ -114,7 +118,12 @@ async def sse_events(
     first, then every change to one as it arrives. Those live in memory, so the stream keeps
     running, with heartbeats and alerts, while the database is unreachable: that outage is
     itself the alert a supervisor most needs to see.
+
+    A frame carrying an elder's personal data (who called, a note) is a read of it: audited for
+    `reader` (with the incident) before it is sent, and sent to ops without those fields.
     """
+    withhold = reader is not None and reader.role is Role.OPS
+    audited = reader if reader is not None and not withhold else None
     metrics.STREAM_CLIENTS.inc()
     try:
         cursor: int | None = last_event_id
@@ -163,10 +172,12 @@ async def sse_events(
                     gap_since = gap_since if gap_since is not None else time.monotonic()
                     if time.monotonic() - gap_since < GAP_GRACE_SECONDS:
                         break  # wait for the missing id to commit (or to prove it never will)
+                if audited is not None and not await _audit_read(sessions, entry, incident, audited):
+                    break  # no audit row, no frame: the next round tries again from here
                 gap_since = None
                 cursor = entry.id
                 last_beat = time.monotonic()
-                yield render(entry, incident)
+                yield render(entry, incident, withhold_personal=withhold)
             if time.monotonic() - last_beat >= heartbeat_seconds:
                 last_beat = time.monotonic()
                 yield b": heartbeat\n\n"
@@ -178,6 +189,23 @@ async def sse_events(
                     await _first_of(wakeups, poll_seconds)
     finally:
         metrics.STREAM_CLIENTS.dec()
+
+
+async def _audit_read(
+    sessions: async_sessionmaker[AsyncSession], entry: IncidentEntry, incident: Incident, reader: ApiPrincipal
+) -> bool:
+    """Record the read when the entry carries an elder's personal data; False when that cannot be written."""
+    if incident.elder_id is None or not personal_detail(orjson.loads(entry.detail)):
+        return True
+    try:
+        async with sessions() as session, session.begin():
+            elders.record_read(
+                session, elder_id=incident.elder_id, principal=reader, via="stream", incident_id=incident.id
+            )
+    except Exception as exc:
+        log.warning("live stream: cannot audit a read (%s); holding the frame back", type(exc).__name__)
+        return False
+    return True
 
 
 async def _first_of(events: list[asyncio.Event], timeout: float) -> None:

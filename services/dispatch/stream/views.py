@@ -39,6 +39,8 @@ async def stream(
 
     Supervisors, admins and ops also get `platform_alert` events: the critical platform alerts firing
     when the stream opens, then each change (they keep coming while the database is unreachable).
+    An entry with an elder's personal data (a call's numbers, a note) is audited as a read before
+    it is sent, and reaches ops with those fields withheld.
     """
     resume_from = parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
     return StreamingResponse(
@@ -52,6 +54,7 @@ async def stream(
             committed=runtime.outbox.committed,
             # Critical platform alerts (Alertmanager's webhook) for those who run the floor, not every console.
             platform_alerts=platform_alerts if principal.role in ALERT_AUDIENCE else None,
+            reader=principal,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

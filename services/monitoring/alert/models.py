@@ -14,7 +14,10 @@ from eldercare.db import UTCDateTime
 
 class AlertRecord(SQLModel, table=True):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_device_raised", "device_id", "raised_at"),)
+    __table_args__ = (
+        Index("ix_alerts_device_raised", "device_id", "raised_at"),
+        Index("ix_alerts_raised", "raised_at"),  # retention deletes by age
+    )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     type: str = Field(sa_column=Column(String(32), nullable=False))

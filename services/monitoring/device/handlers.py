@@ -132,6 +132,16 @@ def device_record_handler(
     return handle
 
 
+async def _forget_elder(session: AsyncSession, *, elder_id: str) -> None:
+    """A removed (deactivated) elder leaves nothing personal here: profile, bindings, fences, vitals limits.
+
+    Readings and alerts stay until their retention runs out (they are the devices' history).
+    """
+    await elders.remove_elder(session, elder_id=elder_id)
+    await geofences.forget_elder(session, elder_id=elder_id)
+    await vitals.forget_elder(session, elder_id=elder_id)
+
+
 def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitable[None]]:
     """Keep the elders read model in step with care-record's compacted snapshots."""
 
@@ -139,13 +149,15 @@ def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitab
         if record.value is None:
             if record.key:  # a compaction tombstone
                 async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
-                    await elders.remove_elder(session, elder_id=record.key.decode())
+                    await _forget_elder(session, elder_id=record.key.decode())
             return
         envelope = decode_record(record)
         if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
             raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} on the elders topic")
         async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
             if await claim_event(session, consumer=ELDER_CONSUMER, event_id=envelope.event_id):
-                await elders.apply_snapshot(session, snapshot=envelope.elder)
+                applied = await elders.apply_snapshot(session, snapshot=envelope.elder)
+                if applied and envelope.elder.deleted:
+                    await _forget_elder(session, elder_id=envelope.elder.elder_id)
 
     return handle

@@ -226,6 +226,13 @@ async def delete_geofence(session: AsyncSession, *, geofence_id: str) -> None:
     await session.execute(delete(Geofence).where(col(Geofence.id) == geofence_id))
 
 
+async def forget_elder(session: AsyncSession, *, elder_id: str) -> None:
+    """A removed elder's fences go (they draw the home and the places the elder goes), with their states."""
+    fences = select(col(Geofence.id)).where(col(Geofence.elder_id) == elder_id)
+    await session.execute(delete(GeofenceDeviceState).where(col(GeofenceDeviceState.geofence_id).in_(fences)))
+    await session.execute(delete(Geofence).where(col(Geofence.elder_id) == elder_id))
+
+
 async def list_geofences(session: AsyncSession, *, elder_id: str | None, limit: int, offset: int) -> list[Geofence]:
     """Fences, optionally of one elder."""
     statement = select(Geofence)

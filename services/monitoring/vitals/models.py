@@ -15,7 +15,11 @@ from eldercare.http import RequestModel
 
 class VitalsReading(SQLModel, table=True):
     __tablename__ = "vitals_readings"
-    __table_args__ = (Index("ix_vitals_elder_at", "elder_id", "at"), Index("ix_vitals_device_at", "device_id", "at"))
+    __table_args__ = (
+        Index("ix_vitals_elder_at", "elder_id", "at"),
+        Index("ix_vitals_device_at", "device_id", "at"),
+        Index("ix_vitals_at", "at"),  # retention deletes by age
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     device_id: str = Field(sa_column=Column(String(64), nullable=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -49,6 +49,11 @@ def limits_of(row: VitalsThreshold | None) -> Thresholds:
         return _DEFAULT_LIMITS  # shared: nothing modifies a Thresholds after it is built
     overrides = {name: getattr(row, name) for name in Thresholds.model_fields if getattr(row, name) is not None}
     return _DEFAULT_LIMITS.model_copy(update=overrides)
+
+
+async def forget_elder(session: AsyncSession, *, elder_id: str) -> None:
+    """A removed elder's own vitals limits go (they describe the elder's health)."""
+    await session.execute(delete(VitalsThreshold).where(col(VitalsThreshold.elder_id) == elder_id))
 
 
 async def set_thresholds(session: AsyncSession, *, elder_id: str, body: ThresholdsUpdate) -> Thresholds:

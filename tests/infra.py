@@ -207,7 +207,7 @@ class DatabaseFactory:
 async def tables_on_postgres(
     databases: DatabaseFactory, metadata: Any, *, prefix: str, inbox: bool = False
 ) -> AsyncIterator[Any]:
-    """A fresh PostgreSQL database holding `metadata`'s tables (and the inbox's, with `inbox`); yields a session factory."""
+    """A fresh PostgreSQL database with `metadata`'s tables (the inbox's too, with `inbox`); yields sessions."""
     from eldercare import db
 
     url = databases.url(f"{prefix}_{uuid.uuid4().hex[:6]}")

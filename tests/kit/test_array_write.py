@@ -11,8 +11,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, St
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
-from tests.infra import DatabaseFactory
-from tests.infra import tables_on_postgres
+from tests.infra import DatabaseFactory, tables_on_postgres
 
 metadata = MetaData()
 things = Table(

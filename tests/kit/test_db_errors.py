@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from eldercare import db
 from eldercare.http import install_error_handlers
-from tests.infra import DatabaseFactory
-from tests.infra import tables_on_postgres
+from tests.infra import DatabaseFactory, tables_on_postgres
 
 metadata = MetaData()
 people = Table("people", metadata, Column("phone", String(32), primary_key=True), Column("name", String(64)))

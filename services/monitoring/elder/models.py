@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Column, String
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from eldercare.db import UTCDateTime
@@ -22,7 +23,13 @@ class ElderProfile(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class DeviceBinding(SQLModel, table=True):
+class _OwnTables(SQLModel, registry=registry()):
+    """Tables whose names another service also uses for its own database (care-record's
+    `device_bindings`): kept in their own metadata, so one process (the bench's city seeding, a
+    test run) can import both services' models without the two definitions colliding."""
+
+
+class DeviceBinding(_OwnTables, table=True):
     """Which elder wears a device; the binding with the higher care-record sequence wins."""
 
     __tablename__ = "device_bindings"

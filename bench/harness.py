@@ -362,7 +362,7 @@ async def start_stack(env: Environment, services: tuple[str, ...], gateway_proce
     stack = await start_platform(
         workdir=env.workdir / f"platform-{uuid.uuid4().hex[:6]}",
         mqtt_port=env.mqtt.port,
-        kafka_port=env.kafka.port,
+        kafka_bootstrap=env.bootstrap,
         databases=env.databases,
         services=services,
         # Several bulk gateways split the telemetry on the shared subscription, as with GATEWAY_PROCESSES.

@@ -63,7 +63,7 @@ async def test_a_smoke_city_is_counted_and_its_devices_sos_get_their_elders_prio
         platform = await start_platform(
             workdir=workdir / "seeded-city",
             mqtt_port=mqtt_broker.port,
-            kafka_port=kafka_broker.port,
+            kafka_bootstrap=kafka_broker.bootstrap,
             databases=databases,
             services=("gateway", "dispatch"),
         )

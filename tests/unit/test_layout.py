@@ -87,3 +87,35 @@ def test_the_kit_imports_no_service_gateway_or_tool() -> None:
                 if module.split(".")[0] in {"gateway", "services", "tools", "bench", "tests"}
             ]
     assert offenders == []
+
+
+PREAMBLE = {"decode_record", "decode_envelope", "claim_event", "claim_events"}
+
+
+def _preamble_calls(path: Path) -> list[str]:
+    """Names from the handler preamble that `path` calls itself instead of going through eldercare.handlers."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return sorted(
+        {
+            name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and (name := getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in PREAMBLE
+        }
+    )
+
+
+def test_no_handler_hand_writes_the_decode_and_inbox_preamble() -> None:
+    offenders = {
+        str(path.relative_to(REPO)): names
+        for service in SERVICES
+        for path in (REPO / "services" / service).rglob("handlers.py")
+        if (names := _preamble_calls(path))
+    }
+    assert offenders == {}
+
+
+def test_the_preamble_check_finds_a_hand_written_decode(tmp_path: Path) -> None:
+    handler = tmp_path / "handlers.py"
+    handler.write_text("async def handle(record):\n    envelope = decode_record(record)\n")
+    assert _preamble_calls(handler) == ["decode_record"]

@@ -157,12 +157,14 @@ def _schedule_next(session: AsyncSession, reminder: Reminder, *, now: datetime) 
 
 
 class ReminderScheduler:
-    """Fires due reminders every `interval` seconds; safe to run in every replica."""
+    """Fires due reminders every `interval` seconds; safe to run in every replica.
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], interval: float, on_fired: object = None) -> None:
+    Their outbox rows need no nudge: the commit wakes the relay (`eldercare.db.session_factory`).
+    """
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
         self._sessions = sessions
         self._interval = interval
-        self._on_fired = on_fired
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -183,8 +185,6 @@ class ReminderScheduler:
             fired_total += fired
             if fired < 100:
                 break
-        if fired_total and callable(self._on_fired):
-            self._on_fired()
         return fired_total
 
     async def _run(self) -> None:

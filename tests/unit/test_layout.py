@@ -36,7 +36,9 @@ def test_no_view_reads_the_app_state() -> None:
 def test_every_service_has_the_same_top_level_modules() -> None:
     for service in SERVICES:
         root = REPO / "services" / service
-        missing = [name for name in ("app.py", "config.py", "deps.py", "metrics.py") if not (root / name).exists()]
+        missing = [
+            name for name in ("app.py", "config.py", "errors.py", "deps.py", "metrics.py") if not (root / name).exists()
+        ]
         assert not missing, f"services/{service} lacks {missing}"
         assert (root / "migrations").is_dir(), f"services/{service} has no migrations/"
 

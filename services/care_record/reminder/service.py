@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import to_timestamp, utcnow
+from eldercare.db import queue_event
+from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.topics import COMMANDS
-from eldercare.v1 import commands_pb2, events_pb2
+from eldercare.v1 import commands_pb2
 from services.care_record import metrics
 from services.care_record.device.service import bindings_of_elder
 from services.care_record.elder.service import get_elder
@@ -116,13 +116,12 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime | None = No
 
 def _queue_command(session: AsyncSession, reminder: Reminder, *, device_id: str, now: datetime) -> None:
     assert reminder.command_id is not None
-    envelope = events_pb2.Envelope(
-        event_id=reminder.command_id,
-        kind=events_pb2.EVENT_KIND_COMMAND,
-        device_id=device_id,
-        occurred_at=to_timestamp(reminder.due_at),
-        received_at=to_timestamp(now),
+    envelope = platform_event(
         producer="care_record",
+        occurred_at=reminder.due_at,
+        received_at=now,
+        event_id=reminder.command_id,
+        device_id=device_id,
         command=commands_pb2.DeviceCommand(
             command_id=reminder.command_id,
             type="reminder",
@@ -132,7 +131,7 @@ def _queue_command(session: AsyncSession, reminder: Reminder, *, device_id: str,
             issued_at=to_timestamp(now),
         ),
     )
-    add_to_outbox(session, topic=COMMANDS, key=device_id.encode(), value=envelope.SerializeToString())
+    queue_event(session, topic=COMMANDS, key=device_id, envelope=envelope)
 
 
 def _schedule_next(session: AsyncSession, reminder: Reminder, *, now: datetime) -> None:

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
-from eldercare.errors import Conflict
 from services.dispatch.call.models import CallEventIn, CallEventRow, CallEventType, CallRead, PhoneCall
 from services.dispatch.elder import service as elders
 from services.dispatch.elder.models import ElderPhone
 from services.dispatch.elder.phones import MATCH_ORDER, PhoneKind, normalize_phone
+from services.dispatch.errors import CallConflict
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident
 
@@ -38,10 +38,6 @@ _ALLOWED_AFTER: dict[CallEventType, frozenset[str]] = {
     CallEventType.ANSWERED: frozenset({CallEventType.RINGING.value}),
     CallEventType.ENDED: frozenset({CallEventType.RINGING.value, CallEventType.ANSWERED.value}),
 }
-
-
-class CallConflict(Conflict):
-    """An event that cannot follow what the call has already done (answered after it ended)."""
 
 
 @dataclass(frozen=True)

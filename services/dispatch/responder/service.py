@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import NotFound
+from services.dispatch.errors import ResponderNotFound
 from services.dispatch.responder.models import (
     Position,
     Responder,
@@ -23,12 +24,6 @@ from services.dispatch.responder.models import (
     Shift,
     Skill,
 )
-
-
-class ResponderNotFound(NotFound):
-    """No responder has that id."""
-
-    what = "responder"
 
 
 def _dump(value: object) -> str:
@@ -60,13 +55,7 @@ async def create_responder(session: AsyncSession, *, data: ResponderCreate) -> R
 
 async def get_responder(session: AsyncSession, *, responder_id: str, for_update: bool = False) -> Responder:
     """One responder; ResponderNotFound when the id is unknown."""
-    statement = select(Responder).where(col(Responder.id) == responder_id)
-    if for_update:
-        statement = statement.with_for_update()
-    responder = await session.scalar(statement)
-    if responder is None:
-        raise ResponderNotFound(responder_id)
-    return responder
+    return await fetch(session, Responder, responder_id, missing=ResponderNotFound, for_update=for_update)
 
 
 async def update_responder(session: AsyncSession, *, responder_id: str, data: ResponderUpdate) -> Responder:

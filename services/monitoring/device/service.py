@@ -11,26 +11,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import from_timestamp
-from eldercare.errors import NotFound
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device.models import Device, DeviceRead, DeviceStatus, LocationRead
 from services.monitoring.elder.models import ElderProfile
+from services.monitoring.errors import DeviceNotFound
 from services.monitoring.geofence.service import distance_m
 from services.monitoring.rows import DeviceState, EventRows
 
 log = logging.getLogger(__name__)
 
 _SOURCES = {pb.LOCATION_SOURCE_GPS: "gps", pb.LOCATION_SOURCE_LBS: "lbs", pb.LOCATION_SOURCE_WIFI: "wifi"}
-
-
-class DeviceNotFound(NotFound):
-    """No device with that id has been seen."""
-
-    what = "device"
 
 
 def offline_timeout(device: Device | DeviceState, settings: MonitoringSettings) -> float:
@@ -361,10 +356,7 @@ async def refresh_gauges(session: AsyncSession, *, settings: MonitoringSettings)
 
 async def get_device(session: AsyncSession, *, device_id: str, for_update: bool = False) -> Device:
     """One device; DeviceNotFound when it has never been seen."""
-    device = await session.get(Device, device_id, with_for_update=for_update)
-    if device is None:
-        raise DeviceNotFound(device_id)
-    return device
+    return await fetch(session, Device, device_id, missing=DeviceNotFound, for_update=for_update)
 
 
 async def set_offline_timeout(

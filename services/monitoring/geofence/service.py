@@ -12,11 +12,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import NotFound
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.elder.service import known_elder
+from services.monitoring.errors import GeofenceNotFound
 from services.monitoring.geofence.models import (
     FenceState,
     Geofence,
@@ -28,12 +29,6 @@ from services.monitoring.geofence.models import (
 from services.monitoring.rows import EventRows
 
 EARTH_RADIUS_M = 6_371_008.8
-
-
-class GeofenceNotFound(NotFound):
-    """No geofence has that id."""
-
-    what = "geofence"
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -204,10 +199,7 @@ async def create_geofence(session: AsyncSession, *, body: GeofenceCreate) -> Geo
 
 async def get_geofence(session: AsyncSession, *, geofence_id: str, for_update: bool = False) -> Geofence:
     """One fence; GeofenceNotFound when the id is unknown."""
-    fence = await session.get(Geofence, geofence_id, with_for_update=for_update)
-    if fence is None:
-        raise GeofenceNotFound(geofence_id)
-    return fence
+    return await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound, for_update=for_update)
 
 
 async def update_geofence(session: AsyncSession, *, geofence_id: str, body: GeofenceBase) -> Geofence:

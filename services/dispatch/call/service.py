@@ -8,17 +8,14 @@ Among elders matched equally well, one with an open incident wins, the most urge
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
@@ -29,6 +26,7 @@ from services.dispatch.elder.phones import MATCH_ORDER, PhoneKind, normalize_pho
 from services.dispatch.errors import CallConflict
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident
+from services.dispatch.stream.feed import Feed
 
 TELEPHONY_ACTOR = "telephony"
 
@@ -189,9 +187,7 @@ async def latest_event_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(col(CallEventRow.id)).order_by(col(CallEventRow.id).desc()).limit(1)) or 0)
 
 
-async def events_after(
-    session: AsyncSession, *, after_id: int, limit: int = 200
-) -> list[tuple[CallEventRow, PhoneCall]]:
+async def events_after(session: AsyncSession, after_id: int, limit: int) -> list[tuple[CallEventRow, PhoneCall]]:
     rows = await session.execute(
         select(CallEventRow, PhoneCall)
         .join(PhoneCall, col(PhoneCall.call_id) == col(CallEventRow.call_id))
@@ -202,40 +198,13 @@ async def events_after(
     return [(event, call) for event, call in rows.all()]
 
 
-async def call_stream(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    last_event_id: int | None,
-    poll_seconds: float,
-    heartbeat_seconds: float,
-    max_seconds: float,
-    disconnected: Callable[[], Any],
-    committed: Callable[[], asyncio.Event],
-) -> AsyncIterator[bytes]:
-    """Call events as Server-Sent Events (`event: call`), resumable by id like the incident stream.
+async def _frame(session: AsyncSession, row: tuple[CallEventRow, PhoneCall]) -> bytes:
+    event, call = row
+    data = (await to_read(session, call)).model_dump(mode="json") | {"event": event.event}
+    return f"id: {event.id}\nevent: call\ndata: {orjson.dumps(data).decode()}\n\n".encode()
 
-    Calls are short-lived, so a console that was away gets what it missed, but a gap in the id
-    sequence is not waited for: a pop-up a second late is worth less than one now.
-    """
-    async with sessions() as session:
-        cursor = last_event_id if last_event_id is not None else await latest_event_id(session)
-    yield f"retry: 2000\n: calls from {cursor}\n\n".encode()
-    started = last_beat = time.monotonic()
-    while time.monotonic() - started < max_seconds:
-        if await disconnected():
-            return
-        wakeup = committed()
-        async with sessions() as session:
-            rows = await events_after(session, after_id=cursor)
-            for event, call in rows:
-                assert event.id is not None
-                cursor = event.id
-                data = (await to_read(session, call)).model_dump(mode="json") | {"event": event.event}
-                last_beat = time.monotonic()
-                yield f"id: {event.id}\nevent: call\ndata: {orjson.dumps(data).decode()}\n\n".encode()
-        if time.monotonic() - last_beat >= heartbeat_seconds:
-            last_beat = time.monotonic()
-            yield b": heartbeat\n\n"
-        if not rows:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), poll_seconds)
+
+# Call events as Server-Sent Events (`event: call`), resumable by id like the incident stream.
+# Calls are short-lived, so a console that was away gets what it missed, but a gap in the id
+# sequence is not waited for: a pop-up a second late is worth less than one now.
+CALL_FEED = Feed("call event", latest_event_id, events_after, _frame, batch=200, gap_grace_seconds=0)

@@ -11,6 +11,7 @@ from eldercare.deps import SessionDep, TransactionDep
 from services.dispatch.call import service
 from services.dispatch.call.models import CallEventIn, CallRead
 from services.dispatch.deps import PersonalDataReader, RuntimeDep, SettingsDep, Telephony
+from services.dispatch.stream.feed import follow
 from services.dispatch.stream.views import parse_event_id
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
@@ -51,8 +52,9 @@ async def call_stream(
 ) -> StreamingResponse:
     """Call events as Server-Sent Events (`event: call`) for the console's pop-up; resumable with Last-Event-ID."""
     return StreamingResponse(
-        service.call_stream(
+        follow(
             runtime.sessions,
+            service.CALL_FEED,
             last_event_id=parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id),
             poll_seconds=settings.stream_poll_seconds,
             heartbeat_seconds=settings.stream_heartbeat_seconds,

@@ -1,27 +1,20 @@
-"""Turning incident timeline entries into Server-Sent Events.
-
-The event id is the entry's primary key, so a console reconnecting with
-Last-Event-ID gets every entry after it straight from the database: nothing is
-kept in memory, and any replica can serve any console.
-"""
+"""The incident stream: timeline entries as Server-Sent Events, followed by id (`stream/feed.py`)."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.dispatch import metrics
 from services.dispatch.incident.models import Incident, IncidentEntry
 from services.dispatch.incident.service import priority_label
-from services.dispatch.platform_alert.service import PlatformAlert, PlatformAlertBoard
+from services.dispatch.stream.feed import Feed, follow
 
 log = logging.getLogger(__name__)
 
@@ -90,101 +83,16 @@ async def entries_after(
     return [(entry, incident) for entry, incident in rows.all()]
 
 
-def render_platform_alert(alert: PlatformAlert) -> bytes:
-    """A platform alert frame. No `id:` line: Last-Event-ID stays the last timeline entry's, so a
-    reconnecting console resumes the timeline where it was (alerts are sent again as a snapshot)."""
-    data = {**alert.as_dict(), "audience": "supervisor"}
-    return f"event: platform_alert\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+async def _render_row(_: AsyncSession, row: tuple[IncidentEntry, Incident]) -> bytes:
+    return render(*row)
 
 
-async def sse_events(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    last_event_id: int | None,
-    poll_seconds: float,
-    heartbeat_seconds: float,
-    max_seconds: float,
-    disconnected: Callable[[], Any],
-    committed: Callable[[], asyncio.Event] | None = None,
-    platform_alerts: PlatformAlertBoard | None = None,
-) -> AsyncIterator[bytes]:
-    """Replay after `last_event_id` (or start from now), then follow new entries, with heartbeats.
-
-    With `platform_alerts` (supervisors' streams), the critical platform alerts firing now come
-    first, then every change to one as it arrives. Those live in memory, so the stream keeps
-    running, with heartbeats and alerts, while the database is unreachable: that outage is
-    itself the alert a supervisor most needs to see.
-    """
-    metrics.STREAM_CLIENTS.inc()
-    try:
-        cursor: int | None = last_event_id
-        alerts_seen = 0
-        yield b"retry: 2000\n\n"
-        if platform_alerts is not None:
-            alerts_seen = platform_alerts.sequence
-            for alert in reversed(platform_alerts.alerts(status="firing", critical_only=True)):
-                yield render_platform_alert(alert)
-        started = last_beat = time.monotonic()
-        gap_since: float | None = None
-        database_down = False
-        while time.monotonic() - started < max_seconds:
-            if await disconnected():
-                return
-            # Taken before looking, so a commit or an alert between the look and the wait is not missed.
-            wakeups = [committed()] if committed is not None else []
-            if platform_alerts is not None:
-                wakeups.append(platform_alerts.changed())
-                for alert in platform_alerts.changes_after(alerts_seen):
-                    alerts_seen = max(alerts_seen, alert.sequence)
-                    last_beat = time.monotonic()
-                    yield render_platform_alert(alert)
-            rows: list[tuple[IncidentEntry, Incident]] = []
-            starting = cursor is None
-            try:
-                # Bounded, so a database that hangs (a cut link) does not hold back the alerts.
-                async with asyncio.timeout(max(2 * poll_seconds, 2.0)):
-                    async with sessions() as session:
-                        if cursor is None:
-                            cursor = await latest_entry_id(session)
-                        rows = await entries_after(session, after_id=cursor)
-                if starting:
-                    yield f": stream from entry {cursor}\n\n".encode()
-                if database_down:
-                    database_down = False
-                    yield b": database reachable again\n\n"
-            except Exception as exc:  # unreachable or timing out: the alerts and heartbeats go on
-                if not database_down:
-                    database_down = True
-                    log.warning("live stream: database unreachable (%s: %s)", type(exc).__name__, exc)
-                    yield b": database unreachable; timeline paused, platform alerts continue\n\n"
-            for entry, incident in rows:
-                assert entry.id is not None and cursor is not None
-                if entry.id != cursor + 1:
-                    gap_since = gap_since if gap_since is not None else time.monotonic()
-                    if time.monotonic() - gap_since < GAP_GRACE_SECONDS:
-                        break  # wait for the missing id to commit (or to prove it never will)
-                gap_since = None
-                cursor = entry.id
-                last_beat = time.monotonic()
-                yield render(entry, incident)
-            if time.monotonic() - last_beat >= heartbeat_seconds:
-                last_beat = time.monotonic()
-                yield b": heartbeat\n\n"
-            if len(rows) < BATCH or gap_since is not None:
-                # This replica's commits (and alerts) wake the stream at once; other replicas' are seen by polling.
-                if not wakeups or gap_since is not None or database_down:
-                    await asyncio.sleep(poll_seconds)
-                else:
-                    await _first_of(wakeups, poll_seconds)
-    finally:
-        metrics.STREAM_CLIENTS.dec()
+async def _entries_after(session: AsyncSession, after_id: int, limit: int) -> list[tuple[IncidentEntry, Incident]]:
+    return await entries_after(session, after_id=after_id, limit=limit)
 
 
-async def _first_of(events: list[asyncio.Event], timeout: float) -> None:
-    """Wait until any of `events` is set, or `timeout`."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+INCIDENT_FEED = Feed(
+    "entry", latest_entry_id, _entries_after, _render_row, BATCH, GAP_GRACE_SECONDS, metrics.STREAM_CLIENTS
+)
+# The incident timeline as Server-Sent Events, with supervisors' platform alerts.
+sse_events = functools.partial(follow, feed=INCIDENT_FEED)

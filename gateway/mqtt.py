@@ -209,6 +209,16 @@ def new_paho_client(
     return client
 
 
+def connect_properties(*, session_expiry_s: int | None, receive_maximum: int) -> Properties:
+    """CONNECT properties: how long the broker keeps the session (None: not past the connection) and
+    how many unacknowledged messages it may send at once."""
+    properties = Properties(PacketTypes.CONNECT)
+    if session_expiry_s is not None:
+        properties.SessionExpiryInterval = session_expiry_s
+    properties.ReceiveMaximum = receive_maximum
+    return properties
+
+
 class MqttSession:
     """One MQTT v5 client session on the event loop: subscribe, ack manually, publish with acks."""
 
@@ -277,10 +287,10 @@ class MqttSession:
         """Connect, retrying with backoff in the background for as long as the session runs."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        properties = Properties(PacketTypes.CONNECT)
-        if self._persistent:
-            properties.SessionExpiryInterval = self._session_expiry_s
-        properties.ReceiveMaximum = self._receive_maximum
+        properties = connect_properties(
+            session_expiry_s=self._session_expiry_s if self._persistent else None,
+            receive_maximum=self._receive_maximum,
+        )
         self.client.connect_async(
             self.endpoint.host,
             self.endpoint.port,

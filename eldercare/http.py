@@ -12,7 +12,7 @@ import reprlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +38,14 @@ API_RATE_LIMITED = Counter(
 )
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def from_row(schema: type[Schema], row: BaseModel, **computed: Any) -> Schema:
+    """The API shape of a table row: its columns by name, and `computed` for the fields derived or decoded."""
+    return schema.model_validate({**row.model_dump(), **computed})
 
 
 class RequestModel(BaseModel):

@@ -16,7 +16,7 @@ from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.topics import ELDERS
 from eldercare.v1 import elders_pb2
 from services.care_record.device.models import DeviceBinding
-from services.care_record.elder.models import Contact, Elder, decode_categories
+from services.care_record.elder.models import Contact, Elder, area_fields, decode_categories
 
 _DIRTY = "care_record_changed_elders"
 
@@ -61,14 +61,7 @@ async def build_snapshot(session: AsyncSession, elder: Elder) -> elders_pb2.Elde
         birth_date=elder.birth_date.isoformat(),
         phone=elder.phone or "",
         address=elder.address,
-        area=elders_pb2.AdministrativeArea(
-            province=elder.province,
-            city=elder.city,
-            district=elder.district,
-            street=elder.street,
-            community=elder.community,
-            area_type=elder.area_type,
-        ),
+        area=elders_pb2.AdministrativeArea(**area_fields(elder)),
         living_situation=elder.living_situation,
         categories=decode_categories(elder.categories),
         language=elder.language,

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from eldercare.db import queue_event
 from eldercare.envelope import platform_event, to_timestamp
+from eldercare.http import from_row
 from eldercare.topics import ALERTS
 from eldercare.v1 import alerts_pb2
 from services.monitoring import metrics
@@ -106,16 +107,10 @@ def count_committed(session: AsyncSession) -> int:
 
 
 def to_read(record: AlertRecord) -> AlertRead:
-    return AlertRead(
-        id=record.id,
-        type=record.type,
-        severity=record.severity,
+    return from_row(
+        AlertRead,
+        record,
         suggested_priority=SUGGESTED_PRIORITY.get(record.severity),
-        device_id=record.device_id,
-        elder_id=record.elder_id,
-        geofence_id=record.geofence_id,
-        resolves_alert_id=record.resolves_alert_id,
-        raised_at=record.raised_at,
         detail=orjson.loads(record.detail),
     )
 

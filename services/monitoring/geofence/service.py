@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from eldercare.db import fetch
 from eldercare.envelope import utcnow
+from eldercare.http import from_row
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.elder.service import known_elder
@@ -144,35 +145,22 @@ async def evaluate_fix(
         if previous == FenceState.UNKNOWN.value:
             continue
         detail = {"geofence_name": fence.name, "shape": fence.shape, "dementia": elder.has_dementia}
-        if side is FenceState.OUTSIDE:
-            alert = await raise_alert(
-                session,
-                type="geofence_exit",
-                severity="high" if elder.has_dementia else "medium",
-                device_id=device_id,
-                elder_id=elder.elder_id,
-                now=now,
-                detail=detail,
-                location=fix,
-                source_event_ids=[source_event_id],
-                geofence_id=fence.id,
-            )
-            state.exit_alert_id = alert.id
-        else:
-            await raise_alert(
-                session,
-                type="geofence_enter",
-                severity="info",
-                device_id=device_id,
-                elder_id=elder.elder_id,
-                now=now,
-                detail=detail,
-                location=fix,
-                source_event_ids=[source_event_id],
-                geofence_id=fence.id,
-                resolves_alert_id=state.exit_alert_id,
-            )
-            state.exit_alert_id = None
+        exited = side is FenceState.OUTSIDE
+        alert = await raise_alert(
+            session,
+            type="geofence_exit" if exited else "geofence_enter",
+            severity=("high" if elder.has_dementia else "medium") if exited else "info",
+            device_id=device_id,
+            elder_id=elder.elder_id,
+            now=now,
+            detail=detail,
+            location=fix,
+            source_event_ids=[source_event_id],
+            geofence_id=fence.id,
+            # Coming back in resolves the exit alert it raised.
+            resolves_alert_id=None if exited else state.exit_alert_id,
+        )
+        state.exit_alert_id = alert.id if exited else None
         raised += 1
     return raised
 
@@ -230,18 +218,5 @@ async def list_geofences(session: AsyncSession, *, elder_id: str | None, limit: 
 
 
 def to_read(fence: Geofence) -> GeofenceRead:
-    return GeofenceRead(
-        id=fence.id,
-        elder_id=fence.elder_id,
-        name=fence.name,
-        shape=fence.shape,  # type: ignore[arg-type]
-        center_lat=fence.center_lat,
-        center_lon=fence.center_lon,
-        radius_m=fence.radius_m,
-        polygon=[tuple(c) for c in orjson.loads(fence.polygon)] if fence.polygon else None,
-        active_from=fence.active_from,
-        active_to=fence.active_to,
-        enabled=fence.enabled,
-        created_at=fence.created_at,
-        updated_at=fence.updated_at,
-    )
+    polygon = [tuple(c) for c in orjson.loads(fence.polygon)] if fence.polygon else None
+    return from_row(GeofenceRead, fence, polygon=polygon)

@@ -166,6 +166,18 @@ def _may_see_error_text(request: Request) -> bool:
     )
 
 
+def ops_app(
+    *, title: str, lifespan: Any, checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]], **state: Any
+) -> FastAPI:
+    """An app with only the operations endpoints and the error handlers (the gateways' HTTP face)."""
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    app.include_router(ops_router(checks))
+    install_error_handlers(app)
+    return app
+
+
 def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> APIRouter:
     """/healthz, /readyz and /metrics."""
     router = APIRouter(tags=["operations"])

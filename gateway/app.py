@@ -28,7 +28,7 @@ from fastapi import FastAPI
 
 from eldercare import metrics as kafka_metrics
 from eldercare.envelope import from_timestamp, utcnow
-from eldercare.http import install_error_handlers, ops_router
+from eldercare.http import ops_app
 from eldercare.kafka import (
     TOO_LARGE,
     BatchSender,
@@ -131,11 +131,8 @@ class Gateway:
             self.retirement = self._retirement("bulk" if settings.lanes == "alarms" else "alarm")
         self._retirement_task: asyncio.Task[None] | None = None
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
-        self.capped_dead_letters = CappedDeadLetters(
-            self.dead_letters,
-            rate_per_s=settings.deadletter_rate_per_s,
-            burst=settings.deadletter_burst,
-            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
+        self.capped_dead_letters = CappedDeadLetters.configured(
+            self.dead_letters, settings, metrics.DEAD_LETTERS_SUPPRESSED
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         # Set by create_app to publish through the downlink's session; None: no receipts (some tests).
@@ -547,8 +544,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await receipts.stop()
             await downlink.stop()
 
-    app = FastAPI(title="Eldercare gateway", version="1.0.0", lifespan=lifespan)
-    app.state.gateway = gateway
-    app.include_router(ops_router(lambda: [("mqtt", gateway.check_mqtt), ("kafka", gateway.check_kafka)]))
-    install_error_handlers(app)
-    return app
+    return ops_app(
+        title="Eldercare gateway",
+        lifespan=lifespan,
+        checks=lambda: [("mqtt", gateway.check_mqtt), ("kafka", gateway.check_kafka)],
+        gateway=gateway,
+    )

@@ -98,11 +98,8 @@ class WatchGateway:
         self._bulk_producer: AIOKafkaProducer | None = None
         self._batches: BatchSender[DeviceMessage] | None = None
         self.dead_letters = DeadLetterPublisher(lambda: self._producer(alarm=False), "gateway-watch")
-        self.dead_letters_capped = CappedDeadLetters(
-            self.dead_letters,
-            rate_per_s=settings.deadletter_rate_per_s,
-            burst=settings.deadletter_burst,
-            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
+        self.dead_letters_capped = CappedDeadLetters.configured(
+            self.dead_letters, settings, metrics.DEAD_LETTERS_SUPPRESSED
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         self.bound = BoundWatches(settings)

@@ -25,7 +25,7 @@ from services.dispatch.assignment.models import (
 from services.dispatch.command import service as commands
 from services.dispatch.command.models import CommandType
 from services.dispatch.elder import service as elders
-from services.dispatch.errors import AssignmentConflict, AssignmentNotFound, IllegalTransition
+from services.dispatch.errors import AssignmentConflict, AssignmentNotFound, IllegalTransition, ResponderNotFound
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident, IncidentStatus
 from services.dispatch.responder import service as responders
@@ -277,7 +277,7 @@ async def assign(
     )
     created = []
     for responder_id in responder_ids:
-        responder = await responders.get_responder(session, responder_id=responder_id)
+        responder = await fetch(session, Responder, responder_id, missing=ResponderNotFound)
         if responder_id in engaged_here:
             raise AssignmentConflict(f"responder {responder_id} is already assigned to this incident")
         created.append(
@@ -399,7 +399,7 @@ async def cascade(
         return None
     best = ranked.candidates[0]
     assert best.responder_id is not None
-    responder = await responders.get_responder(session, responder_id=best.responder_id)
+    responder = await fetch(session, Responder, best.responder_id, missing=ResponderNotFound)
     return await _notify(
         session,
         incident=incident,

@@ -53,14 +53,9 @@ async def create_responder(session: AsyncSession, *, data: ResponderCreate) -> R
     return responder
 
 
-async def get_responder(session: AsyncSession, *, responder_id: str, for_update: bool = False) -> Responder:
-    """One responder; ResponderNotFound when the id is unknown."""
-    return await fetch(session, Responder, responder_id, missing=ResponderNotFound, for_update=for_update)
-
-
 async def update_responder(session: AsyncSession, *, responder_id: str, data: ResponderUpdate) -> Responder:
     """Change a responder's details, availability or live position (only the fields given)."""
-    responder = await get_responder(session, responder_id=responder_id, for_update=True)
+    responder = await fetch(session, Responder, responder_id, missing=ResponderNotFound, for_update=True)
     given = data.model_fields_set
     now = utcnow()
     for name in ("name", "phone", "area", "coverage_radius_km", "available"):

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from eldercare.db import fetch
 from eldercare.deps import SessionDep, TransactionDep, committed
 from services.dispatch.deps import Dispatcher, Reader
+from services.dispatch.errors import ResponderNotFound
 from services.dispatch.responder import service
-from services.dispatch.responder.models import ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
+from services.dispatch.responder.models import Responder, ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
 
 router = APIRouter(prefix="/api/v1/responders", tags=["responders"])
 
@@ -38,7 +40,7 @@ async def create_responder(body: ResponderCreate, session: TransactionDep, _: Di
 @router.get("/{responder_id}", response_model=ResponderRead)
 async def get_responder(responder_id: str, session: SessionDep, _: Reader) -> ResponderRead:
     """One responder."""
-    return service.to_read(await service.get_responder(session, responder_id=responder_id))
+    return service.to_read(await fetch(session, Responder, responder_id, missing=ResponderNotFound))
 
 
 @router.patch("/{responder_id}", response_model=ResponderRead)

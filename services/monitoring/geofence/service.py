@@ -185,14 +185,9 @@ async def create_geofence(session: AsyncSession, *, body: GeofenceCreate) -> Geo
     return fence
 
 
-async def get_geofence(session: AsyncSession, *, geofence_id: str, for_update: bool = False) -> Geofence:
-    """One fence; GeofenceNotFound when the id is unknown."""
-    return await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound, for_update=for_update)
-
-
 async def update_geofence(session: AsyncSession, *, geofence_id: str, body: GeofenceBase) -> Geofence:
     """Replace a fence's geometry and schedule; devices' states against it start over."""
-    fence = await get_geofence(session, geofence_id=geofence_id, for_update=True)
+    fence = await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound, for_update=True)
     _apply(fence, body)
     fence.updated_at = utcnow()
     await session.execute(delete(GeofenceDeviceState).where(col(GeofenceDeviceState.geofence_id) == geofence_id))
@@ -201,7 +196,7 @@ async def update_geofence(session: AsyncSession, *, geofence_id: str, body: Geof
 
 async def delete_geofence(session: AsyncSession, *, geofence_id: str) -> None:
     """Remove a fence and the devices' states against it."""
-    await get_geofence(session, geofence_id=geofence_id)
+    await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound)
     await session.execute(delete(GeofenceDeviceState).where(col(GeofenceDeviceState.geofence_id) == geofence_id))
     await session.execute(delete(Geofence).where(col(Geofence.id) == geofence_id))
 

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from eldercare.db import fetch
 from eldercare.deps import SessionDep, TransactionDep, committed
 from services.monitoring.deps import Editor, Reader
+from services.monitoring.errors import GeofenceNotFound
 from services.monitoring.geofence import service as geofences
-from services.monitoring.geofence.models import GeofenceCreate, GeofenceRead, GeofenceUpdate
+from services.monitoring.geofence.models import Geofence, GeofenceCreate, GeofenceRead, GeofenceUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["geofences"])
 
@@ -36,7 +38,7 @@ async def create_geofence(body: GeofenceCreate, session: TransactionDep, _: Edit
 @router.get("/geofences/{geofence_id}", response_model=GeofenceRead)
 async def get_geofence(geofence_id: str, session: SessionDep, _: Reader) -> GeofenceRead:
     """One fence."""
-    return geofences.to_read(await geofences.get_geofence(session, geofence_id=geofence_id))
+    return geofences.to_read(await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound))
 
 
 @router.put("/geofences/{geofence_id}", response_model=GeofenceRead)

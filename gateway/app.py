@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 import time
@@ -38,6 +37,7 @@ from eldercare.kafka import (
     send_with_retry,
 )
 from eldercare.runtime import start_with_retry
+from eldercare.tasks import cancel_and_wait
 from gateway import metrics
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
@@ -223,18 +223,12 @@ class Gateway:
     async def stop(self) -> None:
         self._stopping.set()
         # Stop taking messages first; what is still in flight is not acked and will be redelivered.
-        if self._retirement_task is not None:
-            self._retirement_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retirement_task
+        await cancel_and_wait(self._retirement_task)
         for session in self.sessions.values():
             await session.stop()
         if self._bulk_worker is not None:
             self._bulk_worker.cancel()
-        if self._coalesce_task is not None:
-            self._coalesce_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._coalesce_task
+        await cancel_and_wait(self._coalesce_task)
         # Counts still open go out now rather than die with the process (bounded by the stop timeout).
         for summary in self.coalescer.due(float("inf")):
             self._spawn(self._produce_summary(summary))

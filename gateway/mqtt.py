@@ -28,6 +28,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from eldercare.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -348,10 +350,7 @@ class MqttSession:
             self.client.loop_write()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._disconnected.wait(), timeout)
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        await cancel_and_wait(self._connector)
         if self.client.socket() is not None:  # the broker never saw the DISCONNECT through: just close
             self.client._sock_close()  # paho has no public close that skips the DISCONNECT
         for future in self._pending_publishes.values():

@@ -10,7 +10,6 @@ derived from the reminder id, so even a relay retry is recognisable downstream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlmodel import col
 
 from eldercare.db import queue_event
 from eldercare.envelope import platform_event, to_timestamp, utcnow
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMANDS
 from eldercare.v1 import commands_pb2
 from services.care_record import metrics
@@ -170,10 +170,7 @@ class ReminderScheduler:
         self._task = asyncio.create_task(self._run(), name="reminder-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def run_once(self) -> int:
         """One pass: fire everything due, in batches."""

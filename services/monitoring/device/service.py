@@ -6,6 +6,7 @@ import logging
 import time as monotonic
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +113,29 @@ async def touch(
     return device
 
 
+async def _reported_alert(
+    session: AsyncSession,
+    device: DeviceState,
+    envelope: pb.Envelope,
+    *,
+    type: str,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    """An informational alert the device's own report raised, where it was when it said so."""
+    await raise_alert(
+        session,
+        type=type,
+        severity="info",
+        device_id=device.device_id,
+        elder_id=device.elder_id,
+        now=now,
+        detail=detail,
+        location=fix_of(envelope),
+        source_event_ids=[envelope.event_id],
+    )
+
+
 async def apply_battery(
     session: AsyncSession, *, device: DeviceState, envelope: pb.Envelope, now: datetime, settings: MonitoringSettings
 ) -> None:
@@ -125,18 +149,9 @@ async def apply_battery(
     low = reported_low or (battery is not None and battery <= settings.low_battery_percent)
     if low and not device.low_battery_alerted:
         device.low_battery_alerted = True
-        await raise_alert(
-            session,
-            type="low_battery",
-            # Informational: a flat battery is a reminder to charge, not an incident (offline detection follows).
-            severity="info",
-            device_id=device.device_id,
-            elder_id=device.elder_id,
-            now=now,
-            detail={"battery": battery, "reported_by_device": reported_low},
-            location=fix_of(envelope),
-            source_event_ids=[envelope.event_id],
-        )
+        # Informational: a flat battery is a reminder to charge, not an incident (offline detection follows).
+        detail = {"battery": battery, "reported_by_device": reported_low}
+        await _reported_alert(session, device, envelope, type="low_battery", now=now, detail=detail)
 
 
 async def apply_device_alarm(
@@ -146,17 +161,7 @@ async def apply_device_alarm(
     alarm_type = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
     device.last_alarm = alarm_type
     if envelope.alarm.type == pb.DEVICE_ALARM_TYPE_POWER_OFF:
-        await raise_alert(
-            session,
-            type="power_off",
-            severity="info",
-            device_id=device.device_id,
-            elder_id=device.elder_id,
-            now=now,
-            detail={"battery": device.battery},
-            location=fix_of(envelope),
-            source_event_ids=[envelope.event_id],
-        )
+        await _reported_alert(session, device, envelope, type="power_off", now=now, detail={"battery": device.battery})
 
 
 def note_activity(device: DeviceState, *, envelope: pb.Envelope, now: datetime, movement_m: float) -> None:

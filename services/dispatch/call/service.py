@@ -183,21 +183,6 @@ async def recent_calls(session: AsyncSession, *, limit: int) -> list[PhoneCall]:
     return list(rows)
 
 
-async def latest_event_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(col(CallEventRow.id)).order_by(col(CallEventRow.id).desc()).limit(1)) or 0)
-
-
-async def events_after(session: AsyncSession, after_id: int, limit: int) -> list[tuple[CallEventRow, PhoneCall]]:
-    rows = await session.execute(
-        select(CallEventRow, PhoneCall)
-        .join(PhoneCall, col(PhoneCall.call_id) == col(CallEventRow.call_id))
-        .where(col(CallEventRow.id) > after_id)
-        .order_by(col(CallEventRow.id))
-        .limit(limit)
-    )
-    return [(event, call) for event, call in rows.all()]
-
-
 async def _frame(session: AsyncSession, row: tuple[CallEventRow, PhoneCall]) -> bytes:
     event, call = row
     data = (await to_read(session, call)).model_dump(mode="json") | {"event": event.event}
@@ -207,4 +192,5 @@ async def _frame(session: AsyncSession, row: tuple[CallEventRow, PhoneCall]) -> 
 # Call events as Server-Sent Events (`event: call`), resumable by id like the incident stream.
 # Calls are short-lived, so a console that was away gets what it missed, but a gap in the id
 # sequence is not waited for: a pop-up a second late is worth less than one now.
-CALL_FEED = Feed("call event", latest_event_id, events_after, _frame, batch=200, gap_grace_seconds=0)
+_CALL_OF_EVENT = col(PhoneCall.call_id) == col(CallEventRow.call_id)
+CALL_FEED = Feed("call event", CallEventRow, PhoneCall, _CALL_OF_EVENT, _frame, batch=200, gap_grace_seconds=0)

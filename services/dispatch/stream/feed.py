@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from prometheus_client import Gauge
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dispatch.platform_alert.service import PlatformAlert, PlatformAlertBoard
@@ -32,18 +33,34 @@ Row = TypeVar("Row", bound=tuple[HasId, Any])
 
 @dataclass(frozen=True)
 class Feed(Generic[Row]):
-    """What a stream follows: rows after an id, in id order, each a tuple led by the row whose id is
-    followed, and how one becomes a frame."""
+    """What a stream follows: the rows of `followed` by id, each with the `joined` row it belongs
+    to (`on`), and how such a pair becomes a frame."""
 
     name: str  # what a row is, for the stream's comments: ": stream from <name> <id>"
-    latest_id: Callable[[AsyncSession], Awaitable[int]]
-    rows_after: Callable[[AsyncSession, int, int], Awaitable[list[Row]]]  # (session, after id, limit)
+    followed: Any  # a table model with an integer `id`
+    joined: Any
+    on: Any  # the join condition
     frame: Callable[[AsyncSession, Row], Awaitable[bytes]]
     batch: int
     # How long a hole in the id sequence may hold the stream back (a lower id can commit after a
     # higher one, and a rolled-back insert leaves a hole for good); 0: never wait.
     gap_grace_seconds: float
     clients: Gauge | None = None  # counts the open streams
+
+    async def latest_id(self, session: AsyncSession) -> int:
+        """The newest id (0 when there is none)."""
+        return int(await session.scalar(select(func.max(self.followed.id))) or 0)
+
+    async def rows_after(self, session: AsyncSession, after_id: int, limit: int) -> list[Row]:
+        """Rows with an id above `after_id`, in id order, each with its joined row as it is now."""
+        rows = await session.execute(
+            select(self.followed, self.joined)
+            .join(self.joined, self.on)
+            .where(self.followed.id > after_id)
+            .order_by(self.followed.id)
+            .limit(limit)
+        )
+        return [tuple(row) for row in rows.all()]  # type: ignore[misc]
 
 
 def render_platform_alert(alert: PlatformAlert) -> bytes:

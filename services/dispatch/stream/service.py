@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -64,35 +63,20 @@ def render(entry: IncidentEntry, incident: Incident | None) -> bytes:
     return f"id: {entry.id}\nevent: {event_type(entry)}\ndata: {payload}\n\n".encode()
 
 
-async def latest_entry_id(session: AsyncSession) -> int:
-    """The newest entry id (0 when there is none)."""
-    return int(await session.scalar(select(func.max(col(IncidentEntry.id)))) or 0)
-
-
-async def entries_after(
-    session: AsyncSession, *, after_id: int, limit: int = BATCH
-) -> list[tuple[IncidentEntry, Incident]]:
-    """Entries with an id above `after_id`, in id order, each with its incident's current row."""
-    rows = await session.execute(
-        select(IncidentEntry, Incident)
-        .join(Incident, col(Incident.id) == col(IncidentEntry.incident_id))
-        .where(col(IncidentEntry.id) > after_id)
-        .order_by(col(IncidentEntry.id))
-        .limit(limit)
-    )
-    return [(entry, incident) for entry, incident in rows.all()]
-
-
 async def _render_row(_: AsyncSession, row: tuple[IncidentEntry, Incident]) -> bytes:
     return render(*row)
 
 
-async def _entries_after(session: AsyncSession, after_id: int, limit: int) -> list[tuple[IncidentEntry, Incident]]:
-    return await entries_after(session, after_id=after_id, limit=limit)
-
-
 INCIDENT_FEED = Feed(
-    "entry", latest_entry_id, _entries_after, _render_row, BATCH, GAP_GRACE_SECONDS, metrics.STREAM_CLIENTS
+    name="entry",
+    followed=IncidentEntry,
+    joined=Incident,
+    on=col(Incident.id) == col(IncidentEntry.incident_id),
+    frame=_render_row,
+    batch=BATCH,
+    gap_grace_seconds=GAP_GRACE_SECONDS,
+    clients=metrics.STREAM_CLIENTS,
 )
+latest_entry_id = INCIDENT_FEED.latest_id
 # The incident timeline as Server-Sent Events, with supervisors' platform alerts.
 sse_events = functools.partial(follow, feed=INCIDENT_FEED)

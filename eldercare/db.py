@@ -10,7 +10,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from alembic import command
@@ -38,6 +38,8 @@ from sqlmodel import Column, Field, SQLModel, col
 
 from eldercare import metrics
 from eldercare.envelope import utcnow
+from eldercare.errors import NotFound
+from eldercare.v1 import events_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +301,19 @@ async def prune_inbox(session: AsyncSession, *, before: datetime, limit: int = 1
     return await prune_rows(session, ProcessedEvent.__table__, column="processed_at", before=before, limit=limit)  # type: ignore[attr-defined]
 
 
+Row = TypeVar("Row")
+
+
+async def fetch(
+    session: AsyncSession, model: type[Row], key: Any, *, missing: type[NotFound], for_update: bool = False
+) -> Row:
+    """The row of `model` with primary key `key` (locked with `for_update`); `missing(key)` when there is none."""
+    row = await session.get(model, key, with_for_update=for_update)
+    if row is None:
+        raise missing(key)
+    return row
+
+
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
     """Record (consumer, event_id) in the inbox; False when it was applied before."""
     return event_id in await claim_events(session, consumer=consumer, event_ids=[event_id])
@@ -327,6 +342,11 @@ async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Seque
 def add_to_outbox(session: AsyncSession, *, topic: str, key: bytes | None, value: bytes) -> None:
     """Queue an event for publication once the surrounding transaction commits."""
     session.add(OutboxMessage(topic=topic, key=key, value=value, created_at=utcnow()))
+
+
+def queue_event(session: AsyncSession, *, topic: str, key: str, envelope: pb.Envelope) -> None:
+    """Queue an envelope keyed by `key` (an incident, elder or device id) for publication at commit."""
+    add_to_outbox(session, topic=topic, key=key.encode(), value=envelope.SerializeToString())
 
 
 @contextlib.asynccontextmanager

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,3 +23,14 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 TransactionDep = Annotated[AsyncSession, Depends(_transaction)]
+
+
+Row = TypeVar("Row")
+Out = TypeVar("Out")
+
+
+async def committed(session: AsyncSession, change: Awaitable[Row], read: Callable[[Row], Out]) -> Out:
+    """Make the change, commit it, and answer with `read` of what it returned: a write view in one line."""
+    row = await change
+    await session.commit()
+    return read(row)

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from eldercare.v1 import events_pb2 as pb
@@ -83,3 +83,36 @@ def decode_envelope(raw: bytes | None) -> pb.Envelope:
 def kind_name(kind: int) -> str:
     """`EVENT_KIND_SOS` -> `sos`."""
     return pb.EventKind.Name(kind).removeprefix("EVENT_KIND_").lower()
+
+
+# The platform's own events, by the envelope body that carries them.
+_PLATFORM_KINDS = {
+    "incident": pb.EVENT_KIND_INCIDENT,
+    "elder": pb.EVENT_KIND_ELDER,
+    "command": pb.EVENT_KIND_COMMAND,
+    "alert": pb.EVENT_KIND_ALERT,
+}
+
+
+def platform_event(
+    *,
+    producer: str,
+    occurred_at: datetime | Timestamp,
+    received_at: datetime | None = None,
+    event_id: str | None = None,
+    device_id: str = "",
+    **body: Message,
+) -> pb.Envelope:
+    """An envelope for an event a service originates, its kind following from its one body
+    (`incident=`, `elder=`, `command=` or `alert=`); received when it occurred unless told otherwise."""
+    ((name, message),) = body.items()
+    occurred = occurred_at if isinstance(occurred_at, Timestamp) else to_timestamp(occurred_at)
+    return pb.Envelope(
+        event_id=event_id or new_event_id(),
+        kind=_PLATFORM_KINDS[name],
+        device_id=device_id,
+        occurred_at=occurred,
+        received_at=occurred if received_at is None else to_timestamp(received_at),
+        producer=producer,
+        **{name: message},  # type: ignore[arg-type]  # one of the body messages, checked by protobuf
+    )

@@ -12,7 +12,7 @@ import reprlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +44,14 @@ AUTH_THROTTLED = Counter(
 BODY_REFUSED = Counter("eldercare_http_body_refused_total", "requests refused with 413 (body over the cap)")
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from ELDERCARE_API_TOKENS")
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def from_row(schema: type[Schema], row: BaseModel, **computed: Any) -> Schema:
+    """The API shape of a table row: its columns by name, and `computed` for the fields derived or decoded."""
+    return schema.model_validate({**row.model_dump(), **computed})
 
 
 class RequestModel(BaseModel):
@@ -300,6 +308,18 @@ def _may_see_error_text(request: Request) -> bool:
     if throttle is not None:
         throttle.failed(request)
     return False
+
+
+def ops_app(
+    *, title: str, lifespan: Any, checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]], **state: Any
+) -> FastAPI:
+    """An app with only the operations endpoints and the error handlers (the gateways' HTTP face)."""
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    app.include_router(ops_router(checks))
+    install_error_handlers(app)
+    return app
 
 
 def ops_router(checks: Callable[[], Iterable[tuple[str, ReadinessCheck]]]) -> APIRouter:

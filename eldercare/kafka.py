@@ -24,6 +24,7 @@ from eldercare import metrics
 from eldercare.db import describe_error
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope, to_timestamp, utcnow
 from eldercare.settings import BaseProcessSettings
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import ALL_TOPICS, DEADLETTER
 from eldercare.v1 import events_pb2 as pb
 
@@ -467,10 +468,7 @@ class ConsumerLoop:
     async def stop(self) -> None:
         self._stopping.set()
         for task in (self._task, self._lag_task, self._commit_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         if self._consumer is not None:
             # What was applied since the last commit, once, bounded: a coordinator that does not
             # answer costs the next owner a redelivery (absorbed by its inbox), not a hung shutdown.

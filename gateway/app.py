@@ -28,7 +28,7 @@ from fastapi import FastAPI
 
 from eldercare import metrics as kafka_metrics
 from eldercare.envelope import from_timestamp, utcnow
-from eldercare.http import install_error_handlers, ops_router
+from eldercare.http import ops_app
 from eldercare.kafka import (
     TOO_LARGE,
     BatchSender,
@@ -38,6 +38,7 @@ from eldercare.kafka import (
     send_with_retry,
 )
 from eldercare.runtime import start_with_retry
+from eldercare.tasks import cancel_and_wait
 from gateway import metrics
 from gateway.acl_probe import probe_acl
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
@@ -134,11 +135,8 @@ class Gateway:
             self.retirement = self._retirement("bulk" if settings.lanes == "alarms" else "alarm")
         self._retirement_task: asyncio.Task[None] | None = None
         self.rate_limiter = DeviceRateLimiter(rate_per_s=settings.device_rate_per_s, burst=settings.device_burst)
-        self.capped_dead_letters = CappedDeadLetters(
-            self.dead_letters,
-            rate_per_s=settings.deadletter_rate_per_s,
-            burst=settings.deadletter_burst,
-            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
+        self.capped_dead_letters = CappedDeadLetters.configured(
+            self.dead_letters, settings, metrics.DEAD_LETTERS_SUPPRESSED
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         # Set by create_app to publish through the downlink's session; None: no receipts (some tests).
@@ -233,19 +231,13 @@ class Gateway:
     async def stop(self) -> None:
         self._stopping.set()
         # Stop taking messages first; what is still in flight is not acked and will be redelivered.
-        for task in (self._acl_task, self._retirement_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._acl_task)
+        await cancel_and_wait(self._retirement_task)
         for session in self.sessions.values():
             await session.stop()
         if self._bulk_worker is not None:
             self._bulk_worker.cancel()
-        if self._coalesce_task is not None:
-            self._coalesce_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._coalesce_task
+        await cancel_and_wait(self._coalesce_task)
         # Counts still open go out now rather than die with the process (bounded by the stop timeout).
         for summary in self.coalescer.due(float("inf")):
             self._spawn(self._produce_summary(summary))
@@ -589,8 +581,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await receipts.stop()
             await downlink.stop()
 
-    app = FastAPI(title="Eldercare gateway", version="1.0.0", lifespan=lifespan)
-    app.state.gateway = gateway
-    app.include_router(ops_router(lambda: [("mqtt", gateway.check_mqtt), ("kafka", gateway.check_kafka)]))
-    install_error_handlers(app)
-    return app
+    return ops_app(
+        title="Eldercare gateway",
+        lifespan=lifespan,
+        checks=lambda: [("mqtt", gateway.check_mqtt), ("kafka", gateway.check_kafka)],
+        gateway=gateway,
+    )

@@ -9,7 +9,6 @@ command. Devices drop repeats by `command_id` (dispatch also retries unacked one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import orjson
@@ -19,6 +18,7 @@ from prometheus_client import Counter
 from eldercare.envelope import from_timestamp
 from eldercare.kafka import ConsumerLoop, DeadLetterPublisher, PoisonRecord, decode_record
 from eldercare.runtime import start_with_retry
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMANDS
 from eldercare.v1 import events_pb2 as pb
 from gateway.config import GatewaySettings
@@ -90,9 +90,7 @@ class Downlink:
 
     async def stop(self) -> None:
         if self._joining is not None and not self._joining.done():
-            self._joining.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._joining
+            await cancel_and_wait(self._joining)
         await self.consumer.stop()
         await self.session.stop()
 

@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from eldercare.settings import BaseProcessSettings
+from eldercare.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,16 @@ def new_paho_client(
     return client
 
 
+def connect_properties(*, session_expiry_s: int | None, receive_maximum: int) -> Properties:
+    """CONNECT properties: how long the broker keeps the session (None: not past the connection) and
+    how many unacknowledged messages it may send at once."""
+    properties = Properties(PacketTypes.CONNECT)
+    if session_expiry_s is not None:
+        properties.SessionExpiryInterval = session_expiry_s
+    properties.ReceiveMaximum = receive_maximum
+    return properties
+
+
 class MqttSession:
     """One MQTT v5 client session on the event loop: subscribe, ack manually, publish with acks."""
 
@@ -301,10 +312,10 @@ class MqttSession:
         """Connect, retrying with backoff in the background for as long as the session runs."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        properties = Properties(PacketTypes.CONNECT)
-        if self._persistent:
-            properties.SessionExpiryInterval = self._session_expiry_s
-        properties.ReceiveMaximum = self._receive_maximum
+        properties = connect_properties(
+            session_expiry_s=self._session_expiry_s if self._persistent else None,
+            receive_maximum=self._receive_maximum,
+        )
         self.client.connect_async(
             self.endpoint.host,
             self.endpoint.port,
@@ -362,10 +373,7 @@ class MqttSession:
             self.client.loop_write()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._disconnected.wait(), timeout)
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        await cancel_and_wait(self._connector)
         if self.client.socket() is not None:  # the broker never saw the DISCONNECT through: just close
             self.client._sock_close()  # paho has no public close that skips the DISCONNECT
         for future in self._pending_publishes.values():

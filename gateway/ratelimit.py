@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from eldercare.kafka import DeadLetterPublisher
+    from gateway.config import DeadLetterCapSettings
 
 
 @dataclass(slots=True)
@@ -83,6 +84,15 @@ class CappedDeadLetters:
         self.publisher = publisher
         self.limiter = DeviceRateLimiter(rate_per_s=rate_per_s, burst=burst)
         self.suppressed = suppressed
+
+    @classmethod
+    def configured(
+        cls, publisher: DeadLetterPublisher, settings: DeadLetterCapSettings, suppressed: Counter
+    ) -> CappedDeadLetters:
+        """Capped as the process's settings say (GATEWAY_DEADLETTER_RATE_PER_S / _BURST)."""
+        return cls(
+            publisher, rate_per_s=settings.deadletter_rate_per_s, burst=settings.deadletter_burst, suppressed=suppressed
+        )
 
     def admit(self, sender: str, reason: str) -> bool:
         """Whether this sender's rejection is written; one over its cap is counted instead."""

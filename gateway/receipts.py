@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import re
 from datetime import datetime
@@ -25,6 +24,7 @@ import orjson
 from prometheus_client import Counter
 
 from eldercare.envelope import utcnow
+from eldercare.tasks import cancel_and_wait
 from gateway.mqtt import MqttSession
 from gateway.payloads import TOPIC_PREFIX
 
@@ -100,10 +100,7 @@ class ReceiptSender:
         self._worker = asyncio.create_task(self._run(), name="gateway-receipts")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        await cancel_and_wait(self._worker)
         for task in list(self._publishing):
             task.cancel()
         if self._publishing:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,7 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import GatewaySettings
-from gateway.mqtt import mqtt_tls, new_paho_client, parse_mqtt_url
+from gateway.mqtt import connect_properties, mqtt_tls, new_paho_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -37,38 +38,26 @@ class ClientIdInUse(Exception):
     """Another live connection uses the client id: instance ids are not unique."""
 
 
+@dataclass(kw_only=True, eq=False)
 class LaneRetirement:
     """Finds, drains and ends one left-over session; `run()` retries until that is done."""
 
-    def __init__(
-        self,
-        *,
-        settings: GatewaySettings,
-        client_id: str,
-        subscriptions: list[str],
-        on_message: Callable[[mqtt.MQTTMessage], None],
-        receive_maximum: int,
-        session_expiry_s: int = 7 * 24 * 3600,
-        quiet_s: float = 2.0,
-        drain_timeout_s: float = 120.0,
-        retry_s: float = 10.0,
-    ) -> None:
-        self.settings = settings
-        self.client_id = client_id
-        self.subscriptions = subscriptions
-        self._on_message = on_message
-        self._receive_maximum = receive_maximum
-        self._session_expiry_s = session_expiry_s
-        self._quiet_s = quiet_s
-        self._drain_timeout_s = drain_timeout_s
-        self._retry_s = retry_s
-        self._client: mqtt.Client | None = None
-        self._received = 0
-        self._settled = 0
-        self._last_message_at = 0.0
-        self.drained = 0  # messages the left-over session still held, acked once handled (all attempts)
-        self.found: bool | None = None  # whether there was a session to end (None: not known yet)
-        self.finished = asyncio.Event()  # set once no such session is left
+    settings: GatewaySettings
+    client_id: str
+    subscriptions: list[str]
+    on_message: Callable[[mqtt.MQTTMessage], None]
+    receive_maximum: int
+    session_expiry_s: int = 7 * 24 * 3600
+    quiet_s: float = 2.0
+    drain_timeout_s: float = 120.0
+    retry_s: float = 10.0
+    drained: int = field(default=0, init=False)  # messages it still held, acked once handled (all attempts)
+    found: bool | None = field(default=None, init=False)  # whether there was a session to end (None: not known)
+    finished: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # set once no such session is left
+    _client: mqtt.Client | None = field(default=None, init=False)
+    _received: int = field(default=0, init=False)
+    _settled: int = field(default=0, init=False)
+    _last_message_at: float = field(default=0.0, init=False)
 
     async def run(self) -> None:
         while True:
@@ -87,7 +76,7 @@ class LaneRetirement:
                 return
             except Exception as exc:
                 log.warning("could not check for a left-over MQTT session %s (%s); retrying", self.client_id, exc)
-            await asyncio.sleep(self._retry_s)
+            await asyncio.sleep(self.retry_s)
 
     def ack(self, message: mqtt.MQTTMessage) -> None:
         """Acknowledge a message the left-over session held (once its effect is durable)."""
@@ -99,7 +88,7 @@ class LaneRetirement:
     def _receive(self, message: mqtt.MQTTMessage) -> None:
         self._received += 1
         self._last_message_at = time.monotonic()
-        self._on_message(message)
+        self.on_message(message)
 
     def _new_client(self) -> mqtt.Client:
         return new_paho_client(
@@ -146,9 +135,8 @@ class LaneRetirement:
         client.on_unsubscribe = on_unsubscribe
         client.on_message = on_message
 
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self._session_expiry_s  # kept until drained
-        properties.ReceiveMaximum = self._receive_maximum
+        # Kept until drained.
+        properties = connect_properties(session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum)
         endpoint = parse_mqtt_url(self.settings.mqtt_url)
         self._client = client
         self._received = self._settled = 0
@@ -195,10 +183,10 @@ class LaneRetirement:
 
     async def _wait_drained(self, lost: asyncio.Future[Any]) -> bool:
         """Wait until everything the session handed over is acknowledged and nothing more comes."""
-        deadline = time.monotonic() + self._drain_timeout_s
+        deadline = time.monotonic() + self.drain_timeout_s
         while not lost.done():
             now = time.monotonic()
-            if self._settled >= self._received and now - self._last_message_at >= self._quiet_s:
+            if self._settled >= self._received and now - self._last_message_at >= self.quiet_s:
                 return True
             if now > deadline:
                 log.warning(
@@ -206,7 +194,7 @@ class LaneRetirement:
                     self.client_id,
                     self._received - self._settled,
                     self._received,
-                    self._drain_timeout_s,
+                    self.drain_timeout_s,
                 )
                 return False
             await asyncio.sleep(0.1)

@@ -35,6 +35,7 @@ from pydantic import AliasChoices, Field
 
 from eldercare.logs import setup_logging
 from eldercare.settings import DEV_ALERTMANAGER_TOKEN, DEV_API_TOKENS, REPO_ROOT, BaseProcessSettings, tcp_port_open
+from eldercare.tasks import cancel_and_wait
 from tools import kafkanode
 
 log = logging.getLogger("devstack")
@@ -214,10 +215,7 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
                 await self.process.wait()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel_and_wait(self._watcher)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send a signal to the current process (fault tests); the watcher restarts it."""

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from eldercare.http import install_error_handlers, ops_router
+from eldercare.http import ops_app
 from gateway.watch.config import WatchSettings
 from gateway.watch.server import WatchGateway
 
@@ -28,8 +28,9 @@ def create_app(settings: WatchSettings | None = None) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="Eldercare watch adapter", version="1.0.0", lifespan=lifespan)
-    app.state.gateway = gateway
-    app.include_router(ops_router(lambda: [("listener", gateway.check_listener), ("kafka", gateway.check_kafka)]))
-    install_error_handlers(app)
-    return app
+    return ops_app(
+        title="Eldercare watch adapter",
+        lifespan=lifespan,
+        checks=lambda: [("listener", gateway.check_listener), ("kafka", gateway.check_kafka)],
+        gateway=gateway,
+    )

@@ -9,7 +9,6 @@ known: refusing a watch because the adapter had not finished reading would refus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,6 +17,7 @@ from aiokafka.errors import KafkaError
 from eldercare.envelope import EnvelopeDecodeError, decode_envelope
 from eldercare.kafka import kafka_security
 from eldercare.settings import BaseProcessSettings
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import ELDERS
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,7 @@ class BoundWatches:
         self._task = asyncio.create_task(self._run(), name="watch-bound-watches")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
 

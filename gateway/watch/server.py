@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -31,6 +30,7 @@ from eldercare.kafka import (
     send_with_retry,
 )
 from eldercare.runtime import start_with_retry
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMAND_ACKS, COMMANDS
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.payloads import DeviceMessage, ack_message
@@ -98,11 +98,8 @@ class WatchGateway:
         self._bulk_producer: AIOKafkaProducer | None = None
         self._batches: BatchSender[DeviceMessage] | None = None
         self.dead_letters = DeadLetterPublisher(lambda: self._producer(alarm=False), "gateway-watch")
-        self.dead_letters_capped = CappedDeadLetters(
-            self.dead_letters,
-            rate_per_s=settings.deadletter_rate_per_s,
-            burst=settings.deadletter_burst,
-            suppressed=metrics.DEAD_LETTERS_SUPPRESSED,
+        self.dead_letters_capped = CappedDeadLetters.configured(
+            self.dead_letters, settings, metrics.DEAD_LETTERS_SUPPRESSED
         )
         self.coalescer = AlarmCoalescer(settings.alarm_coalesce_seconds)
         self.bound = BoundWatches(settings)
@@ -169,9 +166,7 @@ class WatchGateway:
         for connection in list(self.connections.values()):
             connection.close("shutdown")
         if self._joining is not None and not self._joining.done():
-            self._joining.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._joining
+            await cancel_and_wait(self._joining)
         await self.downlink.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)  # alarms in flight get their moment to land

@@ -26,9 +26,7 @@ class CareRecordRuntime(ServiceRuntime):
 
     def __init__(self, settings: CareRecordSettings) -> None:
         super().__init__(settings, migrations_dir=MIGRATIONS)
-        self.reminders = ReminderScheduler(
-            sessions=self.sessions, interval=settings.reminder_poll_seconds, on_fired=self.outbox.notify
-        )
+        self.reminders = ReminderScheduler(sessions=self.sessions, interval=settings.reminder_poll_seconds)
 
     async def start(self) -> None:
         await super().start()

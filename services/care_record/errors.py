@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from eldercare.errors import Conflict, Invalid, NotFound
 
-__all__ = ["Conflict", "Invalid", "NotFound"]
+__all__ = ["Conflict", "ElderNotFound", "Invalid", "NotFound"]
+
+
+class ElderNotFound(NotFound):
+    """No elder has that id."""
+
+    what = "elder"

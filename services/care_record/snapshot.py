@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import new_event_id, to_timestamp, utcnow
+from eldercare.db import queue_event
+from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.topics import ELDERS
-from eldercare.v1 import elders_pb2, events_pb2
+from eldercare.v1 import elders_pb2
 from services.care_record.device.models import DeviceBinding
-from services.care_record.elder.models import Contact, Elder, decode_categories
+from services.care_record.elder.models import Contact, Elder, area_fields, decode_categories
 
 _DIRTY = "care_record_changed_elders"
 
@@ -37,15 +37,8 @@ async def publish_changed(session: AsyncSession) -> int:
             continue
         elder.snapshot_version += 1
         snapshot = tombstone(elder) if elder.deactivated_at is not None else await build_snapshot(session, elder)
-        envelope = events_pb2.Envelope(
-            event_id=new_event_id(),
-            kind=events_pb2.EVENT_KIND_ELDER,
-            occurred_at=snapshot.updated_at,
-            received_at=snapshot.updated_at,
-            producer="care_record",
-            elder=snapshot,
-        )
-        add_to_outbox(session, topic=ELDERS, key=elder_id.encode(), value=envelope.SerializeToString())
+        envelope = platform_event(producer="care_record", occurred_at=snapshot.updated_at, elder=snapshot)
+        queue_event(session, topic=ELDERS, key=elder_id, envelope=envelope)
     return len(changed)
 
 
@@ -85,14 +78,7 @@ def snapshot_of(
         birth_date=elder.birth_date.isoformat(),
         phone=elder.phone or "",
         address=elder.address,
-        area=elders_pb2.AdministrativeArea(
-            province=elder.province,
-            city=elder.city,
-            district=elder.district,
-            street=elder.street,
-            community=elder.community,
-            area_type=elder.area_type,
-        ),
+        area=elders_pb2.AdministrativeArea(**area_fields(elder)),
         living_situation=elder.living_situation,
         categories=decode_categories(elder.categories),
         language=elder.language,

@@ -49,17 +49,14 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
             handler=snapshot_handler(runtime),
         )
     )
+    alarms = incident_handlers.alarm_handlers(runtime, attach_window=timedelta(seconds=settings.attach_window_seconds))
     runtime.add_consumer(
         name=incident_handlers.ALARM_CONSUMER,
         topics=[ALARMS],
-        handler=incident_handlers.alarm_handler(
-            runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)
-        ),
+        handler=alarms.record,
         # Devices apply side by side, each in its own order: one device's burst is not everyone's queue.
         key_concurrency=settings.alarm_key_concurrency,
-        key_batch_handler=incident_handlers.device_alarms_handler(
-            runtime, attach_window=timedelta(seconds=settings.attach_window_seconds)
-        ),
+        key_batch_handler=alarms.batch,
     )
     runtime.add_consumer(
         name=alert_handlers.ALERT_CONSUMER,

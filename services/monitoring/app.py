@@ -26,11 +26,12 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
     """Build the monitoring app, its consumers and its sweeper."""
     settings = settings or MonitoringSettings()
     runtime = ServiceRuntime(settings, migrations_dir=MIGRATIONS)
+    telemetry = handlers.device_handlers(runtime, settings, handlers.TELEMETRY_CONSUMER)
     runtime.add_consumer(
         name=handlers.TELEMETRY_CONSUMER,
         topics=[TELEMETRY],
-        handler=handlers.device_record_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
-        batch_handler=handlers.device_batch_handler(runtime, settings, handlers.TELEMETRY_CONSUMER),
+        handler=telemetry.record,
+        batch_handler=telemetry.batch,
         max_records=settings.telemetry_max_batch,
         fetch_max_wait_ms=settings.telemetry_fetch_max_wait_ms,
         fetch_min_bytes=settings.telemetry_fetch_min_bytes,
@@ -38,7 +39,7 @@ def create_app(settings: MonitoringSettings | None = None) -> FastAPI:
     runtime.add_consumer(
         name=handlers.ALARM_CONSUMER,
         topics=[ALARMS],
-        handler=handlers.device_record_handler(runtime, settings, handlers.ALARM_CONSUMER),
+        handler=handlers.device_handlers(runtime, settings, handlers.ALARM_CONSUMER).record,
     )
     runtime.add_consumer(name=handlers.ELDER_CONSUMER, topics=[ELDERS], handler=handlers.elder_handler(runtime))
     runtime.background.append(Sweeper(runtime, settings).run)

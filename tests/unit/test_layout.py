@@ -36,7 +36,9 @@ def test_no_view_reads_the_app_state() -> None:
 def test_every_service_has_the_same_top_level_modules() -> None:
     for service in SERVICES:
         root = REPO / "services" / service
-        missing = [name for name in ("app.py", "config.py", "deps.py", "metrics.py") if not (root / name).exists()]
+        missing = [
+            name for name in ("app.py", "config.py", "errors.py", "deps.py", "metrics.py") if not (root / name).exists()
+        ]
         assert not missing, f"services/{service} lacks {missing}"
         assert (root / "migrations").is_dir(), f"services/{service} has no migrations/"
 
@@ -203,6 +205,32 @@ def test_unit_tests_use_fakes_only() -> None:
     assert offenders == {}
 
 
+PREAMBLE = {"decode_record", "decode_envelope", "claim_event", "claim_events"}
+
+
+def _preamble_calls(path: Path) -> list[str]:
+    """Names from the handler preamble that `path` calls itself instead of going through eldercare.handlers."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return sorted(
+        {
+            name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and (name := getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in PREAMBLE
+        }
+    )
+
+
+def test_no_handler_hand_writes_the_decode_and_inbox_preamble() -> None:
+    offenders = {
+        str(path.relative_to(REPO)): names
+        for service in SERVICES
+        for path in (REPO / "services" / service).rglob("handlers.py")
+        if (names := _preamble_calls(path))
+    }
+    assert offenders == {}
+
+
 def test_the_fakes_check_finds_a_real_broker(tmp_path: Path) -> None:
     test = tmp_path / "test_x.py"
     test.write_text(
@@ -211,3 +239,9 @@ def test_the_fakes_check_finds_a_real_broker(tmp_path: Path) -> None:
         "@pytest.mark.parametrize(('platform', 'x'), [])\ndef test_b(platform, x):\n    pass\n"
     )
     assert _real_stack_uses(test, {"kafka_broker", "platform"}) == ["line 2: tests.infra", "test_a(kafka_broker)"]
+
+
+def test_the_preamble_check_finds_a_hand_written_decode(tmp_path: Path) -> None:
+    handler = tmp_path / "handlers.py"
+    handler.write_text("async def handle(record):\n    envelope = decode_record(record)\n")
+    assert _preamble_calls(handler) == ["decode_record"]

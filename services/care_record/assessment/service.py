@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
+from eldercare.http import from_row
 from services.care_record import snapshot
 from services.care_record.assessment.models import LEVEL_NAMES, Assessment, AssessmentCreate, AssessmentRead
 from services.care_record.elder.service import get_elder
@@ -60,17 +61,12 @@ def to_read(assessment: Assessment, *, current: bool) -> AssessmentRead:
     """The API shape of an assessment."""
     scores = assessment.sub_scores or {}
     total = sum(scores[k] for k in _SUB_SCORES) if all(k in scores for k in _SUB_SCORES) else None
-    return AssessmentRead(
+    return from_row(
+        AssessmentRead,
+        assessment,
         id=assessment.id or 0,
-        elder_id=assessment.elder_id,
-        assessed_on=assessment.assessed_on,
-        assessor=assessment.assessor,
-        level=assessment.level,
         level_name=LEVEL_NAMES[assessment.level],
         sub_scores=scores,
         total_score=total,
-        notes=assessment.notes,
-        recorded_at=assessment.recorded_at,
-        recorded_by=assessment.recorded_by,
         current=current,
     )

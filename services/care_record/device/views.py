@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, status
 
 from eldercare.deps import SessionDep, TransactionDep
+from eldercare.http import from_row
 from services.care_record.deps import Admin, Reader
 from services.care_record.device import service
 from services.care_record.device.models import (
@@ -21,17 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 
 def to_read(binding: DeviceBinding) -> BindingRead:
-    return BindingRead(
-        id=binding.id or 0,
-        device_id=binding.device_id,
-        elder_id=binding.elder_id,
-        bound_at=binding.bound_at,
-        bound_by=binding.bound_by,
-        unbound_at=binding.unbound_at,
-        unbound_by=binding.unbound_by,
-        sim_number=binding.sim_number,
-        active=binding.unbound_at is None,
-    )
+    return from_row(BindingRead, binding, id=binding.id or 0, active=binding.unbound_at is None)
 
 
 @router.post("/elders/{elder_id}/devices", response_model=BindingRead, status_code=status.HTTP_201_CREATED)

@@ -362,6 +362,11 @@ class Deactivation(RequestModel):
     reason: DeactivationReason
 
 
+def area_fields(elder: Elder) -> dict[str, str]:
+    """The elder's administrative area, level by level, as the read model and the snapshot both carry it."""
+    return {level: getattr(elder, level) for level in (*AREA_LEVELS, "area_type")}
+
+
 def make_id_number(region: str, birth_date: date, serial: int, sex: Sex) -> str:
     """A well-formed ID number (for seeding and tests): 6-digit region, birth date, serial, check digit."""
     # The 17th digit is odd for men and even for women.

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
 from services.care_record import snapshot
 from services.care_record.elder.models import (
@@ -26,7 +27,7 @@ from services.care_record.elder.models import (
     encode_categories,
 )
 from services.care_record.elder.visit_policy import VisitPolicy, is_overdue
-from services.care_record.errors import Conflict, NotFound
+from services.care_record.errors import Conflict, ElderNotFound
 
 
 def _apply_area(elder: Elder, area: AreaIn) -> None:
@@ -93,13 +94,7 @@ async def create_elder(session: AsyncSession, *, data: ElderCreate, elder_id: st
 
 async def get_elder(session: AsyncSession, *, elder_id: str, for_update: bool = False) -> Elder:
     """One elder; NotFound when the id is unknown."""
-    statement = select(Elder).where(col(Elder.id) == elder_id)
-    if for_update:
-        statement = statement.with_for_update()
-    elder = await session.scalar(statement)
-    if elder is None:
-        raise NotFound(f"no elder with id {elder_id}")
-    return elder
+    return await fetch(session, Elder, elder_id, missing=ElderNotFound, for_update=for_update)
 
 
 async def update_elder(session: AsyncSession, *, elder_id: str, data: ElderUpdate) -> Elder:

@@ -10,7 +10,6 @@ derived from the reminder id, so even a relay retry is recognisable downstream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -19,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import to_timestamp, utcnow
+from eldercare.db import queue_event
+from eldercare.envelope import platform_event, to_timestamp, utcnow
+from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMANDS
-from eldercare.v1 import commands_pb2, events_pb2
+from eldercare.v1 import commands_pb2
 from services.care_record import metrics
 from services.care_record.device.service import bindings_of_elder
 from services.care_record.elder.service import get_elder
@@ -116,13 +116,12 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime | None = No
 
 def _queue_command(session: AsyncSession, reminder: Reminder, *, device_id: str, now: datetime) -> None:
     assert reminder.command_id is not None
-    envelope = events_pb2.Envelope(
-        event_id=reminder.command_id,
-        kind=events_pb2.EVENT_KIND_COMMAND,
-        device_id=device_id,
-        occurred_at=to_timestamp(reminder.due_at),
-        received_at=to_timestamp(now),
+    envelope = platform_event(
         producer="care_record",
+        occurred_at=reminder.due_at,
+        received_at=now,
+        event_id=reminder.command_id,
+        device_id=device_id,
         command=commands_pb2.DeviceCommand(
             command_id=reminder.command_id,
             type="reminder",
@@ -132,7 +131,7 @@ def _queue_command(session: AsyncSession, reminder: Reminder, *, device_id: str,
             issued_at=to_timestamp(now),
         ),
     )
-    add_to_outbox(session, topic=COMMANDS, key=device_id.encode(), value=envelope.SerializeToString())
+    queue_event(session, topic=COMMANDS, key=device_id, envelope=envelope)
 
 
 def _schedule_next(session: AsyncSession, reminder: Reminder, *, now: datetime) -> None:
@@ -157,22 +156,21 @@ def _schedule_next(session: AsyncSession, reminder: Reminder, *, now: datetime) 
 
 
 class ReminderScheduler:
-    """Fires due reminders every `interval` seconds; safe to run in every replica."""
+    """Fires due reminders every `interval` seconds; safe to run in every replica.
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], interval: float, on_fired: object = None) -> None:
+    Their outbox rows need no nudge: the commit wakes the relay (`eldercare.db.session_factory`).
+    """
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
         self._sessions = sessions
         self._interval = interval
-        self._on_fired = on_fired
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reminder-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def run_once(self) -> int:
         """One pass: fire everything due, in batches."""
@@ -183,8 +181,6 @@ class ReminderScheduler:
             fired_total += fired
             if fired < 100:
                 break
-        if fired_total and callable(self._on_fired):
-            self._on_fired()
         return fired_total
 
     async def _run(self) -> None:

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import Conflict, NotFound
 from services.dispatch import metrics
 from services.dispatch.assignment import ranking
 from services.dispatch.assignment.models import (
@@ -25,6 +25,7 @@ from services.dispatch.assignment.models import (
 from services.dispatch.command import service as commands
 from services.dispatch.command.models import CommandType
 from services.dispatch.elder import service as elders
+from services.dispatch.errors import AssignmentConflict, AssignmentNotFound, IllegalTransition, ResponderNotFound
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident, IncidentStatus
 from services.dispatch.responder import service as responders
@@ -50,12 +51,6 @@ ASSIGNMENT_TRANSITIONS: dict[str, tuple[frozenset[AssignmentState], AssignmentSt
         AssignmentState.WITHDRAWN,
     ),
 }
-
-
-class AssignmentNotFound(NotFound):
-    """No assignment has that id."""
-
-    what = "assignment"
 
 
 @dataclass(frozen=True)
@@ -271,7 +266,7 @@ async def assign(
     incident = await incidents.get_incident(session, incident_id=incident_id, for_update=True)
     status = IncidentStatus(incident.status)
     if status not in ASSIGNABLE:
-        raise incidents.IllegalTransition("assign responders to", status.value, [s.value for s in ASSIGNABLE])
+        raise IllegalTransition("assign responders to", status.value, [s.value for s in ASSIGNABLE])
     engaged_here = set(
         await session.scalars(
             select(col(Assignment.responder_id)).where(
@@ -282,7 +277,7 @@ async def assign(
     )
     created = []
     for responder_id in responder_ids:
-        responder = await responders.get_responder(session, responder_id=responder_id)
+        responder = await fetch(session, Responder, responder_id, missing=ResponderNotFound)
         if responder_id in engaged_here:
             raise AssignmentConflict(f"responder {responder_id} is already assigned to this incident")
         created.append(
@@ -300,19 +295,9 @@ async def assign(
     return created
 
 
-class AssignmentConflict(Conflict):
-    """The assignment cannot be made or moved as asked (a 409)."""
-
-
 async def get_assignment(session: AsyncSession, *, assignment_id: str, for_update: bool = False) -> Assignment:
     """One assignment; AssignmentNotFound when the id is unknown."""
-    statement = select(Assignment).where(col(Assignment.id) == assignment_id)
-    if for_update:
-        statement = statement.with_for_update()
-    assignment = await session.scalar(statement)
-    if assignment is None:
-        raise AssignmentNotFound(assignment_id)
-    return assignment
+    return await fetch(session, Assignment, assignment_id, missing=AssignmentNotFound, for_update=for_update)
 
 
 async def list_assignments(session: AsyncSession, *, incident_id: str) -> list[Assignment]:
@@ -414,7 +399,7 @@ async def cascade(
         return None
     best = ranked.candidates[0]
     assert best.responder_id is not None
-    responder = await responders.get_responder(session, responder_id=best.responder_id)
+    responder = await fetch(session, Responder, best.responder_id, missing=ResponderNotFound)
     return await _notify(
         session,
         incident=incident,

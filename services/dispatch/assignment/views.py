@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import SessionDep, TransactionDep, committed
 from services.dispatch.assignment import service
 from services.dispatch.assignment.models import (
     AssignmentAction,
@@ -71,7 +71,7 @@ async def respond(
     body: AssignmentAction | None = None,
 ) -> AssignmentRead:
     """Record the responder's answer or progress (a decline cascades to the next candidate)."""
-    assignment = await service.respond(
+    change = service.respond(
         session,
         assignment_id=assignment_id,
         action=action,
@@ -79,5 +79,4 @@ async def respond(
         policy=policy,
         reason=body.reason if body else None,
     )
-    await session.commit()
-    return AssignmentRead.model_validate(assignment)
+    return await committed(session, change, AssignmentRead.model_validate)

@@ -8,27 +8,25 @@ Among elders matched equally well, one with an open incident wins, the most urge
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from eldercare.envelope import utcnow
-from eldercare.errors import Conflict
 from services.dispatch.call.models import CallEventIn, CallEventRow, CallEventType, CallRead, PhoneCall
 from services.dispatch.elder import service as elders
 from services.dispatch.elder.models import ElderPhone
 from services.dispatch.elder.phones import MATCH_ORDER, PhoneKind, normalize_phone
+from services.dispatch.errors import CallConflict
 from services.dispatch.incident import service as incidents
 from services.dispatch.incident.models import ACTIVE_STATUSES, Incident
+from services.dispatch.stream.feed import Feed
 
 TELEPHONY_ACTOR = "telephony"
 
@@ -38,10 +36,6 @@ _ALLOWED_AFTER: dict[CallEventType, frozenset[str]] = {
     CallEventType.ANSWERED: frozenset({CallEventType.RINGING.value}),
     CallEventType.ENDED: frozenset({CallEventType.RINGING.value, CallEventType.ANSWERED.value}),
 }
-
-
-class CallConflict(Conflict):
-    """An event that cannot follow what the call has already done (answered after it ended)."""
 
 
 @dataclass(frozen=True)
@@ -189,57 +183,14 @@ async def recent_calls(session: AsyncSession, *, limit: int) -> list[PhoneCall]:
     return list(rows)
 
 
-async def latest_event_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(col(CallEventRow.id)).order_by(col(CallEventRow.id).desc()).limit(1)) or 0)
+async def _frame(session: AsyncSession, row: tuple[CallEventRow, PhoneCall]) -> bytes:
+    event, call = row
+    data = (await to_read(session, call)).model_dump(mode="json") | {"event": event.event}
+    return f"id: {event.id}\nevent: call\ndata: {orjson.dumps(data).decode()}\n\n".encode()
 
 
-async def events_after(
-    session: AsyncSession, *, after_id: int, limit: int = 200
-) -> list[tuple[CallEventRow, PhoneCall]]:
-    rows = await session.execute(
-        select(CallEventRow, PhoneCall)
-        .join(PhoneCall, col(PhoneCall.call_id) == col(CallEventRow.call_id))
-        .where(col(CallEventRow.id) > after_id)
-        .order_by(col(CallEventRow.id))
-        .limit(limit)
-    )
-    return [(event, call) for event, call in rows.all()]
-
-
-async def call_stream(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    last_event_id: int | None,
-    poll_seconds: float,
-    heartbeat_seconds: float,
-    max_seconds: float,
-    disconnected: Callable[[], Any],
-    committed: Callable[[], asyncio.Event],
-) -> AsyncIterator[bytes]:
-    """Call events as Server-Sent Events (`event: call`), resumable by id like the incident stream.
-
-    Calls are short-lived, so a console that was away gets what it missed, but a gap in the id
-    sequence is not waited for: a pop-up a second late is worth less than one now.
-    """
-    async with sessions() as session:
-        cursor = last_event_id if last_event_id is not None else await latest_event_id(session)
-    yield f"retry: 2000\n: calls from {cursor}\n\n".encode()
-    started = last_beat = time.monotonic()
-    while time.monotonic() - started < max_seconds:
-        if await disconnected():
-            return
-        wakeup = committed()
-        async with sessions() as session:
-            rows = await events_after(session, after_id=cursor)
-            for event, call in rows:
-                assert event.id is not None
-                cursor = event.id
-                data = (await to_read(session, call)).model_dump(mode="json") | {"event": event.event}
-                last_beat = time.monotonic()
-                yield f"id: {event.id}\nevent: call\ndata: {orjson.dumps(data).decode()}\n\n".encode()
-        if time.monotonic() - last_beat >= heartbeat_seconds:
-            last_beat = time.monotonic()
-            yield b": heartbeat\n\n"
-        if not rows:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), poll_seconds)
+# Call events as Server-Sent Events (`event: call`), resumable by id like the incident stream.
+# Calls are short-lived, so a console that was away gets what it missed, but a gap in the id
+# sequence is not waited for: a pop-up a second late is worth less than one now.
+_CALL_OF_EVENT = col(PhoneCall.call_id) == col(CallEventRow.call_id)
+CALL_FEED = Feed("call event", CallEventRow, PhoneCall, _CALL_OF_EVENT, _frame, batch=200, gap_grace_seconds=0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from eldercare.deps import SessionDep, TransactionDep
 from services.dispatch.call import service
 from services.dispatch.call.models import CallEventIn, CallRead
 from services.dispatch.deps import PersonalDataReader, RuntimeDep, SettingsDep, Telephony
-from services.dispatch.stream.views import parse_event_id
+from services.dispatch.stream.views import ResumeFrom, sse_response
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
@@ -42,24 +42,7 @@ async def list_calls(
 
 @router.get("/stream", response_class=StreamingResponse)
 async def call_stream(
-    request: Request,
-    settings: SettingsDep,
-    runtime: RuntimeDep,
-    _: PersonalDataReader,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
+    request: Request, settings: SettingsDep, runtime: RuntimeDep, _: PersonalDataReader, resume_from: ResumeFrom
 ) -> StreamingResponse:
     """Call events as Server-Sent Events (`event: call`) for the console's pop-up; resumable with Last-Event-ID."""
-    return StreamingResponse(
-        service.call_stream(
-            runtime.sessions,
-            last_event_id=parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id),
-            poll_seconds=settings.stream_poll_seconds,
-            heartbeat_seconds=settings.stream_heartbeat_seconds,
-            max_seconds=settings.stream_max_seconds,
-            disconnected=request.is_disconnected,
-            committed=runtime.outbox.committed,
-        ),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(request, settings, runtime, service.CALL_FEED, resume_from=resume_from)

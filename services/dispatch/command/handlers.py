@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from aiokafka import ConsumerRecord
-
-from eldercare.db import claim_event, timed_transaction
-from eldercare.kafka import PoisonRecord, RecordHandler, decode_record
+from eldercare.handlers import envelope_handler, require
+from eldercare.kafka import RecordHandler
 from eldercare.runtime import ServiceRuntime
 from services.dispatch.command import service
 
@@ -14,14 +12,12 @@ ACK_CONSUMER = "dispatch-command-acks"
 
 def ack_handler(runtime: ServiceRuntime) -> RecordHandler:
     """The handler for the command-acks topic: one transaction per ack, inbox row included."""
-
-    async def handle(record: ConsumerRecord) -> None:
-        envelope = decode_record(record)
-        if envelope.WhichOneof("body") != "command_ack" or not envelope.command_ack.command_id:
-            raise PoisonRecord("not_a_command_ack", f"envelope body is {envelope.WhichOneof('body')!r}")
-        async with timed_transaction(runtime.sessions, "record_command_ack") as session:
-            if not await claim_event(session, consumer=ACK_CONSUMER, event_id=envelope.event_id):
-                return
-            await service.record_ack(session, envelope=envelope)
-
-    return handle
+    return envelope_handler(
+        runtime.sessions,
+        transaction="record_command_ack",
+        inbox=ACK_CONSUMER,
+        accept=require(
+            ["command_ack"], reason="not_a_command_ack", has=lambda envelope: envelope.command_ack.command_id
+        ),
+        apply=lambda session, envelope, _: service.record_ack(session, envelope=envelope),
+    )

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import new_event_id, to_timestamp, utcnow
+from eldercare.db import queue_event
+from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.topics import COMMANDS
 from eldercare.v1 import commands_pb2
 from eldercare.v1 import events_pb2 as pb
@@ -31,13 +31,10 @@ def backoff(first_retry_seconds: float, attempts: int) -> timedelta:
 
 
 def _enqueue(session: AsyncSession, command: DeviceCommandRecord, *, now: datetime) -> None:
-    envelope = pb.Envelope(
-        event_id=new_event_id(),
-        kind=pb.EVENT_KIND_COMMAND,
-        device_id=command.device_id,
-        occurred_at=to_timestamp(now),
-        received_at=to_timestamp(now),
+    envelope = platform_event(
         producer="dispatch",
+        occurred_at=now,
+        device_id=command.device_id,
         command=commands_pb2.DeviceCommand(
             command_id=command.id,
             type=command.type,
@@ -49,7 +46,7 @@ def _enqueue(session: AsyncSession, command: DeviceCommandRecord, *, now: dateti
             callback_number=command.callback_number or "",
         ),
     )
-    add_to_outbox(session, topic=COMMANDS, key=command.device_id.encode(), value=envelope.SerializeToString())
+    queue_event(session, topic=COMMANDS, key=command.device_id, envelope=envelope)
     metrics.COMMANDS_SENT.labels(command.type).inc()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import SessionDep, TransactionDep, committed
 from eldercare.settings import Role
 from services.dispatch.command import service
 from services.dispatch.command.models import SETTING_TYPES, CommandCreate, CommandRead, DeviceCommandCreate
@@ -28,7 +28,7 @@ async def send_command(
 ) -> CommandRead:
     """Send locate (a fix now), call_back, message or reminder to the elder's device."""
     incident = await incidents.get_incident(session, incident_id=incident_id, for_update=True)
-    command = await service.issue_command(
+    change = service.issue_command(
         session,
         incident=incident,
         type=body.type,
@@ -37,8 +37,7 @@ async def send_command(
         text=body.text,
         callback_number=body.callback_number,
     )
-    await session.commit()
-    return CommandRead.model_validate(command)
+    return await committed(session, change, CommandRead.model_validate)
 
 
 async def _known_device(session: SessionDep, device_id: str) -> None:

@@ -12,10 +12,12 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from eldercare.db import timed_transaction
-from eldercare.kafka import ConsumerLoop, PoisonRecord, RecordHandler, decode_record
+from eldercare.handlers import ELDER_SNAPSHOT, envelope_handler
+from eldercare.kafka import ConsumerLoop, RecordHandler
 from eldercare.runtime import ServiceRuntime
+from eldercare.v1 import events_pb2 as pb
 from services.dispatch.elder import service
 
 log = logging.getLogger(__name__)
@@ -70,17 +72,23 @@ class ElderReadModelConsumer(ConsumerLoop):
 
 
 def snapshot_handler(runtime: ServiceRuntime) -> RecordHandler:
-    """Apply one snapshot (newer version wins) and the read model's position, in one transaction."""
+    """Apply one snapshot (newer version wins) and the read model's position, in one transaction.
 
-    async def handle(record: ConsumerRecord) -> None:
-        envelope = decode_record(record)
-        if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
-            raise PoisonRecord("unexpected_body", "the elders topic carries ElderSnapshot envelopes with an elder id")
-        async with timed_transaction(runtime.sessions, "apply_elder_snapshot") as session:
-            applied = await service.apply_snapshot(session, snapshot=envelope.elder)
-            await service.save_offset(
-                session, topic=record.topic, partition=record.partition, next_offset=record.offset + 1
-            )
-        ELDER_SNAPSHOTS.labels("applied" if applied else "stale").inc()
+    No inbox: a snapshot is applied only when newer than the one held, and the position is stored with it.
+    """
 
-    return handle
+    async def apply(session: AsyncSession, envelope: pb.Envelope, record: ConsumerRecord) -> bool:
+        applied = await service.apply_snapshot(session, snapshot=envelope.elder)
+        await service.save_offset(
+            session, topic=record.topic, partition=record.partition, next_offset=record.offset + 1
+        )
+        return applied
+
+    return envelope_handler(
+        runtime.sessions,
+        transaction="apply_elder_snapshot",
+        inbox=None,
+        accept=ELDER_SNAPSHOT,
+        apply=apply,
+        committed=lambda _, __, applied: ELDER_SNAPSHOTS.labels("applied" if applied else "stale").inc(),
+    )

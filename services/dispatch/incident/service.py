@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,14 +12,14 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import from_timestamp, kind_name, new_event_id, to_timestamp, utcnow
-from eldercare.errors import Conflict, NotFound
+from eldercare.db import fetch, queue_event
+from eldercare.envelope import from_timestamp, kind_name, platform_event, utcnow
 from eldercare.topics import INCIDENTS
 from eldercare.v1 import alerts_pb2
 from eldercare.v1 import events_pb2 as pb
 from services.dispatch import metrics
 from services.dispatch.elder import service as elders
+from services.dispatch.errors import IllegalTransition, IncidentNotFound
 from services.dispatch.incident import priority as scoring
 from services.dispatch.incident.models import (
     ACTIVE_STATUSES,
@@ -44,25 +43,6 @@ TRANSITIONS: dict[str, tuple[frozenset[IncidentStatus], IncidentStatus]] = {
     ),
     "cancel": (frozenset(ACTIVE_STATUSES), IncidentStatus.CANCELLED),
 }
-
-
-class IncidentNotFound(NotFound):
-    """No incident has that id."""
-
-    what = "incident"
-
-
-@dataclass
-class IllegalTransition(Conflict):
-    """The incident's state does not allow the action."""
-
-    action: str
-    status: str
-    allowed_from: Iterable[str]
-
-    def __str__(self) -> str:
-        allowed = ", ".join(sorted(self.allowed_from))
-        return f"cannot {self.action} an incident that is {self.status} (allowed from: {allowed})"
 
 
 def priority_label(priority: int) -> str:
@@ -101,13 +81,10 @@ async def _append_entry(
         detail=detail_json,
     )
     session.add(entry)
-    event = pb.Envelope(
-        event_id=new_event_id(),
-        kind=pb.EVENT_KIND_INCIDENT,
-        device_id=incident.device_id,
-        occurred_at=to_timestamp(at),
-        received_at=to_timestamp(at),
+    event = platform_event(
         producer="dispatch",
+        occurred_at=at,
+        device_id=incident.device_id,
         incident=pb.IncidentEvent(
             incident_id=incident.id,
             action=action,
@@ -121,7 +98,7 @@ async def _append_entry(
             detail_json=detail_json,
         ),
     )
-    add_to_outbox(session, topic=INCIDENTS, key=incident.id.encode(), value=event.SerializeToString())
+    queue_event(session, topic=INCIDENTS, key=incident.id, envelope=event)
     return entry
 
 
@@ -306,13 +283,7 @@ async def list_incidents(
 
 async def get_incident(session: AsyncSession, *, incident_id: str, for_update: bool = False) -> Incident:
     """One incident; IncidentNotFound when the id is unknown."""
-    statement = select(Incident).where(col(Incident.id) == incident_id)
-    if for_update:
-        statement = statement.with_for_update()
-    incident = await session.scalar(statement)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
-    return incident
+    return await fetch(session, Incident, incident_id, missing=IncidentNotFound, for_update=for_update)
 
 
 async def active_incident_of_device(session: AsyncSession, *, device_id: str) -> Incident | None:

@@ -11,16 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.dispatch.errors import BadPeriod
 from services.dispatch.incident.models import Incident, IncidentEntry, IncidentStatus, Outcome
 from services.dispatch.incident.service import priority_label
 from services.dispatch.report.models import SlaFigures, SlaReport, Spread
 
 ANSWER_TARGET = timedelta(seconds=60)
 _PERIOD = re.compile(r"^(\d{1,4})([hd])$")
-
-
-class BadPeriod(ValueError):
-    """The period is not like 24h or 7d."""
 
 
 def parse_period(period: str) -> timedelta:

@@ -24,10 +24,7 @@ async def sla(
     until: Annotated[datetime | None, Query(description="end of the window (RFC 3339); default now")] = None,
 ) -> SlaReport:
     """Answer-within-60 s rate, time to ack and to on-scene, false-alarm rate; by area and priority."""
-    try:
-        length = service.parse_period(period)
-    except service.BadPeriod as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    length = service.parse_period(period)  # BadPeriod is Invalid: a 422 with its reason
     if until is not None and until.tzinfo is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "until needs a UTC offset (e.g. Z)")
     end = until or utcnow()

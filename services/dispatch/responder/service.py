@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import NotFound
+from services.dispatch.errors import ResponderNotFound
 from services.dispatch.responder.models import (
     Position,
     Responder,
@@ -23,12 +24,6 @@ from services.dispatch.responder.models import (
     Shift,
     Skill,
 )
-
-
-class ResponderNotFound(NotFound):
-    """No responder has that id."""
-
-    what = "responder"
 
 
 def _dump(value: object) -> str:
@@ -58,20 +53,9 @@ async def create_responder(session: AsyncSession, *, data: ResponderCreate) -> R
     return responder
 
 
-async def get_responder(session: AsyncSession, *, responder_id: str, for_update: bool = False) -> Responder:
-    """One responder; ResponderNotFound when the id is unknown."""
-    statement = select(Responder).where(col(Responder.id) == responder_id)
-    if for_update:
-        statement = statement.with_for_update()
-    responder = await session.scalar(statement)
-    if responder is None:
-        raise ResponderNotFound(responder_id)
-    return responder
-
-
 async def update_responder(session: AsyncSession, *, responder_id: str, data: ResponderUpdate) -> Responder:
     """Change a responder's details, availability or live position (only the fields given)."""
-    responder = await get_responder(session, responder_id=responder_id, for_update=True)
+    responder = await fetch(session, Responder, responder_id, missing=ResponderNotFound, for_update=True)
     given = data.model_fields_set
     now = utcnow()
     for name in ("name", "phone", "area", "coverage_radius_km", "available"):

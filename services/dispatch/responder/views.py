@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.db import fetch
+from eldercare.deps import SessionDep, TransactionDep, committed
 from services.dispatch.deps import Dispatcher, Reader
+from services.dispatch.errors import ResponderNotFound
 from services.dispatch.responder import service
-from services.dispatch.responder.models import ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
+from services.dispatch.responder.models import Responder, ResponderCreate, ResponderKind, ResponderRead, ResponderUpdate
 
 router = APIRouter(prefix="/api/v1/responders", tags=["responders"])
 
@@ -32,15 +34,13 @@ async def list_responders(
 @router.post("", response_model=ResponderRead, status_code=status.HTTP_201_CREATED)
 async def create_responder(body: ResponderCreate, session: TransactionDep, _: Dispatcher) -> ResponderRead:
     """Register a responder."""
-    responder = await service.create_responder(session, data=body)
-    await session.commit()
-    return service.to_read(responder)
+    return await committed(session, service.create_responder(session, data=body), service.to_read)
 
 
 @router.get("/{responder_id}", response_model=ResponderRead)
 async def get_responder(responder_id: str, session: SessionDep, _: Reader) -> ResponderRead:
     """One responder."""
-    return service.to_read(await service.get_responder(session, responder_id=responder_id))
+    return service.to_read(await fetch(session, Responder, responder_id, missing=ResponderNotFound))
 
 
 @router.patch("/{responder_id}", response_model=ResponderRead)
@@ -48,6 +48,5 @@ async def update_responder(
     responder_id: str, body: ResponderUpdate, session: TransactionDep, _: Dispatcher
 ) -> ResponderRead:
     """Change details, availability or the live position."""
-    responder = await service.update_responder(session, responder_id=responder_id, data=body)
-    await session.commit()
-    return service.to_read(responder)
+    change = service.update_responder(session, responder_id=responder_id, data=body)
+    return await committed(session, change, service.to_read)

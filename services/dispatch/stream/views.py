@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from eldercare.runtime import ServiceRuntime
 from eldercare.settings import Role
+from services.dispatch.config import DispatchSettings
 from services.dispatch.deps import PlatformAlertsDep, Reader, RuntimeDep, SettingsDep
-from services.dispatch.stream.service import sse_events
+from services.dispatch.platform_alert.service import PlatformAlertBoard
+from services.dispatch.stream.feed import Feed, follow
+from services.dispatch.stream.service import incident_feed
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["live stream"])
 
@@ -25,6 +29,43 @@ def parse_event_id(raw: str | None) -> int | None:
     return int(raw)
 
 
+def _resume_from(
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
+) -> int | None:
+    return parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
+
+
+# Where a reconnecting stream resumes: Last-Event-ID, as a header or (for clients that cannot set one) a query.
+ResumeFrom = Annotated[int | None, Depends(_resume_from)]
+
+
+def sse_response(
+    request: Request,
+    settings: DispatchSettings,
+    runtime: ServiceRuntime,
+    feed: Feed[Any],
+    *,
+    resume_from: int | None,
+    platform_alerts: PlatformAlertBoard | None = None,
+) -> StreamingResponse:
+    """A live stream of `feed` with the service's poll, heartbeat and length settings."""
+    frames = follow(
+        runtime.sessions,
+        feed,
+        last_event_id=resume_from,
+        poll_seconds=settings.stream_poll_seconds,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+        max_seconds=settings.stream_max_seconds,
+        disconnected=request.is_disconnected,
+        committed=runtime.outbox.committed,
+        platform_alerts=platform_alerts,
+    )
+    return StreamingResponse(
+        frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
 @router.get("/stream", response_class=StreamingResponse)
 async def stream(
     request: Request,
@@ -32,8 +73,7 @@ async def stream(
     runtime: RuntimeDep,
     platform_alerts: PlatformAlertsDep,
     principal: Reader,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id: Annotated[str | None, Query(description="for clients that cannot set the header")] = None,
+    resume_from: ResumeFrom,
 ) -> StreamingResponse:
     """New incidents, state changes, escalations, assignment changes and commands; resumable with Last-Event-ID.
 
@@ -42,20 +82,7 @@ async def stream(
     An entry with an elder's personal data (a call's numbers, a note) is audited as a read before
     it is sent, and reaches ops with those fields withheld.
     """
-    resume_from = parse_event_id(last_event_id_header if last_event_id_header is not None else last_event_id)
-    return StreamingResponse(
-        sse_events(
-            runtime.sessions,
-            last_event_id=resume_from,
-            poll_seconds=settings.stream_poll_seconds,
-            heartbeat_seconds=settings.stream_heartbeat_seconds,
-            max_seconds=settings.stream_max_seconds,
-            disconnected=request.is_disconnected,
-            committed=runtime.outbox.committed,
-            # Critical platform alerts (Alertmanager's webhook) for those who run the floor, not every console.
-            platform_alerts=platform_alerts if principal.role in ALERT_AUDIENCE else None,
-            reader=principal,
-        ),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    # Critical platform alerts (Alertmanager's webhook) for those who run the floor, not every console.
+    alerts = platform_alerts if principal.role in ALERT_AUDIENCE else None
+    feed = incident_feed(runtime.sessions, principal)
+    return sse_response(request, settings, runtime, feed, resume_from=resume_from, platform_alerts=alerts)

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import add_to_outbox
-from eldercare.envelope import to_timestamp
+from eldercare.db import queue_event
+from eldercare.envelope import platform_event, to_timestamp
+from eldercare.http import from_row
 from eldercare.topics import ALERTS
-from eldercare.v1 import alerts_pb2, events_pb2
+from eldercare.v1 import alerts_pb2
 from services.monitoring import metrics
 from services.monitoring.alert.models import AlertRead, AlertRecord
 
@@ -89,16 +90,10 @@ async def raise_alert(
         )
         if location.accuracy_m is not None:
             alert.location.accuracy_m = location.accuracy_m
-    envelope = events_pb2.Envelope(
-        event_id=alert_id,
-        kind=events_pb2.EVENT_KIND_ALERT,
-        device_id=device_id,
-        occurred_at=to_timestamp(now),
-        received_at=to_timestamp(now),
-        producer="monitoring",
-        alert=alert,
+    envelope = platform_event(
+        producer="monitoring", occurred_at=now, event_id=alert_id, device_id=device_id, alert=alert
     )
-    add_to_outbox(session, topic=ALERTS, key=device_id.encode(), value=envelope.SerializeToString())
+    queue_event(session, topic=ALERTS, key=device_id, envelope=envelope)
     session.info.setdefault(_PENDING_KEY, []).append((type, severity))
     return record
 
@@ -112,16 +107,10 @@ def count_committed(session: AsyncSession) -> int:
 
 
 def to_read(record: AlertRecord) -> AlertRead:
-    return AlertRead(
-        id=record.id,
-        type=record.type,
-        severity=record.severity,
+    return from_row(
+        AlertRead,
+        record,
         suggested_priority=SUGGESTED_PRIORITY.get(record.severity),
-        device_id=record.device_id,
-        elder_id=record.elder_id,
-        geofence_id=record.geofence_id,
-        resolves_alert_id=record.resolves_alert_id,
-        raised_at=record.raised_at,
         detail=orjson.loads(record.detail),
     )
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eldercare.db import claim_event, claim_events, timed_transaction
-from eldercare.envelope import from_timestamp, kind_name, utcnow
-from eldercare.kafka import PoisonRecord, decode_record
+from eldercare.db import timed_transaction
+from eldercare.envelope import from_timestamp, utcnow
+from eldercare.handlers import (
+    ELDER_SNAPSHOT,
+    Batch,
+    BatchHandlers,
+    claim_fresh,
+    envelope_batch_handlers,
+    envelope_handler,
+    require,
+)
+from eldercare.kafka import RecordHandler
 from eldercare.runtime import ServiceRuntime
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
@@ -30,11 +39,7 @@ ELDER_CONSUMER = "monitoring-elders"
 _DEVICE_BODIES = frozenset({"sos", "fall", "location_report", "vitals", "heartbeat", "alarm"})
 
 
-def _decode_device_event(record: ConsumerRecord) -> pb.Envelope:
-    envelope = decode_record(record)
-    if envelope.WhichOneof("body") not in _DEVICE_BODIES or not envelope.device_id:
-        raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} is not a device event")
-    return envelope
+_DEVICE_EVENT = require(_DEVICE_BODIES, reason="unexpected_event", has=lambda envelope: envelope.device_id)
 
 
 async def apply_device_event(
@@ -81,55 +86,46 @@ async def apply_device_event(
     metrics.EVENTS_APPLIED.labels(body or "unknown").inc()
 
 
+async def apply_device_events(
+    session: AsyncSession, *, envelopes: Sequence[pb.Envelope], settings: MonitoringSettings
+) -> None:
+    """Apply claimed events in the caller's transaction: one read per table, one flush."""
+    rows = await load_rows(session, envelopes=envelopes)
+    for envelope in envelopes:
+        await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
+    await write_rows(session, rows=rows)
+
+
 async def apply_device_batch(
     session: AsyncSession, *, envelopes: Sequence[pb.Envelope], consumer: str, settings: MonitoringSettings
 ) -> int:
     """Claim and apply a batch in the caller's transaction; returns how many events were new."""
-    fresh = await claim_events(session, consumer=consumer, event_ids=[e.event_id for e in envelopes])
-    # The same event twice in one batch (a producer retry) is applied once.
-    todo = []
-    for envelope in envelopes:
-        if envelope.event_id in fresh:
-            fresh.discard(envelope.event_id)
-            todo.append(envelope)
-    rows = await load_rows(session, envelopes=todo)
-    for envelope in todo:
-        await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
-    await write_rows(session, rows=rows)
+    todo = await claim_fresh(session, inbox=consumer, envelopes=envelopes)
+    await apply_device_events(session, envelopes=todo, settings=settings)
     return len(todo)
 
 
-def device_batch_handler(
-    runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str
-) -> Callable[[Sequence[ConsumerRecord]], Awaitable[None]]:
-    """One transaction for a whole partition batch: one inbox insert, one read per table, one flush."""
+def device_handlers(runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str) -> BatchHandlers:
+    """A whole partition batch in one transaction (one inbox insert, one read per table, one flush); one
+    record in one for alarms, and as the fallback that isolates a poison record in a batch."""
 
-    async def handle(records: Sequence[ConsumerRecord]) -> None:
-        envelopes = [_decode_device_event(record) for record in records]
-        async with timed_transaction(runtime.sessions, "monitoring_device_batch") as session:
-            await apply_device_batch(session, envelopes=envelopes, consumer=consumer, settings=settings)
-        metrics.TELEMETRY_BATCH_RECORDS.observe(len(envelopes))
+    async def apply(session: AsyncSession, envelopes: list[pb.Envelope]) -> None:
+        await apply_device_events(session, envelopes=envelopes, settings=settings)
+
+    def committed(session: AsyncSession, batch: Batch[None]) -> None:
+        if len(batch.accepted) > 1:  # a batch, not one record (ConsumerLoop batches only fetches of several)
+            metrics.TELEMETRY_BATCH_RECORDS.observe(len(batch.accepted))
+        # Counted only now: a rolled-back batch is retried.
         alerts.count_committed(session)
 
-    return handle
-
-
-def device_record_handler(
-    runtime: ServiceRuntime, settings: MonitoringSettings, consumer: str
-) -> Callable[[ConsumerRecord], Awaitable[None]]:
-    """One record, one transaction (alarms; and the fallback that isolates a poison record in a batch)."""
-
-    async def handle(record: ConsumerRecord) -> None:
-        envelope = _decode_device_event(record)
-        async with timed_transaction(runtime.sessions, "monitoring_device_event") as session:
-            if not await claim_event(session, consumer=consumer, event_id=envelope.event_id):
-                return
-            rows = await load_rows(session, envelopes=[envelope])
-            await apply_device_event(session, envelope=envelope, settings=settings, rows=rows)
-            await write_rows(session, rows=rows)
-        alerts.count_committed(session)
-
-    return handle
+    return envelope_batch_handlers(
+        runtime.sessions,
+        transaction="monitoring_device_events",
+        inbox=consumer,
+        accept=_DEVICE_EVENT,
+        apply=apply,
+        committed=committed,
+    )
 
 
 async def _forget_elder(session: AsyncSession, *, elder_id: str) -> None:
@@ -142,8 +138,21 @@ async def _forget_elder(session: AsyncSession, *, elder_id: str) -> None:
     await vitals.forget_elder(session, elder_id=elder_id)
 
 
-def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitable[None]]:
+async def _apply_snapshot(session: AsyncSession, envelope: pb.Envelope) -> None:
+    applied = await elders.apply_snapshot(session, snapshot=envelope.elder)
+    if applied and envelope.elder.deleted:
+        await _forget_elder(session, elder_id=envelope.elder.elder_id)
+
+
+def elder_handler(runtime: ServiceRuntime) -> RecordHandler:
     """Keep the elders read model in step with care-record's compacted snapshots."""
+    applied = envelope_handler(
+        runtime.sessions,
+        transaction="monitoring_elder",
+        inbox=ELDER_CONSUMER,
+        accept=ELDER_SNAPSHOT,
+        apply=lambda session, envelope, _: _apply_snapshot(session, envelope),
+    )
 
     async def handle(record: ConsumerRecord) -> None:
         if record.value is None:
@@ -151,13 +160,6 @@ def elder_handler(runtime: ServiceRuntime) -> Callable[[ConsumerRecord], Awaitab
                 async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
                     await _forget_elder(session, elder_id=record.key.decode())
             return
-        envelope = decode_record(record)
-        if envelope.WhichOneof("body") != "elder" or not envelope.elder.elder_id:
-            raise PoisonRecord("unexpected_event", f"{kind_name(envelope.kind)} on the elders topic")
-        async with timed_transaction(runtime.sessions, "monitoring_elder") as session:
-            if await claim_event(session, consumer=ELDER_CONSUMER, event_id=envelope.event_id):
-                applied = await elders.apply_snapshot(session, snapshot=envelope.elder)
-                if applied and envelope.elder.deleted:
-                    await _forget_elder(session, elder_id=envelope.elder.elder_id)
+        await applied(record)
 
     return handle

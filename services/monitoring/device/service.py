@@ -6,31 +6,27 @@ import logging
 import time as monotonic
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import from_timestamp
-from eldercare.errors import NotFound
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.config import MonitoringSettings
 from services.monitoring.device.models import Device, DeviceRead, DeviceStatus, LocationRead
 from services.monitoring.elder.models import ElderProfile
+from services.monitoring.errors import DeviceNotFound
 from services.monitoring.geofence.service import distance_m
 from services.monitoring.rows import DeviceState, EventRows
 
 log = logging.getLogger(__name__)
 
 _SOURCES = {pb.LOCATION_SOURCE_GPS: "gps", pb.LOCATION_SOURCE_LBS: "lbs", pb.LOCATION_SOURCE_WIFI: "wifi"}
-
-
-class DeviceNotFound(NotFound):
-    """No device with that id has been seen."""
-
-    what = "device"
 
 
 def offline_timeout(device: Device | DeviceState, settings: MonitoringSettings) -> float:
@@ -117,6 +113,29 @@ async def touch(
     return device
 
 
+async def _reported_alert(
+    session: AsyncSession,
+    device: DeviceState,
+    envelope: pb.Envelope,
+    *,
+    type: str,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    """An informational alert the device's own report raised, where it was when it said so."""
+    await raise_alert(
+        session,
+        type=type,
+        severity="info",
+        device_id=device.device_id,
+        elder_id=device.elder_id,
+        now=now,
+        detail=detail,
+        location=fix_of(envelope),
+        source_event_ids=[envelope.event_id],
+    )
+
+
 async def apply_battery(
     session: AsyncSession, *, device: DeviceState, envelope: pb.Envelope, now: datetime, settings: MonitoringSettings
 ) -> None:
@@ -130,18 +149,9 @@ async def apply_battery(
     low = reported_low or (battery is not None and battery <= settings.low_battery_percent)
     if low and not device.low_battery_alerted:
         device.low_battery_alerted = True
-        await raise_alert(
-            session,
-            type="low_battery",
-            # Informational: a flat battery is a reminder to charge, not an incident (offline detection follows).
-            severity="info",
-            device_id=device.device_id,
-            elder_id=device.elder_id,
-            now=now,
-            detail={"battery": battery, "reported_by_device": reported_low},
-            location=fix_of(envelope),
-            source_event_ids=[envelope.event_id],
-        )
+        # Informational: a flat battery is a reminder to charge, not an incident (offline detection follows).
+        detail = {"battery": battery, "reported_by_device": reported_low}
+        await _reported_alert(session, device, envelope, type="low_battery", now=now, detail=detail)
 
 
 async def apply_device_alarm(
@@ -151,17 +161,7 @@ async def apply_device_alarm(
     alarm_type = pb.DeviceAlarmType.Name(envelope.alarm.type).removeprefix("DEVICE_ALARM_TYPE_").lower()
     device.last_alarm = alarm_type
     if envelope.alarm.type == pb.DEVICE_ALARM_TYPE_POWER_OFF:
-        await raise_alert(
-            session,
-            type="power_off",
-            severity="info",
-            device_id=device.device_id,
-            elder_id=device.elder_id,
-            now=now,
-            detail={"battery": device.battery},
-            location=fix_of(envelope),
-            source_event_ids=[envelope.event_id],
-        )
+        await _reported_alert(session, device, envelope, type="power_off", now=now, detail={"battery": device.battery})
 
 
 def note_activity(device: DeviceState, *, envelope: pb.Envelope, now: datetime, movement_m: float) -> None:
@@ -361,10 +361,7 @@ async def refresh_gauges(session: AsyncSession, *, settings: MonitoringSettings)
 
 async def get_device(session: AsyncSession, *, device_id: str, for_update: bool = False) -> Device:
     """One device; DeviceNotFound when it has never been seen."""
-    device = await session.get(Device, device_id, with_for_update=for_update)
-    if device is None:
-        raise DeviceNotFound(device_id)
-    return device
+    return await fetch(session, Device, device_id, missing=DeviceNotFound, for_update=for_update)
 
 
 async def set_offline_timeout(

@@ -6,20 +6,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import NotFound
 from eldercare.v1 import elders_pb2
 from services.monitoring.elder.models import DeviceBinding, ElderProfile
+from services.monitoring.errors import ElderNotFound
 
 DEMENTIA_CATEGORIES = frozenset({"dementia", "cognitive_impairment"})
-
-
-class ElderNotFound(NotFound):
-    """The read model holds no elder with that id."""
-
-    what = "elder"
-    # Also the answer for an elder registered a moment ago whose snapshot has not arrived yet.
-    hint = " (monitoring knows the elders care-record has registered)"
 
 
 async def known_elder(session: AsyncSession, *, elder_id: str) -> ElderProfile:
@@ -28,10 +21,7 @@ async def known_elder(session: AsyncSession, *, elder_id: str) -> ElderProfile:
     Writes keyed by an elder ask here first: a mistyped id would otherwise be stored, answered
     200, and apply to no one.
     """
-    profile = await session.get(ElderProfile, elder_id)
-    if profile is None:
-        raise ElderNotFound(elder_id)
-    return profile
+    return await fetch(session, ElderProfile, elder_id, missing=ElderNotFound)
 
 
 async def apply_snapshot(session: AsyncSession, *, snapshot: elders_pb2.ElderSnapshot) -> bool:

@@ -12,11 +12,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from eldercare.db import fetch
 from eldercare.envelope import utcnow
-from eldercare.errors import NotFound
+from eldercare.http import from_row
 from services.monitoring.alert.service import Fix, raise_alert
 from services.monitoring.elder.models import ElderProfile
 from services.monitoring.elder.service import known_elder
+from services.monitoring.errors import GeofenceNotFound
 from services.monitoring.geofence.models import (
     FenceState,
     Geofence,
@@ -28,12 +30,6 @@ from services.monitoring.geofence.models import (
 from services.monitoring.rows import EventRows
 
 EARTH_RADIUS_M = 6_371_008.8
-
-
-class GeofenceNotFound(NotFound):
-    """No geofence has that id."""
-
-    what = "geofence"
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -149,35 +145,22 @@ async def evaluate_fix(
         if previous == FenceState.UNKNOWN.value:
             continue
         detail = {"geofence_name": fence.name, "shape": fence.shape, "dementia": elder.has_dementia}
-        if side is FenceState.OUTSIDE:
-            alert = await raise_alert(
-                session,
-                type="geofence_exit",
-                severity="high" if elder.has_dementia else "medium",
-                device_id=device_id,
-                elder_id=elder.elder_id,
-                now=now,
-                detail=detail,
-                location=fix,
-                source_event_ids=[source_event_id],
-                geofence_id=fence.id,
-            )
-            state.exit_alert_id = alert.id
-        else:
-            await raise_alert(
-                session,
-                type="geofence_enter",
-                severity="info",
-                device_id=device_id,
-                elder_id=elder.elder_id,
-                now=now,
-                detail=detail,
-                location=fix,
-                source_event_ids=[source_event_id],
-                geofence_id=fence.id,
-                resolves_alert_id=state.exit_alert_id,
-            )
-            state.exit_alert_id = None
+        exited = side is FenceState.OUTSIDE
+        alert = await raise_alert(
+            session,
+            type="geofence_exit" if exited else "geofence_enter",
+            severity=("high" if elder.has_dementia else "medium") if exited else "info",
+            device_id=device_id,
+            elder_id=elder.elder_id,
+            now=now,
+            detail=detail,
+            location=fix,
+            source_event_ids=[source_event_id],
+            geofence_id=fence.id,
+            # Coming back in resolves the exit alert it raised.
+            resolves_alert_id=None if exited else state.exit_alert_id,
+        )
+        state.exit_alert_id = alert.id if exited else None
         raised += 1
     return raised
 
@@ -202,17 +185,9 @@ async def create_geofence(session: AsyncSession, *, body: GeofenceCreate) -> Geo
     return fence
 
 
-async def get_geofence(session: AsyncSession, *, geofence_id: str, for_update: bool = False) -> Geofence:
-    """One fence; GeofenceNotFound when the id is unknown."""
-    fence = await session.get(Geofence, geofence_id, with_for_update=for_update)
-    if fence is None:
-        raise GeofenceNotFound(geofence_id)
-    return fence
-
-
 async def update_geofence(session: AsyncSession, *, geofence_id: str, body: GeofenceBase) -> Geofence:
     """Replace a fence's geometry and schedule; devices' states against it start over."""
-    fence = await get_geofence(session, geofence_id=geofence_id, for_update=True)
+    fence = await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound, for_update=True)
     _apply(fence, body)
     fence.updated_at = utcnow()
     await session.execute(delete(GeofenceDeviceState).where(col(GeofenceDeviceState.geofence_id) == geofence_id))
@@ -221,7 +196,7 @@ async def update_geofence(session: AsyncSession, *, geofence_id: str, body: Geof
 
 async def delete_geofence(session: AsyncSession, *, geofence_id: str) -> None:
     """Remove a fence and the devices' states against it."""
-    await get_geofence(session, geofence_id=geofence_id)
+    await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound)
     await session.execute(delete(GeofenceDeviceState).where(col(GeofenceDeviceState.geofence_id) == geofence_id))
     await session.execute(delete(Geofence).where(col(Geofence.id) == geofence_id))
 
@@ -245,18 +220,5 @@ async def list_geofences(session: AsyncSession, *, elder_id: str | None, limit: 
 
 
 def to_read(fence: Geofence) -> GeofenceRead:
-    return GeofenceRead(
-        id=fence.id,
-        elder_id=fence.elder_id,
-        name=fence.name,
-        shape=fence.shape,  # type: ignore[arg-type]
-        center_lat=fence.center_lat,
-        center_lon=fence.center_lon,
-        radius_m=fence.radius_m,
-        polygon=[tuple(c) for c in orjson.loads(fence.polygon)] if fence.polygon else None,
-        active_from=fence.active_from,
-        active_to=fence.active_to,
-        enabled=fence.enabled,
-        created_at=fence.created_at,
-        updated_at=fence.updated_at,
-    )
+    polygon = [tuple(c) for c in orjson.loads(fence.polygon)] if fence.polygon else None
+    return from_row(GeofenceRead, fence, polygon=polygon)

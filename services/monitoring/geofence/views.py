@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.db import fetch
+from eldercare.deps import SessionDep, TransactionDep, committed
 from services.monitoring.deps import Editor, Reader
+from services.monitoring.errors import GeofenceNotFound
 from services.monitoring.geofence import service as geofences
-from services.monitoring.geofence.models import GeofenceCreate, GeofenceRead, GeofenceUpdate
+from services.monitoring.geofence.models import Geofence, GeofenceCreate, GeofenceRead, GeofenceUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["geofences"])
 
@@ -30,28 +32,25 @@ async def list_geofences(
 @router.post("/geofences", response_model=GeofenceRead, status_code=status.HTTP_201_CREATED)
 async def create_geofence(body: GeofenceCreate, session: TransactionDep, _: Editor) -> GeofenceRead:
     """A circle (centre + radius) or polygon fence for an elder, with optional active hours."""
-    fence = await geofences.create_geofence(session, body=body)
-    await session.commit()
-    return geofences.to_read(fence)
+    return await committed(session, geofences.create_geofence(session, body=body), geofences.to_read)
 
 
 @router.get("/geofences/{geofence_id}", response_model=GeofenceRead)
 async def get_geofence(geofence_id: str, session: SessionDep, _: Reader) -> GeofenceRead:
     """One fence."""
-    return geofences.to_read(await geofences.get_geofence(session, geofence_id=geofence_id))
+    return geofences.to_read(await fetch(session, Geofence, geofence_id, missing=GeofenceNotFound))
 
 
 @router.put("/geofences/{geofence_id}", response_model=GeofenceRead)
 async def update_geofence(geofence_id: str, body: GeofenceUpdate, session: TransactionDep, _: Editor) -> GeofenceRead:
     """Replace a fence's geometry and schedule (devices' inside/outside states start over)."""
-    fence = await geofences.update_geofence(session, geofence_id=geofence_id, body=body)
-    await session.commit()
-    return geofences.to_read(fence)
+    change = geofences.update_geofence(session, geofence_id=geofence_id, body=body)
+    return await committed(session, change, geofences.to_read)
 
 
 @router.delete("/geofences/{geofence_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_geofence(geofence_id: str, session: TransactionDep, _: Editor) -> Response:
     """Remove a fence."""
-    await geofences.delete_geofence(session, geofence_id=geofence_id)
-    await session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return await committed(
+        session, geofences.delete_geofence(session, geofence_id=geofence_id), lambda _: Response(status_code=204)
+    )

@@ -10,8 +10,6 @@ from eldercare.db import BigIntPK, UTCDateTime
 
 revision = "0003_record_reads"
 down_revision = "0002_registry"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

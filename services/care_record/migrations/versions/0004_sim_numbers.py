@@ -8,8 +8,6 @@ from alembic import op
 
 revision = "0004_sim_numbers"
 down_revision = "0003_record_reads"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

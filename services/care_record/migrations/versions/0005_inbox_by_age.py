@@ -7,13 +7,6 @@ from eldercare.migrations_env import drop_inbox_age_index, index_inbox_by_age
 
 revision = "0005_inbox_by_age"
 down_revision = "0004_sim_numbers"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    index_inbox_by_age()
-
-
-def downgrade() -> None:
-    drop_inbox_age_index()
+upgrade = index_inbox_by_age
+downgrade = drop_inbox_age_index

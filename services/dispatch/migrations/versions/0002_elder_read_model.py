@@ -10,8 +10,6 @@ from eldercare.db import UTCDateTime
 
 revision = "0002_elder_read_model"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

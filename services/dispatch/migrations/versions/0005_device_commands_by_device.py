@@ -7,8 +7,6 @@ from alembic import op
 
 revision = "0005_device_commands_by_device"
 down_revision = "0004_operations"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

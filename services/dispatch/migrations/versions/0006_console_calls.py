@@ -13,8 +13,6 @@ from eldercare.db import BigIntPK, UTCDateTime
 
 revision = "0006_console_calls"
 down_revision = ("0002_elder_read_model", "0005_device_commands_by_device")
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

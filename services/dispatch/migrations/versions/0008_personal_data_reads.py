@@ -10,8 +10,6 @@ from eldercare.db import BigIntPK, UTCDateTime
 
 revision = "0008_personal_data_reads"
 down_revision = "0007_inbox_by_age"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -10,8 +10,6 @@ from eldercare.db import BigIntPK, UTCDateTime
 
 revision = "0002_monitoring"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

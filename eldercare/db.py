@@ -86,14 +86,41 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+# Bounds on waiting for PostgreSQL (ServiceSettings overrides them). A link that drops packets
+# instead of refusing them (a dead route, a firewall, a frozen host) answers nothing: without
+# these, a statement or a connect waits until TCP gives up, a quarter of an hour, and the
+# consumer's retry never comes round (fault scenario 14).
+COMMAND_TIMEOUT_S = 10.0  # any one statement; the alarm path's take milliseconds
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and PostgreSQL's start-up handshake
+POOL_TIMEOUT_S = 10.0  # waiting for a free connection of the pool
+
+
+def create_engine(
+    url: str,
+    *,
+    command_timeout: float | None = COMMAND_TIMEOUT_S,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    pool_timeout: float = POOL_TIMEOUT_S,
+) -> AsyncEngine:
+    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+    `command_timeout=None` lets statements run as long as they take (migrations): on a timeout
+    asyncpg cancels the statement, and the caller's transaction fails and is retried.
+    """
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
     # No pre-ping: it is one more round trip on every transaction, the SOS path's included. A
     # connection broken by a database restart fails its first statement instead; that invalidates
     # the pool and the consumer retries the record on a fresh connection (tests/faults checks it).
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        pool_timeout=pool_timeout,
+        connect_args={"command_timeout": command_timeout, "timeout": connect_timeout},
+    )
 
 
 # session.info keys: this transaction wrote something; this session is the relay's own.

@@ -84,3 +84,10 @@ def test_gateway_instance_id_must_be_a_safe_client_id(monkeypatch: pytest.Monkey
     monkeypatch.setenv("GATEWAY_INSTANCE_ID", "gw/1#")
     with pytest.raises(ValidationError):
         GatewaySettings()
+
+
+def test_services_bound_every_wait_for_the_database_by_default() -> None:
+    # A silent database link must cost a retry, not a hung consumer (fault scenario 14).
+    settings = DispatchSettings()
+    assert 0 < settings.database_command_timeout_seconds <= 30
+    assert 0 < settings.database_connect_timeout_seconds <= 30

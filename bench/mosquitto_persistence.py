@@ -20,6 +20,7 @@ bench/results/mosquitto-persistence-<time>.json, with the load average at the st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -29,10 +30,9 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,58 +114,75 @@ class Broker:
         return killed
 
 
-def client(client_id: str, *, persistent: bool) -> mqtt.Client:
-    made = mqtt.Client(
-        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=not persistent,
-        protocol=mqtt.MQTTv311,
-    )
-    made.max_inflight_messages_set(1000)
-    made.max_queued_messages_set(0)
-    return made
+class Client:
+    """A paho client driven from the calling thread (`pump`), never from a thread of paho's own."""
 
+    def __init__(self, port: int, client_id: str, *, persistent: bool) -> None:
+        self.paho = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=not persistent,
+            protocol=mqtt.MQTTv311,
+        )
+        self.paho.max_inflight_messages_set(1000)
+        self.paho.max_queued_messages_set(0)
+        self.connected = False
+        self.subscribed = False
+        self.received: set[int] = set()
+        self.last_message = time.monotonic()
+        self.acked_at: dict[int, float] = {}  # mid -> when its PUBACK came
+        self.paho.on_connect = self._on_connect
+        self.paho.on_subscribe = self._on_subscribe
+        self.paho.on_message = self._on_message
+        self.paho.on_publish = self._on_publish
+        self.paho.connect("127.0.0.1", port, keepalive=60)
+        self.pump(lambda: self.connected, timeout=10, what="CONNACK")
 
-def connect(made: mqtt.Client, port: int) -> None:
-    connected = threading.Event()
-    made.on_connect = lambda *_args: connected.set()
-    made.connect("127.0.0.1", port, keepalive=60)
-    made.loop_start()
-    if not connected.wait(10):
-        raise TimeoutError("no CONNACK")
+    def _on_connect(self, *_args: Any) -> None:
+        self.connected = True
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        self.subscribed = True
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.received.add(int(message.payload))
+        self.last_message = time.monotonic()
+
+    def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, *_rest: Any) -> None:
+        self.acked_at[mid] = time.monotonic()
+
+    def pump(self, done: Callable[[], bool], *, timeout: float, what: str = "") -> bool:
+        """Run the network loop until `done()`; False (or TimeoutError with `what`) at the timeout."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                if what:
+                    raise TimeoutError(f"no {what} within {timeout} s")
+                return False
+            self.paho.loop(timeout=0.02)
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.paho.disconnect()
+            self.paho.loop(timeout=0.1)
 
 
 def leave_session_offline(port: int, client_id: str) -> None:
     """A persistent session subscribed at QoS 1, then disconnected: the broker queues for it."""
-    subscriber = client(client_id, persistent=True)
-    subscribed = threading.Event()
-    subscriber.on_subscribe = lambda *_args: subscribed.set()
-    connect(subscriber, port)
-    subscriber.subscribe(TOPIC, qos=1)
-    if not subscribed.wait(10):
-        raise TimeoutError("no SUBACK")
-    subscriber.disconnect()
-    subscriber.loop_stop()
+    subscriber = Client(port, client_id, persistent=True)
+    subscriber.paho.subscribe(TOPIC, qos=1)
+    subscriber.pump(lambda: subscriber.subscribed, timeout=10, what="SUBACK")
+    subscriber.close()
 
 
 def drain_session(port: int, client_id: str, *, quiet_s: float = 3.0, timeout: float = 120) -> set[int]:
     """Reconnect the persistent session and collect what the broker kept for it."""
-    received: set[int] = set()
-    last = [time.monotonic()]
-
-    def on_message(_client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        received.add(int(message.payload))
-        last[0] = time.monotonic()
-
-    subscriber = client(client_id, persistent=True)
-    subscriber.on_message = on_message
-    connect(subscriber, port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() - last[0] < quiet_s and time.monotonic() < deadline:
-        time.sleep(0.2)
-    subscriber.disconnect()
-    subscriber.loop_stop()
-    return received
+    subscriber = Client(port, client_id, persistent=True)
+    subscriber.last_message = time.monotonic()
+    subscriber.pump(lambda: time.monotonic() - subscriber.last_message > quiet_s, timeout=timeout)
+    subscriber.close()
+    return subscriber.received
 
 
 @contextmanager
@@ -189,20 +206,14 @@ def fresh_broker(setting: Setting, root: Path) -> Iterator[tuple[Broker, str]]:
 
 def measure_throughput(setting: Setting, root: Path, messages: int, timeout: float) -> dict[str, Any]:
     with fresh_broker(setting, root) as (broker, session):
-        acked = threading.Semaphore(0)
-        publisher = client(f"bench-pub-{uuid.uuid4().hex[:8]}", persistent=False)
-        publisher.on_publish = lambda *_args: acked.release()
-        connect(publisher, broker.port)
+        publisher = Client(broker.port, f"bench-pub-{uuid.uuid4().hex[:8]}", persistent=False)
         started = time.monotonic()
-        for seq in range(messages):
-            publisher.publish(TOPIC, str(seq).encode(), qos=1)
-        done = 0
-        deadline = started + timeout
-        while done < messages and acked.acquire(timeout=max(deadline - time.monotonic(), 0)):
-            done += 1
+        for seq in range(messages):  # paho keeps 1,000 in flight and queues the rest
+            publisher.paho.publish(TOPIC, str(seq).encode(), qos=1)
+        publisher.pump(lambda: len(publisher.acked_at) >= messages, timeout=timeout)
         elapsed = time.monotonic() - started
-        publisher.disconnect()
-        publisher.loop_stop()
+        done = len(publisher.acked_at)
+        publisher.close()
         queued = len(drain_session(broker.port, session, quiet_s=2.0)) if done == messages else None
     return {
         "messages": messages,
@@ -216,34 +227,19 @@ def measure_throughput(setting: Setting, root: Path, messages: int, timeout: flo
 
 def measure_loss(setting: Setting, root: Path, rate: float, rng: random.Random) -> dict[str, Any]:
     with fresh_broker(setting, root) as (broker, session):
-        acked_at: dict[int, float] = {}
-        mids: dict[int, int] = {}
-        lock = threading.Lock()
-
-        def on_publish(_client: mqtt.Client, _userdata: Any, mid: int, *_rest: Any) -> None:
-            with lock:
-                seq = mids.pop(mid, None)
-                if seq is not None:
-                    acked_at[seq] = time.monotonic()
-
-        publisher = client(f"bench-pub-{uuid.uuid4().hex[:8]}", persistent=False)
-        publisher.on_publish = on_publish
-        connect(publisher, broker.port)
+        publisher = Client(broker.port, f"bench-pub-{uuid.uuid4().hex[:8]}", persistent=False)
         # Past at least one full save period, then anywhere within the next one.
         kill_after = setting.period_s + rng.uniform(0, setting.period_s) + 1.0
         started = time.monotonic()
+        seq_of: dict[int, int] = {}  # mid -> sequence number
         seq = 0
-        while time.monotonic() - started < kill_after:
-            with lock:
-                info = publisher.publish(TOPIC, str(seq).encode(), qos=1)
-                mids[info.mid] = seq
-            seq += 1
-            next_at = started + seq / rate
-            time.sleep(max(next_at - time.monotonic(), 0))
+        while (now := time.monotonic()) - started < kill_after:
+            while seq < (now - started) * rate:
+                seq_of[publisher.paho.publish(TOPIC, str(seq).encode(), qos=1).mid] = seq
+                seq += 1
+            publisher.paho.loop(timeout=0.002)
         killed = broker.kill()
-        publisher.loop_stop()
-        with lock:
-            acked = dict(acked_at)
+        acked = {seq_of[mid]: at for mid, at in publisher.acked_at.items() if mid in seq_of}
         broker.start()
         received = drain_session(broker.port, session)
     lost = sorted(s for s in acked if s not in received)

@@ -110,14 +110,18 @@ class ServiceRuntime:
     async def start(self) -> None:
         log.info("database %s", safe_url(self.database_url))
         await db.ensure_database(self.database_url)
-        # An engine of their own without the statement timeout: a migration may rewrite a large table.
-        migrator = db.create_engine(
-            self.database_url, command_timeout=None, connect_timeout=self.settings.database_connect_timeout_seconds
-        )
+        # PostgreSQL: an engine of their own without the statement timeout, as a migration may rewrite
+        # a large table (and replicas queue on its lock). SQLite has no such timeout.
+        migrator = self.engine
+        if self.engine.dialect.name == "postgresql":
+            migrator = db.create_engine(
+                self.database_url, command_timeout=None, connect_timeout=self.settings.database_connect_timeout_seconds
+            )
         try:
             await db.run_migrations(migrator, self.migrations_dir)
         finally:
-            await migrator.dispose()
+            if migrator is not self.engine:
+                await migrator.dispose()
         self._producer = create_producer(self.settings, fast_lane=True)
         await start_with_retry("kafka", self._producer.start)
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))

@@ -62,7 +62,7 @@ seed: $(STAMP)
 test: system-deps $(STAMP) $(KAFKA_JARS)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# The whole fault suite (docs/faults.md): 30 s outages and all six scenarios; `make test`
+# The whole fault suite (docs/faults.md): 30 s outages and hangs, every scenario; `make test`
 # runs the lean part (the kills and the broker restart). The audit table lands in var/.
 test-faults: system-deps $(STAMP) $(KAFKA_JARS)
 	@mkdir -p var

@@ -128,8 +128,26 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def create_engine(url: str) -> AsyncEngine:
+# Bounds on waiting for PostgreSQL (ServiceSettings overrides them). A link that drops packets
+# instead of refusing them (a dead route, a firewall, a frozen host) answers nothing: without
+# these, a statement or a connect waits until TCP gives up, a quarter of an hour, and the
+# consumer's retry never comes round (fault scenario 14).
+COMMAND_TIMEOUT_S = 10.0  # any one statement; the alarm path's take milliseconds
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and PostgreSQL's start-up handshake
+POOL_TIMEOUT_S = 10.0  # waiting for a free connection of the pool
+
+
+def create_engine(
+    url: str,
+    *,
+    command_timeout: float | None = COMMAND_TIMEOUT_S,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    pool_timeout: float = POOL_TIMEOUT_S,
+) -> AsyncEngine:
     """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+    `command_timeout=None` lets statements run as long as they take (migrations): on a timeout
+    asyncpg cancels the statement, and the caller's transaction fails and is retried.
 
     With hide_parameters: a statement's error message (logged, kept as a consumer's last
     error, shown on /readyz to token holders) names the statement but not its values, which
@@ -141,7 +159,14 @@ def create_engine(url: str) -> AsyncEngine:
     # connection broken by a database restart fails its first statement instead; that invalidates
     # the pool and the consumer retries the record on a fresh connection (tests/e2e/faults checks it).
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=False, pool_recycle=1800, hide_parameters=True
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        pool_timeout=pool_timeout,
+        connect_args={"command_timeout": command_timeout, "timeout": connect_timeout},
+        hide_parameters=True,
     )
 
 

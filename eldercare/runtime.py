@@ -76,7 +76,11 @@ class ServiceRuntime:
         self.settings = settings
         self.database_url = settings.resolved_database_url()
         self.migrations_dir = migrations_dir
-        self.engine: AsyncEngine = db.create_engine(self.database_url)
+        self.engine: AsyncEngine = db.create_engine(
+            self.database_url,
+            command_timeout=settings.database_command_timeout_seconds,
+            connect_timeout=settings.database_connect_timeout_seconds,
+        )
         # Every commit that wrote wakes the outbox relay (and live views waiting on a commit).
         self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(
             self.engine, after_write_commit=lambda: self.outbox.notify()
@@ -120,7 +124,18 @@ class ServiceRuntime:
     async def start(self) -> None:
         log.info("database %s", safe_url(self.database_url))
         await db.ensure_database(self.database_url)
-        await db.run_migrations(self.engine, self.migrations_dir)
+        # PostgreSQL: an engine of their own without the statement timeout, as a migration may rewrite
+        # a large table (and replicas queue on its lock). SQLite has no such timeout.
+        migrator = self.engine
+        if self.engine.dialect.name == "postgresql":
+            migrator = db.create_engine(
+                self.database_url, command_timeout=None, connect_timeout=self.settings.database_connect_timeout_seconds
+            )
+        try:
+            await db.run_migrations(migrator, self.migrations_dir)
+        finally:
+            if migrator is not self.engine:
+                await migrator.dispose()
         self._producer = create_producer(self.settings, fast_lane=True)
         await start_with_retry("kafka", self._producer.start)
         await start_with_retry("kafka topics", lambda: ensure_topics(self.settings))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, AliasGenerator, Field, field_validator, model_validator
@@ -192,6 +192,11 @@ class BaseProcessSettings(BaseSettings):
         return self
 
 
+def _positive_seconds(name: str, default: float, *, le: float) -> Any:
+    """A duration setting read from ELDERCARE_<NAME> (or its field name), above 0 and at most `le`."""
+    return Field(default, gt=0, le=le, validation_alias=AliasChoices(f"ELDERCARE_{name.upper()}", name))
+
+
 class ServiceSettings(BaseProcessSettings):
     """Settings of a process with an API, a database and Kafka."""
 
@@ -230,12 +235,11 @@ class ServiceSettings(BaseProcessSettings):
         le=365 * 86400,
         validation_alias=AliasChoices("ELDERCARE_DEDUP_WINDOW_SECONDS", "dedup_window_seconds"),
     )
-    inbox_prune_interval_seconds: float = Field(
-        3600,
-        gt=0,
-        le=86400,
-        validation_alias=AliasChoices("ELDERCARE_INBOX_PRUNE_INTERVAL_SECONDS", "inbox_prune_interval_seconds"),
-    )
+    inbox_prune_interval_seconds: float = _positive_seconds("inbox_prune_interval_seconds", 3600, le=86400)
+    # How long one statement, and one connect, may wait for PostgreSQL before the caller's
+    # transaction fails and is retried: a link that silently drops packets answers nothing.
+    database_command_timeout_seconds: float = _positive_seconds("database_command_timeout_seconds", 10.0, le=3600)
+    database_connect_timeout_seconds: float = _positive_seconds("database_connect_timeout_seconds", 5.0, le=600)
     var_dir: Path = Field(REPO_ROOT / "var", validation_alias=AliasChoices("ELDERCARE_VAR_DIR", "var_dir"))
 
     @model_validator(mode="after")

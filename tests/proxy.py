@@ -1,10 +1,18 @@
-"""TCP proxies the fault tests can cut: the Kafka cluster behind them stays up, only the link dies.
+"""TCP proxies the fault tests can cut: the server behind them stays up, only the link dies.
 
-Every client reaches each broker through its own proxy (the brokers advertise the
-proxies' ports and replicate over an internal listener that bypasses them); `cut()`
-drops every open connection and refuses new ones, `restore()` lets them through
-again. To the clients it is a network outage between them and the whole cluster,
-which a broker's restart would not be: that one the suite stages separately.
+Every Kafka client reaches each broker through its own proxy (the brokers advertise the
+proxies' ports and replicate over an internal listener that bypasses them), and dispatch
+reaches PostgreSQL through one. Two kinds of outage:
+
+- `cut()` resets every open connection and refuses new ones (a host that is gone, or a
+  firewall that rejects): clients learn at once;
+- `blackhole()` keeps every connection open and accepts new ones but forwards nothing
+  (a dead link or a firewall that drops): clients learn only from their own timeouts.
+  What was sent meanwhile waits in the proxy and goes through once the link returns, as
+  TCP's retransmissions would deliver it after a short partition.
+
+`restore()` ends either. To the clients it is a network outage while the server stays
+whole, which a server's restart would not be: that one the suite stages separately.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.connections = 0
 
     @property
@@ -36,9 +46,18 @@ class TcpProxy:
         if self._server is None:
             self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.listen_port, reuse_address=True)
 
+    @property
+    def is_blackholed(self) -> bool:
+        return not self._flowing.is_set()
+
     async def restore(self) -> None:
-        """End an outage: accept connections again."""
+        """End an outage: accept connections again, forward what waited."""
+        self._flowing.set()
         await self.start()
+
+    async def blackhole(self) -> None:
+        """Start a silent outage: connections stay open (new ones are accepted) and nothing goes through."""
+        self._flowing.clear()
 
     async def cut(self) -> None:
         """Start an outage: stop listening and reset every open connection."""
@@ -56,9 +75,11 @@ class TcpProxy:
         self._pipes.clear()
 
     async def stop(self) -> None:
+        self._flowing.set()  # nothing left waiting for a link that will not return
         await self.cut()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        await self._flowing.wait()  # accepted by the kernel; the handshake waits for the link
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -76,6 +97,7 @@ class TcpProxy:
             # A peer hanging up (or the proxy being cut) ends the pipe; both are expected here.
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await reader.read(65536):
+                    await self._flowing.wait()
                     writer.write(data)
                     await writer.drain()
         finally:
@@ -90,7 +112,7 @@ class ProxyThread:
     def __init__(self, *, listen_port: int, target_port: int) -> None:
         self.proxy = TcpProxy(listen_port=listen_port, target_port=target_port)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="kafka-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
 
     @property
     def listen_port(self) -> int:
@@ -108,6 +130,9 @@ class ProxyThread:
 
     def restore(self) -> None:
         self._run(self.proxy.restore())
+
+    def blackhole(self) -> None:
+        self._run(self.proxy.blackhole())
 
     def stop(self) -> None:
         self._run(self.proxy.stop())

@@ -371,11 +371,17 @@ class Auditor:
 
     async def gateway_samples(self, metric: str) -> dict[str, dict[str, float]]:
         """`metric`'s samples in every gateway process: {process: {labels: value}}."""
+        gateways = [name for name in self.platform.stack.processes if name.startswith("gateway")]
+        return await self.samples(metric, gateways)
+
+    async def samples(self, metric: str, names: list[str]) -> dict[str, dict[str, float]]:
+        """`metric`'s samples in the named processes: {process: {labels: value}}."""
         samples: dict[str, dict[str, float]] = {}
-        for name, process in self.platform.stack.processes.items():
-            if not name.startswith("gateway") or process.health_url is None:
+        for name in names:
+            process = self.platform.stack.processes[name]
+            if process.health_url is None:
                 continue
-            response = await self.platform.http.get(process.health_url + "/metrics")
+            response = await self.platform.http.get(process.health_url + "/metrics", timeout=5)
             own = samples.setdefault(name, {})
             for line in response.text.splitlines():
                 if line.startswith(metric + "{"):

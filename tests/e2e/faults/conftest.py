@@ -5,7 +5,9 @@ and cut things: Mosquitto on a free port (persistent, restartable), a three-brok
 Apache Kafka cluster (replication factor 3, min.insync.replicas 2, no unclean
 election) whose brokers the scenarios kill, pause and restart on their data, each
 behind a TCP proxy that can be cut (an outage of the link, the brokers stay up),
-and a throwaway PostgreSQL cluster made with initdb, never the machine's server.
+and a throwaway PostgreSQL cluster made with initdb, never the machine's server, which
+dispatch reaches through a TCP proxy of its own (a database link that can be cut or
+black-holed while the server stays up).
 
 Stream size and outage length come from the environment, so `make test` can run a
 lean pass and `make test-faults` the full one:
@@ -30,7 +32,7 @@ from tests import infra
 from tests.e2e.faults.audit import Auditor, AuditRow, render_table
 from tests.e2e.faults.cluster import PostgresCluster
 from tests.platform import PATIENT_START_TIMEOUT, Platform, start_platform
-from tests.proxy import ProxyGroup
+from tests.proxy import ProxyGroup, ProxyThread
 from tools import kafkanode
 
 
@@ -52,6 +54,7 @@ class FaultWorld:
     kafka: list[kafkanode.KafkaNode]
     kafka_proxy: ProxyGroup
     postgres: PostgresCluster
+    database_link: ProxyThread  # dispatch's way to PostgreSQL (the others connect directly)
     platform: Platform
     database_urls: dict[str, str]
     workdir: Path
@@ -135,14 +138,21 @@ async def fault_world(
     kafka, proxy = fault_kafka
     databases = infra.DatabaseFactory(fault_postgres.url)
     names = {"dispatch": "dispatch", "care_record": "care_record", "monitoring": "monitoring"}
-    platform = await start_platform(
-        workdir=fault_workdir / "platform",
-        mqtt_port=fault_mqtt.port,
-        kafka_bootstrap=",".join(f"127.0.0.1:{p.listen_port}" for p in proxy.proxies),
-        databases=databases,
-        env={"KAFKA_REPLICATION_FACTOR": "3"},
-        timeout=PATIENT_START_TIMEOUT,
-    )
+    database_link = ProxyThread(listen_port=infra.free_port(), target_port=fault_postgres.port)
+    database_link.start()
+    dispatch_url = databases.url("dispatch").replace(f":{fault_postgres.port}/", f":{database_link.listen_port}/")
+    try:
+        platform = await start_platform(
+            workdir=fault_workdir / "platform",
+            mqtt_port=fault_mqtt.port,
+            kafka_bootstrap=",".join(f"127.0.0.1:{p.listen_port}" for p in proxy.proxies),
+            databases=databases,
+            env={"KAFKA_REPLICATION_FACTOR": "3", "DISPATCH_DATABASE_URL": dispatch_url},
+            timeout=PATIENT_START_TIMEOUT,
+        )
+    except BaseException:
+        database_link.stop()
+        raise
     urls = {
         service: f"{fault_postgres.url}/eldercare_test_{databases.run_id}_{name}" for service, name in names.items()
     }
@@ -153,6 +163,7 @@ async def fault_world(
             kafka=kafka,
             kafka_proxy=proxy,
             postgres=fault_postgres,
+            database_link=database_link,
             platform=platform,
             database_urls=urls,
             workdir=fault_workdir,
@@ -161,4 +172,5 @@ async def fault_world(
         if proxy.is_cut:
             proxy.restore()
         await platform.stop()
+        database_link.stop()
         await asyncio.sleep(0)

@@ -1,4 +1,4 @@
-"""Nothing acknowledged is lost or doubled while things really die (scenarios 1-11).
+"""Nothing acknowledged is lost or doubled while things really die or hang (scenarios 1-14).
 
 Each scenario streams SOS, fall and telemetry with unique ids through the real stack
 (Mosquitto, a three-broker Apache Kafka cluster, PostgreSQL, gateway and services as
@@ -29,7 +29,7 @@ from eldercare.kafka import MemoisedKeyPartitioner
 from eldercare.settings import REPO_ROOT
 from eldercare.topics import ALARMS, ALL_TOPICS
 from services.dispatch.incident.handlers import ALARM_CONSUMER as DISPATCH_ALARMS
-from tests.e2e.faults.audit import Auditor, AuditRow, DeviceFleet, StreamResult, plan_stream
+from tests.e2e.faults.audit import Auditor, AuditRow, DeviceEvent, DeviceFleet, StreamResult, plan_stream
 from tests.e2e.faults.conftest import FaultWorld
 from tests.infra import free_port
 from tests.platform import eventually, flood_sos
@@ -652,3 +652,191 @@ async def test_11_mosquitto_killed_with_production_persistence_alarms_resent_unt
 
 def _p50(values: list[float]) -> float:
     return values[len(values) // 2] if values else float("nan")
+
+
+# ---- 12, 13: a process that hangs rather than dies ------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def paused(process: ManagedProcess, seconds: float) -> AsyncIterator[None]:
+    """SIGSTOP `process` for `seconds` (a hung host or a stalled VM); the body runs at the end of the pause.
+
+    The supervisor sees nothing: the process is alive, it just does not run.
+    """
+    process.kill(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+        yield
+    finally:
+        process.kill(signal.SIGCONT)
+
+
+async def ready_process(world: FaultWorld, name: str) -> tuple[ManagedProcess, int]:
+    """`name`'s process once it is ready, and how often it was restarted so far."""
+    await eventually(lambda: _is(ready_status(world, name), 200), timeout=60)
+    process = world.platform.stack.processes[name]
+    return process, process.restarts
+
+
+def check_hang(
+    world: FaultWorld, row: AuditRow, result: StreamResult, *, during: list[DeviceEvent], restarted: int
+) -> None:
+    """The audit, and that the scenario hung a process (no restart) while alarms were pressed."""
+    check(world, row, result)
+    assert during, "no alarm was pressed while the process was stopped: the scenario tested nothing"
+    assert restarted == 0, "the stopped process was restarted: this scenario is about one that hangs"
+
+
+def acked_between(result: StreamResult, start: float, end: float) -> list[DeviceEvent]:
+    """Alarms whose first copy the broker acknowledged in [start, end) (monotonic times)."""
+    return [e for e, at in result.acked.items() if e.is_alarm and start <= at < end]
+
+
+@full_suite_only
+async def test_12_alarm_gateway_paused_devices_resend_until_receipt(fault_world: FaultWorld) -> None:
+    world = fault_world
+    pause = world.config.outage_seconds
+    auditor = world.auditor
+    gateway, restarts = await ready_process(world, ALARM_GATEWAY)
+    events = plan_stream(new_prefix("12"), alarms=world.config.alarms, telemetry=world.config.telemetry)
+    alarms = [e for e in events if e.is_alarm]
+    fleet = DeviceFleet(world.platform.mqtt_url, f"12-{uuid.uuid4().hex[:6]}", until_receipt=True)
+    await fleet.__aenter__()
+    stream = asyncio.create_task(fleet.run(events, duration=pause + 5))
+    await asyncio.sleep(2.0)
+    paused_at = time.monotonic()
+    async with paused(gateway, pause):
+        opened_before_resume = await auditor.entered_at(alarms)  # read while it is still stopped
+    resumed_at, resumed_epoch = time.monotonic(), time.time()
+    result = await finish_stream(fleet, stream)
+    await all_ready(world)
+    await auditor.wait_applied(alarms)
+    row, observed = await auditor.audit("12. SIGSTOP the alarm-lane gateway", result)
+    during = acked_between(result, paused_at, resumed_at)
+    saved = set(await auditor.saved_by_resends(result))
+    opened_at = await auditor.entered_at(alarms)
+    after_resume = sorted(opened_at[e.event_id] - resumed_epoch for e in during if e.event_id in opened_at)
+    resends = sum(result.receipt_resends[e] for e in during)
+    early = [e for e in during if e.event_id in opened_before_resume]
+    row.notes = (
+        f"alarm-lane gateway stopped {pause:.0f} s (its MQTT connection stayed up: keepalive 30 s); "
+        f"{len(during)} alarms acked by the broker meanwhile, {len(early)} became incidents before SIGCONT; "
+        f"devices resent them {resends}x for want of a receipt; the first acknowledged copy reached Kafka for "
+        f"{len(during) - len(saved & set(during))} of {len(during)} (the broker held them for the session); "
+        f"incident after SIGCONT {_spread(after_resume)}"
+    )
+    check_hang(world, row, result, during=during, restarted=gateway.restarts - restarts)
+    assert set(result.receipted) == set(alarms), f"{len(alarms) - len(result.receipted)} alarms never receipted"
+    assert all(observed.incidents_per_device[e.device_id] == 1 for e in alarms), observed.incidents_per_device
+
+
+async def group_members(world: FaultWorld, group: str) -> tuple[str, list[str]]:
+    """A consumer group's state and member ids, as its coordinator reports them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=world.platform.kafka_bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    [described] = response.groups
+    return str(described[2]), [str(member[0]) for member in described[5]]
+
+
+@full_suite_only
+async def test_13_dispatch_paused_alarms_applied_after_resume(fault_world: FaultWorld) -> None:
+    world = fault_world
+    pause = world.config.outage_seconds
+    auditor = world.auditor
+    dispatch, restarts = await ready_process(world, "dispatch")
+    _, members_before = await group_members(world, DISPATCH_ALARMS)
+    fleet, stream = await run_stream(world, "13", duration=pause + 5)
+    await asyncio.sleep(2.0)
+    paused_at = time.monotonic()
+    async with paused(dispatch, pause):
+        # Past the group's session timeout: the coordinator has given up on the silent member.
+        state_during, members_during = await group_members(world, DISPATCH_ALARMS)
+    resumed_at, resumed_epoch = time.monotonic(), time.time()
+    result = await finish_stream(fleet, stream)
+    await all_ready(world)
+    row, _ = await auditor.audit("13. SIGSTOP dispatch", result)
+    _, members_after = await eventually(lambda: _group_with_members(world, DISPATCH_ALARMS), timeout=60)
+    during = acked_between(result, paused_at, resumed_at)
+    opened_at = await auditor.entered_at(during)
+    after_resume = sorted(opened_at[e.event_id] - resumed_epoch for e in during if e.event_id in opened_at)
+    row.notes = (
+        f"dispatch stopped {pause:.0f} s; {DISPATCH_ALARMS} group during the pause: {state_during}, "
+        f"{len(members_during)} members (before: {len(members_before)}); after SIGCONT it rejoined as "
+        f"{'a new member' if not set(members_after) & set(members_before) else 'the same member'}; "
+        f"{len(during)} alarms acked meanwhile became incidents {_spread(after_resume)} after SIGCONT"
+    )
+    check_hang(world, row, result, during=during, restarted=dispatch.restarts - restarts)
+
+
+async def _group_with_members(world: FaultWorld, group: str) -> tuple[str, list[str]] | None:
+    state, members = await group_members(world, group)
+    return (state, members) if state == "Stable" and members else None
+
+
+# ---- 14: dispatch's database link cut, not the server ------------------------------------------
+
+
+@full_suite_only
+@pytest.mark.parametrize("failure", ["blackhole", "reset"])
+async def test_14_dispatch_database_link_cut(fault_world: FaultWorld, failure: str) -> None:
+    """`blackhole`: the link forwards nothing and closes nothing; `reset`: every connection reset, new ones refused."""
+    world = fault_world
+    outage = world.config.outage_seconds
+    auditor = world.auditor
+    link = world.database_link
+    restarts_before = {name: p.restarts for name, p in world.platform.stack.processes.items()}
+    await eventually(lambda: _is(ready_status(world, "dispatch"), 200), timeout=60)
+    fleet, stream = await run_stream(world, f"14{failure[0]}", duration=max(STREAM_SECONDS, outage))
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(link.blackhole if failure == "blackhole" else link.cut)
+    cut_at = time.monotonic()
+    try:
+        await eventually(lambda: _is(ready_status(world, "dispatch"), 503), timeout=outage)
+        not_ready_after = time.monotonic() - cut_at
+        # The stuck-SOS signal (decision 38) rises from memory while the database is unreachable, and the
+        # consumer is retrying: with a black hole that means its statements gave up rather than hung.
+        lag = await eventually(lambda: _alarm_lag_above(auditor, 10.0), timeout=outage)
+        retrying = await eventually(lambda: _dispatch_retrying(auditor), timeout=outage)
+        await asyncio.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
+        peak_lag = max(lag, await _alarm_lag(auditor))
+    finally:
+        await asyncio.to_thread(link.restore)
+    restored_at = time.monotonic()
+    result = await finish_stream(fleet, stream)
+    await eventually(lambda: _is(ready_status(world, "dispatch"), 200), timeout=60)
+    ready_after = time.monotonic() - restored_at
+    await all_ready(world)
+    row, _ = await auditor.audit(f"14. dispatch's PostgreSQL link cut ({failure})", result)
+    caught_up = time.monotonic() - restored_at
+    restarts = {name: p.restarts for name, p in world.platform.stack.processes.items()}
+    row.notes = (
+        f"{outage:.0f} s {'black hole (nothing forwarded, nothing closed)' if failure == 'blackhole' else 'reset'}; "
+        f"dispatch readyz 503 after {not_ready_after:.1f} s; alarm lag rose to {peak_lag:.0f} s, "
+        f"{retrying:.0f} handlers retrying; ready {ready_after:.1f} s after the link returned, "
+        f"all applied within {caught_up:.1f} s; no process restarted"
+    )
+    check(world, row, result)
+    assert restarts == restarts_before, "a service died instead of riding out the outage"
+
+
+async def _alarm_lag(auditor: Auditor) -> float:
+    samples = await auditor.samples("eldercare_kafka_consumer_lag_seconds", ["dispatch"])
+    return max(
+        (value for labels, value in samples.get("dispatch", {}).items() if f'consumer="{DISPATCH_ALARMS}"' in labels),
+        default=0.0,
+    )
+
+
+async def _alarm_lag_above(auditor: Auditor, seconds: float) -> float | None:
+    lag = await _alarm_lag(auditor)
+    return lag if lag > seconds else None
+
+
+async def _dispatch_retrying(auditor: Auditor) -> float | None:
+    samples = await auditor.samples("eldercare_kafka_handlers_retrying", ["dispatch"])
+    retrying = sum(samples.get("dispatch", {}).values())
+    return retrying or None

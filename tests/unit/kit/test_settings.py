@@ -129,3 +129,10 @@ def test_calls_between_processes_verify_against_http_ca_file(tmp_path: Path) -> 
     assert [dict(entry[0] for entry in cert["subject"])["commonName"] for cert in context.get_ca_certs()] == [
         "platform-test-ca"
     ]
+
+
+def test_services_bound_every_wait_for_the_database_by_default() -> None:
+    # A silent database link must cost a retry, not a hung consumer (fault scenario 14).
+    settings = DispatchSettings()
+    assert 0 < settings.database_command_timeout_seconds <= 30
+    assert 0 < settings.database_connect_timeout_seconds <= 30

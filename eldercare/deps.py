@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,17 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 TransactionDep = Annotated[AsyncSession, Depends(_transaction)]
+
+
+def from_app_state(attribute: str) -> Any:
+    """Depends on what the app's start-up put in `app.state.<attribute>`; the Annotated type it stands
+    in says what that is. Views take it as a parameter, never `request.app.state`, so each view's needs
+    are in its signature and a test can override one of them."""
+
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    return Depends(read)
 
 
 Row = TypeVar("Row")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from eldercare.deps import from_app_state
 from eldercare.http import require_roles
 from eldercare.settings import ApiPrincipal, Role
 from services.care_record.elder.visit_policy import VisitPolicy
@@ -19,8 +20,4 @@ Reader = Annotated[ApiPrincipal, Depends(require_roles(Role.DISPATCHER, Role.SUP
 Admin = Annotated[ApiPrincipal, Depends(require_roles(Role.ADMIN))]
 
 
-def _visit_policy(request: Request) -> VisitPolicy:
-    return request.app.state.visit_policy  # type: ignore[no-any-return]
-
-
-VisitPolicyDep = Annotated[VisitPolicy, Depends(_visit_policy)]
+VisitPolicyDep = Annotated[VisitPolicy, from_app_state("visit_policy")]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from eldercare.deps import from_app_state
 from eldercare.http import AuthFailureThrottle, require_roles
 from eldercare.runtime import ServiceRuntime
 from eldercare.settings import ApiPrincipal, Role
@@ -30,41 +31,13 @@ Watcher = Annotated[ApiPrincipal, Depends(require_roles(Role.SUPERVISOR, Role.AD
 Telephony = Annotated[ApiPrincipal, Depends(require_roles(Role.TELEPHONY, Role.ADMIN))]
 
 
-def _settings(request: Request) -> DispatchSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def _policy(request: Request) -> Policy:
-    return request.app.state.dispatch_policy  # type: ignore[no-any-return]
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-def _cookie_auth(request: Request) -> CookieAuth:
-    return request.app.state.session_auth  # type: ignore[no-any-return]
-
-
-def _platform_alerts(request: Request) -> PlatformAlertBoard:
-    return request.app.state.platform_alerts  # type: ignore[no-any-return]
-
-
-def _auth_throttle(request: Request) -> AuthFailureThrottle:
-    return request.app.state.auth_throttle  # type: ignore[no-any-return]
-
-
-def _principals(request: Request) -> dict[str, ApiPrincipal]:
-    return request.app.state.principals  # type: ignore[no-any-return]
-
-
-SettingsDep = Annotated[DispatchSettings, Depends(_settings)]
-PolicyDep = Annotated[Policy, Depends(_policy)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
-CookieAuthDep = Annotated[CookieAuth, Depends(_cookie_auth)]
+SettingsDep = Annotated[DispatchSettings, from_app_state("settings")]
+PolicyDep = Annotated[Policy, from_app_state("dispatch_policy")]
+RuntimeDep = Annotated[ServiceRuntime, from_app_state("runtime")]
+CookieAuthDep = Annotated[CookieAuth, from_app_state("session_auth")]
 # Alertmanager's alerts about the platform itself, kept in memory (they must outlive the database).
-PlatformAlertsDep = Annotated[PlatformAlertBoard, Depends(_platform_alerts)]
+PlatformAlertsDep = Annotated[PlatformAlertBoard, from_app_state("platform_alerts")]
 # API tokens -> who they are (the console signs in with one).
-PrincipalsDep = Annotated[dict[str, ApiPrincipal], Depends(_principals)]
+PrincipalsDep = Annotated[dict[str, ApiPrincipal], from_app_state("principals")]
 # Failed sign-ins per client address (the kit's bearer check counts into the same one).
-AuthThrottleDep = Annotated[AuthFailureThrottle, Depends(_auth_throttle)]
+AuthThrottleDep = Annotated[AuthFailureThrottle, from_app_state("auth_throttle")]

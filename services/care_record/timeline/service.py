@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -80,106 +81,84 @@ def _json(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _alarm(alarm: ObservedAlarm) -> Iterator[TimelineItem]:
+    summary = f"{alarm.kind} from device {alarm.device_id}"
+    detail = {"device_id": alarm.device_id, "event_id": alarm.event_id, **_json(alarm.detail)}
+    yield TimelineItem(at=alarm.occurred_at, source="alarm", action=alarm.kind, summary=summary, detail=detail)
+
+
+def _incident_event(event: ObservedIncidentEvent) -> Iterator[TimelineItem]:
+    summary = f"incident {event.incident_kind} {event.priority}: {event.action} by {event.actor}"
+    detail = {
+        "incident_id": event.incident_id,
+        "status": event.status,
+        "priority": event.priority,
+        "device_id": event.device_id,
+        **_json(event.detail),
+    }
+    yield TimelineItem(at=event.at, source="incident", action=event.action, summary=summary, detail=detail)
+
+
+def _visit(visit: Visit) -> Iterator[TimelineItem]:
+    summary = f"visit ({visit.method}) by {visit.visitor}"
+    detail = {"visitor": visit.visitor, "findings": visit.findings}
+    yield TimelineItem(at=visit.visited_at, source="visit", action=visit.method, summary=summary, detail=detail)
+
+
+def _assessment(assessment: Assessment) -> Iterator[TimelineItem]:
+    summary = f"ability level {assessment.level} ({LEVEL_NAMES[assessment.level]}) by {assessment.assessor}"
+    detail = {
+        "assessed_on": assessment.assessed_on.isoformat(),
+        "level": assessment.level,
+        "sub_scores": assessment.sub_scores,
+    }
+    yield TimelineItem(
+        at=assessment.recorded_at, source="assessment", action="assessed", summary=summary, detail=detail
+    )
+
+
+def _reminder(reminder: Reminder) -> Iterator[TimelineItem]:
+    # A scheduled reminder has not happened yet; one that ended unsent shows how it ended.
+    base = {"reminder_id": reminder.id, "text": reminder.text}
+    if reminder.sent_at is not None:
+        summary = f"{reminder.kind} reminder sent to device {reminder.sent_to_device}"
+        detail = {**base, "command_id": reminder.command_id}
+        yield TimelineItem(at=reminder.sent_at, source="reminder", action="sent", summary=summary, detail=detail)
+    elif reminder.status != "scheduled":
+        summary = f"{reminder.kind} reminder {reminder.status}"
+        yield TimelineItem(at=reminder.due_at, source="reminder", action=reminder.status, summary=summary, detail=base)
+
+
+def _binding(binding: DeviceBinding) -> Iterator[TimelineItem]:
+    ends = [("bound", binding.bound_at, binding.bound_by), ("unbound", binding.unbound_at, binding.unbound_by)]
+    for action, at, by in ends:
+        if at is not None:
+            summary = f"device {binding.device_id} {action}"
+            detail = {"device_id": binding.device_id, "by": by}
+            yield TimelineItem(at=at, source="device", action=action, summary=summary, detail=detail)
+
+
+# Each kept row of the elder's, and the timeline items it stands for.
+_SOURCES: tuple[tuple[type[Any], Callable[[Any], Iterator[TimelineItem]]], ...] = (
+    (ObservedAlarm, _alarm),
+    (ObservedIncidentEvent, _incident_event),
+    (Visit, _visit),
+    (Assessment, _assessment),
+    (Reminder, _reminder),
+    (DeviceBinding, _binding),
+)
+
+
 async def timeline(
     session: AsyncSession, *, elder_id: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[TimelineItem]:
     """Everything that happened to the elder, oldest first."""
     items: list[TimelineItem] = []
-
-    def within(at: datetime) -> bool:
-        return (since is None or at >= since) and (until is None or at <= until)
-
-    for alarm in await session.scalars(select(ObservedAlarm).where(col(ObservedAlarm.elder_id) == elder_id)):
-        items.append(
-            TimelineItem(
-                at=alarm.occurred_at,
-                source="alarm",
-                action=alarm.kind,
-                summary=f"{alarm.kind} from device {alarm.device_id}",
-                detail={"device_id": alarm.device_id, "event_id": alarm.event_id, **_json(alarm.detail)},
+    for model, items_of in _SOURCES:
+        for row in await session.scalars(select(model).where(col(model.elder_id) == elder_id)):
+            items.extend(
+                item
+                for item in items_of(row)
+                if (since is None or item.at >= since) and (until is None or item.at <= until)
             )
-        )
-    for event in await session.scalars(
-        select(ObservedIncidentEvent).where(col(ObservedIncidentEvent.elder_id) == elder_id)
-    ):
-        items.append(
-            TimelineItem(
-                at=event.at,
-                source="incident",
-                action=event.action,
-                summary=f"incident {event.incident_kind} {event.priority}: {event.action} by {event.actor}",
-                detail={
-                    "incident_id": event.incident_id,
-                    "status": event.status,
-                    "priority": event.priority,
-                    "device_id": event.device_id,
-                    **_json(event.detail),
-                },
-            )
-        )
-    for visit in await session.scalars(select(Visit).where(col(Visit.elder_id) == elder_id)):
-        items.append(
-            TimelineItem(
-                at=visit.visited_at,
-                source="visit",
-                action=visit.method,
-                summary=f"visit ({visit.method}) by {visit.visitor}",
-                detail={"visitor": visit.visitor, "findings": visit.findings},
-            )
-        )
-    for assessment in await session.scalars(select(Assessment).where(col(Assessment.elder_id) == elder_id)):
-        items.append(
-            TimelineItem(
-                at=assessment.recorded_at,
-                source="assessment",
-                action="assessed",
-                summary=f"ability level {assessment.level} ({LEVEL_NAMES[assessment.level]}) by {assessment.assessor}",
-                detail={
-                    "assessed_on": assessment.assessed_on.isoformat(),
-                    "level": assessment.level,
-                    "sub_scores": assessment.sub_scores,
-                },
-            )
-        )
-    for reminder in await session.scalars(select(Reminder).where(col(Reminder.elder_id) == elder_id)):
-        if reminder.sent_at is not None:
-            items.append(
-                TimelineItem(
-                    at=reminder.sent_at,
-                    source="reminder",
-                    action="sent",
-                    summary=f"{reminder.kind} reminder sent to device {reminder.sent_to_device}",
-                    detail={"reminder_id": reminder.id, "text": reminder.text, "command_id": reminder.command_id},
-                )
-            )
-        elif reminder.status != "scheduled":
-            items.append(
-                TimelineItem(
-                    at=reminder.due_at,
-                    source="reminder",
-                    action=reminder.status,
-                    summary=f"{reminder.kind} reminder {reminder.status}",
-                    detail={"reminder_id": reminder.id, "text": reminder.text},
-                )
-            )
-    for binding in await session.scalars(select(DeviceBinding).where(col(DeviceBinding.elder_id) == elder_id)):
-        items.append(
-            TimelineItem(
-                at=binding.bound_at,
-                source="device",
-                action="bound",
-                summary=f"device {binding.device_id} bound",
-                detail={"device_id": binding.device_id, "by": binding.bound_by},
-            )
-        )
-        if binding.unbound_at is not None:
-            items.append(
-                TimelineItem(
-                    at=binding.unbound_at,
-                    source="device",
-                    action="unbound",
-                    summary=f"device {binding.device_id} unbound",
-                    detail={"device_id": binding.device_id, "by": binding.unbound_by},
-                )
-            )
-    return sorted((i for i in items if within(i.at)), key=lambda i: i.at)
+    return sorted(items, key=lambda i: i.at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +49,15 @@ def _enqueue(session: AsyncSession, command: DeviceCommandRecord, *, now: dateti
     )
     queue_event(session, topic=COMMANDS, key=command.device_id, envelope=envelope)
     metrics.COMMANDS_SENT.labels(command.type).inc()
+
+
+async def _audit(
+    session: AsyncSession, incident: Incident, command: DeviceCommandRecord, *, action: str, actor: str, **detail: Any
+) -> None:
+    """The command's step on its incident's timeline: which command, of what type, and what else happened."""
+    await incidents.append_entry(
+        session, incident, action=action, actor=actor, detail={"command_id": command.id, "type": command.type, **detail}
+    )
 
 
 def issue_device_command(
@@ -107,13 +117,7 @@ async def issue_command(
         text=text,
         callback_number=callback_number,
     )
-    await incidents.append_entry(
-        session,
-        incident,
-        action="command_sent",
-        actor=actor,
-        detail={"command_id": command.id, "type": command.type, "attempt": 1, "text": text},
-    )
+    await _audit(session, incident, command, action="command_sent", actor=actor, attempt=1, text=text)
     return command
 
 
@@ -142,12 +146,13 @@ async def retry_due(
             command.next_attempt_at = None
             metrics.COMMAND_ACKS.labels("gave_up").inc()
             if incident is not None:
-                await incidents.append_entry(
+                await _audit(
                     session,
                     incident,
+                    command,
                     action="command_unacknowledged",
                     actor=RETRY_ACTOR,
-                    detail={"command_id": command.id, "type": command.type, "attempts": command.attempts},
+                    attempts=command.attempts,
                 )
             continue
         command.attempts += 1
@@ -155,12 +160,8 @@ async def retry_due(
         command.next_attempt_at = now + backoff(first_retry_seconds, command.attempts)
         _enqueue(session, command, now=now)
         if incident is not None:
-            await incidents.append_entry(
-                session,
-                incident,
-                action="command_retried",
-                actor=RETRY_ACTOR,
-                detail={"command_id": command.id, "type": command.type, "attempt": command.attempts},
+            await _audit(
+                session, incident, command, action="command_retried", actor=RETRY_ACTOR, attempt=command.attempts
             )
     return len(due)
 
@@ -183,13 +184,8 @@ async def record_ack(session: AsyncSession, *, envelope: pb.Envelope) -> DeviceC
     metrics.COMMAND_ACKS.labels("acked").inc()
     if command.incident_id:
         incident = await incidents.get_incident(session, incident_id=command.incident_id)
-        await incidents.append_entry(
-            session,
-            incident,
-            action="command_acked",
-            actor=f"device:{command.device_id}",
-            detail={"command_id": command.id, "type": command.type, "attempts": command.attempts},
-        )
+        actor = f"device:{command.device_id}"
+        await _audit(session, incident, command, action="command_acked", actor=actor, attempts=command.attempts)
     return command
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -34,6 +35,25 @@ def from_app_state(attribute: str) -> Any:
         return getattr(request.app.state, attribute)
 
     return Depends(read)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a list a client asked for (?limit= and ?offset=)."""
+
+    limit: int
+    offset: int
+
+
+def paging(*, default: int = 100, most: int = 1000) -> Any:
+    """Depends on a list view's ?limit= (1 to `most`; `default` when absent) and ?offset= (0 when absent)."""
+
+    # Query() as the default, not in an Annotated hint: the hint would be a string here (postponed
+    # annotations) that FastAPI resolves in the module's globals, where `most` is not.
+    def page(limit: int = Query(default, ge=1, le=most), offset: int = Query(0, ge=0)) -> Page:
+        return Page(limit=limit, offset=offset)
+
+    return Depends(page)
 
 
 Row = TypeVar("Row")

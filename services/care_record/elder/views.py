@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import Page, SessionDep, TransactionDep, paging
 from services.care_record import flows
 from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.elder import service
@@ -44,6 +44,7 @@ async def list_elders(
     response: Response,
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging(default=50, most=500)],
     area: Annotated[str | None, Query(description="area path from the province down: 江苏省/南京市/鼓楼区")] = None,
     area_type: AreaType | None = None,
     category: Annotated[list[Category] | None, Query(description="repeat for several; all must match")] = None,
@@ -51,8 +52,6 @@ async def list_elders(
     min_ability_level: Annotated[int | None, Query(ge=0, le=4)] = None,
     overdue: Annotated[bool | None, Query(description="only elders whose required visit is overdue (or not)")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=64, description="part of the name or phone")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ElderSummary]:
     """Elders by name, filtered; ID numbers masked. X-Total-Count gives the total."""
     rows, total = await service.list_elders(
@@ -65,8 +64,8 @@ async def list_elders(
         min_ability_level=min_ability_level,
         overdue=overdue,
         search=q,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
     response.headers["X-Total-Count"] = str(total)
     return [flows.elder_summary(row, policy=policy) for row in rows]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import Page, SessionDep, TransactionDep, paging
 from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.elder.service import get_elder
 from services.care_record.flows import commit
@@ -29,12 +29,11 @@ async def list_visits(
     elder_id: str,
     session: SessionDep,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[Page, paging(default=100, most=500)],
 ) -> list[VisitRead]:
     """The elder's visits, newest first."""
     await get_elder(session, elder_id=elder_id)
-    rows = await service.list_visits(session, elder_id=elder_id, limit=limit, offset=offset)
+    rows = await service.list_visits(session, elder_id=elder_id, limit=page.limit, offset=page.offset)
     return [VisitRead.model_validate(v) for v in rows]
 
 

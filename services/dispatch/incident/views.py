@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import Page, SessionDep, TransactionDep, paging
 from eldercare.envelope import utcnow
 from eldercare.settings import ApiPrincipal, Role
 from services.dispatch import flows
@@ -138,13 +138,12 @@ def _parse_priorities(raw: list[str] | None) -> list[int]:
 async def list_incidents(
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging(default=100, most=500)],
     response: Response,
     status_filter: Annotated[
         list[str] | None,
         Query(alias="status", description="repeat or comma-separate; 'active' (default) or 'all'"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
     area: Annotated[list[str] | None, Query(description="the elder's area; repeat for several")] = None,
     priority: Annotated[list[str] | None, Query(description="P1..P4; repeat for several")] = None,
     dispatcher: Annotated[str | None, Query(max_length=128, description="who acknowledged it")] = None,
@@ -153,8 +152,8 @@ async def list_incidents(
     rows, total = await service.list_incidents(
         session,
         statuses=parse_statuses(status_filter),
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
         areas=area or (),
         priorities=_parse_priorities(priority),
         dispatcher=dispatcher,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from eldercare.db import fetch
-from eldercare.deps import SessionDep, TransactionDep, committed
+from eldercare.deps import Page, SessionDep, TransactionDep, committed, paging
 from services.dispatch.deps import Dispatcher, Reader
 from services.dispatch.errors import ResponderNotFound
 from services.dispatch.responder import service
@@ -20,14 +20,15 @@ router = APIRouter(prefix="/api/v1/responders", tags=["responders"])
 async def list_responders(
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging(default=500, most=1000)],
     kind: ResponderKind | None = None,
     area: str | None = None,
     available: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ResponderRead]:
     """Registered responders, optionally by kind, area and availability."""
-    rows = await service.list_responders(session, kind=kind, area=area, available=available, limit=limit, offset=offset)
+    rows = await service.list_responders(
+        session, kind=kind, area=area, available=available, limit=page.limit, offset=page.offset
+    )
     return [service.to_read(row) for row in rows]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from eldercare.deps import SessionDep
+from eldercare.deps import Page, SessionDep, paging
 from services.monitoring.alert import service as alerts
 from services.monitoring.alert.models import AlertRead
 from services.monitoring.deps import Reader
@@ -18,14 +18,13 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 async def list_alerts(
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging()],
     device_id: str | None = None,
     elder_id: str | None = None,
     type: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AlertRead]:
     """Alerts monitoring raised, newest first."""
     rows = await alerts.list_alerts(
-        session, device_id=device_id, elder_id=elder_id, type=type, limit=limit, offset=offset
+        session, device_id=device_id, elder_id=elder_id, type=type, limit=page.limit, offset=page.offset
     )
     return [alerts.to_read(row) for row in rows]

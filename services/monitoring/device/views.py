@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from eldercare.deps import SessionDep, TransactionDep
+from eldercare.deps import Page, SessionDep, TransactionDep, paging
 from services.monitoring.deps import Reader, SettingsDep, Supervisor
 from services.monitoring.device import service as devices
 from services.monitoring.device.models import DeviceRead, DeviceStatus, DeviceUpdate
@@ -33,13 +33,12 @@ async def list_devices(
     settings: SettingsDep,
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging()],
     response: Response,
     status_filter: Annotated[DeviceStatus | None, Query(alias="status")] = None,
     low_battery: bool = False,
     area: Annotated[str | None, Query(description="bounding box: min_lat,min_lon,max_lat,max_lon")] = None,
     elder_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DeviceRead]:
     """Devices, most recently seen first; filter by status, low battery, area, elder. X-Total-Count gives the total."""
     rows, total = await devices.list_devices(
@@ -48,8 +47,8 @@ async def list_devices(
         low_battery_at=settings.low_battery_percent if low_battery else None,
         area=_area(area),
         elder_id=elder_id,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
     response.headers["X-Total-Count"] = str(total)
     return [devices.to_read(row, settings) for row in rows]

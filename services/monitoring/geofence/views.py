@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from eldercare.db import fetch
-from eldercare.deps import SessionDep, TransactionDep, committed
+from eldercare.deps import Page, SessionDep, TransactionDep, committed, paging
 from services.monitoring.deps import Editor, Reader
 from services.monitoring.errors import GeofenceNotFound
 from services.monitoring.geofence import service as geofences
@@ -20,12 +20,11 @@ router = APIRouter(prefix="/api/v1", tags=["geofences"])
 async def list_geofences(
     session: SessionDep,
     _: Reader,
+    page: Annotated[Page, paging()],
     elder_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[GeofenceRead]:
     """Fences, optionally of one elder."""
-    rows = await geofences.list_geofences(session, elder_id=elder_id, limit=limit, offset=offset)
+    rows = await geofences.list_geofences(session, elder_id=elder_id, limit=page.limit, offset=page.offset)
     return [geofences.to_read(row) for row in rows]
 
 

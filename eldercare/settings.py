@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, AliasGenerator, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, AliasGenerator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,19 @@ def env_prefixed(prefix: str) -> SettingsConfigDict:
     )
 
 
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    # Not found, a malformed key ("../x"), or a folder of zones ("Asia": IsADirectoryError).
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+# A setting that names a time zone: refused at start-up, not at the first schedule it meets.
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+
+
 class BaseProcessSettings(BaseSettings):
     """Settings every process has: environment, brokers, logging, HTTP listener."""
 
@@ -146,9 +160,7 @@ class BaseProcessSettings(BaseSettings):
     # mqtts:// only: the CA bundle that signed the broker's certificate (default: the system's trust store).
     mqtt_ca_file: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CA_FILE", "mqtt_ca_file"))
     # mqtts:// only, for a broker that wants client certificates (`require_certificate true`): PEM files.
-    mqtt_client_cert: Path | None = Field(
-        None, validation_alias=AliasChoices("MQTT_CLIENT_CERT", "mqtt_client_cert")
-    )
+    mqtt_client_cert: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CLIENT_CERT", "mqtt_client_cert"))
     mqtt_client_key: Path | None = Field(None, validation_alias=AliasChoices("MQTT_CLIENT_KEY", "mqtt_client_key"))
 
     def http_verify(self) -> ssl.SSLContext | bool:

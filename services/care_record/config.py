@@ -13,7 +13,6 @@ class CareRecordSettings(ServiceSettings):
     model_config = env_prefixed("CARE_RECORD_")
     service_name: str = "care_record"
     http_port: int = Field(8002, validation_alias=AliasChoices("CARE_RECORD_PORT", "http_port"))
-    database_url: str | None = Field(None)
     reminder_poll_seconds: float = Field(
         1.0,
         gt=0,

@@ -13,6 +13,7 @@ from eldercare.settings import DEV_API_TOKENS, BaseProcessSettings, Role, parse_
 from gateway.config import GatewaySettings
 from gateway.mqtt import mqtt_tls
 from services.dispatch.config import DispatchSettings
+from services.monitoring.config import MonitoringSettings
 from tools import certs
 
 
@@ -136,3 +137,13 @@ def test_services_bound_every_wait_for_the_database_by_default() -> None:
     settings = DispatchSettings()
     assert 0 < settings.database_command_timeout_seconds <= 30
     assert 0 < settings.database_connect_timeout_seconds <= 30
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Asia", "../etc/passwd", ""])
+def test_both_time_zone_settings_refuse_a_zone_this_machine_cannot_load(zone: str) -> None:
+    # "Asia" is a folder of zones: loading it raises IsADirectoryError, which must be a refusal too.
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        DispatchSettings(local_timezone=zone)
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        MonitoringSettings(timezone=zone)
+    assert DispatchSettings(local_timezone="Europe/Berlin").local_timezone == "Europe/Berlin"

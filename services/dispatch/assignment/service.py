@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -210,6 +211,14 @@ async def candidates(
     )
 
 
+async def _audit(
+    session: AsyncSession, incident: Incident, assignment: Assignment, *, action: str, actor: str, **detail: Any
+) -> None:
+    """The assignment's step on its incident's timeline: which assignment, whose, and what else happened."""
+    which = {"assignment_id": assignment.id, "responder_id": assignment.responder_id}
+    await incidents.append_entry(session, incident, action=action, actor=actor, detail={**which, **detail})
+
+
 async def _notify(
     session: AsyncSession,
     *,
@@ -235,19 +244,17 @@ async def _notify(
         updated_at=now,
     )
     session.add(assignment)
-    await incidents.append_entry(
+    respond_by = assignment.respond_by.isoformat() if assignment.respond_by else None
+    await _audit(
         session,
         incident,
+        assignment,
         action="responder_assigned",
         actor=actor,
-        detail={
-            "assignment_id": assignment.id,
-            "responder_id": responder.id,
-            "responder_kind": responder.kind,
-            "round": round_,
-            "respond_by": assignment.respond_by.isoformat() if assignment.respond_by else None,
-            "via": via,
-        },
+        responder_kind=responder.kind,
+        round=round_,
+        respond_by=respond_by,
+        via=via,
     )
     metrics.ASSIGNMENTS.labels(AssignmentState.NOTIFIED.value).inc()
     return assignment
@@ -349,18 +356,8 @@ async def respond(
         assignment.done_at = now
     if reason:
         assignment.reason = reason
-    await incidents.append_entry(
-        session,
-        incident,
-        action=f"assignment_{target.value}",
-        actor=actor,
-        detail={
-            "assignment_id": assignment.id,
-            "responder_id": assignment.responder_id,
-            "from_state": current.value,
-            "reason": reason,
-        },
-    )
+    action = f"assignment_{target.value}"
+    await _audit(session, incident, assignment, action=action, actor=actor, from_state=current.value, reason=reason)
     metrics.ASSIGNMENTS.labels(target.value).inc()
     await _follow_incident(session, incident, target, actor)
     if target is AssignmentState.EN_ROUTE:
@@ -429,12 +426,8 @@ async def time_out_due(session: AsyncSession, *, now: datetime, policy: Policy, 
         assignment.updated_at = now
         assignment.respond_by = None
         metrics.ASSIGNMENTS.labels(AssignmentState.TIMED_OUT.value).inc()
-        await incidents.append_entry(
-            session,
-            incident,
-            action="assignment_timed_out",
-            actor=CASCADE_ACTOR,
-            detail={"assignment_id": assignment.id, "responder_id": assignment.responder_id, "from_state": "notified"},
+        await _audit(
+            session, incident, assignment, action="assignment_timed_out", actor=CASCADE_ACTOR, from_state="notified"
         )
         if assignment.cascade:
             await cascade(session, incident=incident, after=assignment, reason="no_answer", policy=policy)

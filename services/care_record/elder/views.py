@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.deps import Page, SessionDep, TransactionDep, paging
+from eldercare.settings import ApiPrincipal
 from services.care_record import flows
 from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.elder import service
@@ -16,6 +19,7 @@ from services.care_record.elder.models import (
     ContactIn,
     ContactRead,
     Deactivation,
+    Elder,
     ElderCreate,
     ElderRead,
     ElderSummary,
@@ -23,9 +27,20 @@ from services.care_record.elder.models import (
     HealthArchive,
     RecordReadOut,
 )
+from services.care_record.elder.visit_policy import VisitPolicy
 from services.care_record.flows import commit
 
 router = APIRouter(prefix="/api/v1/elders", tags=["elders"])
+
+
+async def _saved(
+    session: AsyncSession, change: Awaitable[Elder], *, entity: str, policy: VisitPolicy, principal: ApiPrincipal
+) -> ElderRead:
+    """Make the change to the elder, commit it (with the snapshot the other services copy), and answer
+    with the record as the caller may see it."""
+    elder = await change
+    await commit(session, entity=entity)
+    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
 
 
 @router.post("", response_model=ElderRead, status_code=status.HTTP_201_CREATED)
@@ -33,9 +48,8 @@ async def create_elder(
     body: ElderCreate, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
 ) -> ElderRead:
     """Register an elder (422 on a bad ID number, 409 when it is registered already)."""
-    elder = await service.create_elder(session, data=body)
-    await commit(session, entity="elder")
-    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+    change = service.create_elder(session, data=body)
+    return await _saved(session, change, entity="elder", policy=policy, principal=principal)
 
 
 @router.get("", response_model=list[ElderSummary])
@@ -104,9 +118,8 @@ async def update_elder(
     elder_id: str, body: ElderUpdate, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
 ) -> ElderRead:
     """Change profile fields or the health archive."""
-    elder = await service.update_elder(session, elder_id=elder_id, data=body)
-    await commit(session, entity="elder")
-    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+    change = service.update_elder(session, elder_id=elder_id, data=body)
+    return await _saved(session, change, entity="elder", policy=policy, principal=principal)
 
 
 @router.put("/{elder_id}/health", response_model=ElderRead)
@@ -114,9 +127,8 @@ async def set_health(
     elder_id: str, body: HealthArchive, policy: VisitPolicyDep, session: TransactionDep, principal: Admin
 ) -> ElderRead:
     """Replace the health archive."""
-    elder = await service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
-    await commit(session, entity="health")
-    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+    change = service.update_elder(session, elder_id=elder_id, data=ElderUpdate(health=body))
+    return await _saved(session, change, entity="health", policy=policy, principal=principal)
 
 
 @router.post("/{elder_id}/deactivate", response_model=ElderRead)
@@ -125,9 +137,8 @@ async def deactivate_elder(
 ) -> ElderRead:
     """The elder moved away or died: devices unbound, a tombstone to dispatch and monitoring (their
     copies drop the elder), out of visit compliance; the record stays here. 409 when done already."""
-    elder = await flows.deactivate_elder(session, elder_id=elder_id, reason=body.reason.value, actor=principal.name)
-    await commit(session, entity="elder")
-    return await flows.elder_detail(session, elder, policy=policy, principal=principal)
+    change = flows.deactivate_elder(session, elder_id=elder_id, reason=body.reason.value, actor=principal.name)
+    return await _saved(session, change, entity="elder", policy=policy, principal=principal)
 
 
 @router.get("/{elder_id}/contacts", response_model=list[ContactRead])

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -414,17 +414,38 @@ class Stack:
         await _wait_port("127.0.0.1", port, "postgres", timeout=30)
         self.notes.append(f"PostgreSQL: started on 127.0.0.1:{port} (data in {datadir})")
 
+    def _daemon_binary(self, label: str, port: int, find: Callable[[], str | None], package: str) -> str | None:
+        """A Prometheus-family daemon's binary when its port is free and it is installed; else None and a note why."""
+        if tcp_port_open("127.0.0.1", port):
+            self.notes.append(f"{label}: something already listens on http://127.0.0.1:{port}; not starting one")
+            return None
+        binary = find()
+        if binary is None:
+            self.notes.append(f"{label}: not installed (sudo apt-get install {package})")
+        return binary
+
+    async def _start_daemon(self, name: str, port: int, command: list[str]) -> str:
+        """Start the daemon listening on 127.0.0.1:port and wait for its /-/ready; its URL."""
+        url = f"http://127.0.0.1:{port}"
+        process = ManagedProcess(
+            name,
+            [*command, f"--web.listen-address=127.0.0.1:{port}"],
+            os.environ,
+            health_url=url,
+            log_file=self._log_file(name),
+            restart=self.config.restart,
+        )
+        await process.start()
+        self.infra[name] = process
+        await process.wait_healthy(30, path="/-/ready")
+        return url
+
     async def start_alertmanager(
         self, *, port: int = ALERTMANAGER_PORT, timings: Mapping[str, str] | None = None
     ) -> str | None:
         """Start Debian's Alertmanager routing to dispatch's webhook (unless the port is taken); its URL or None."""
-        url = f"http://127.0.0.1:{port}"
-        if tcp_port_open("127.0.0.1", port):
-            self.notes.append(f"Alertmanager: something already listens on {url}; not starting one")
-            return None
-        binary = alertmanager_binary()
+        binary = self._daemon_binary("Alertmanager", port, alertmanager_binary, "prometheus-alertmanager")
         if binary is None:
-            self.notes.append("Alertmanager: not installed (sudo apt-get install prometheus-alertmanager)")
             return None
         token = self.service_env("dispatch").get("DISPATCH_ALERTMANAGER_TOKEN", DEV_ALERTMANAGER_TOKEN)
         config = write_alertmanager_config(
@@ -433,24 +454,17 @@ class Stack:
             token=token,
             timings=timings,
         )
-        process = ManagedProcess(
+        url = await self._start_daemon(
             "alertmanager",
+            port,
             [
                 binary,
                 f"--config.file={config}",
                 f"--storage.path={self.config.var_dir / f'alertmanager-{port}'}",
-                f"--web.listen-address=127.0.0.1:{port}",
                 # No gossip: one Alertmanager per stack, and its default 0.0.0.0:9094 would clash with another's.
                 "--cluster.listen-address=",
             ],
-            os.environ,
-            health_url=url,
-            log_file=self._log_file("alertmanager"),
-            restart=self.config.restart,
         )
-        await process.start()
-        self.infra["alertmanager"] = process
-        await process.wait_healthy(30, path="/-/ready")
         self.notes.append(f"Alertmanager: {url} (alerts go to dispatch's webhook: GET /api/v1/platform-alerts)")
         return url
 
@@ -463,13 +477,8 @@ class Stack:
         rules_file: Path | None = None,
     ) -> str | None:
         """Start Debian's Prometheus scraping this stack (unless something listens on the port); its URL or None."""
-        url = f"http://127.0.0.1:{port}"
-        if tcp_port_open("127.0.0.1", port):
-            self.notes.append(f"Prometheus: something already listens on {url}; not starting one")
-            return None
-        binary = prometheus_binary()
+        binary = self._daemon_binary("Prometheus", port, prometheus_binary, "prometheus")
         if binary is None:
-            self.notes.append("Prometheus: not installed (sudo apt-get install prometheus)")
             return None
         config = write_prometheus_config(
             self.config.var_dir / f"prometheus-{port}.yml",
@@ -479,23 +488,11 @@ class Stack:
             alertmanager_port=alertmanager_port,
             rules_file=rules_file,
         )
-        process = ManagedProcess(
-            "prometheus",
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.config.var_dir / f'prometheus-{port}'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=7d",
-            ],
-            os.environ,
-            health_url=url,
-            log_file=self._log_file("prometheus"),
-            restart=self.config.restart,
-        )
-        await process.start()
-        self.infra["prometheus"] = process
-        await process.wait_healthy(30, path="/-/ready")
+        storage = [
+            f"--storage.tsdb.path={self.config.var_dir / f'prometheus-{port}'}",
+            "--storage.tsdb.retention.time=7d",
+        ]
+        url = await self._start_daemon("prometheus", port, [binary, f"--config.file={config}", *storage])
         self.notes.append(f"Prometheus: {url} (scraping every process, alert rules from infra/prometheus/alerts.yml)")
         return url
 

@@ -41,6 +41,7 @@ from eldercare.runtime import start_with_retry
 from eldercare.tasks import cancel_and_wait
 from gateway import metrics
 from gateway.acl_probe import probe_acl
+from gateway.chunks import ChunkQueue
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.config import GatewaySettings
 from gateway.downlink import Downlink
@@ -146,8 +147,7 @@ class Gateway:
         self._stopping = asyncio.Event()
         # The bulk lane is one worker draining a queue (bounded by the session's Receive Maximum),
         # not a task per message: it hands each event to the producer and acks from the delivery callback.
-        self._bulk_inbox: collections.deque[mqtt.MQTTMessage] = collections.deque()
-        self._bulk_wakeup = asyncio.Event()
+        self._bulk_inbox: ChunkQueue[mqtt.MQTTMessage] = ChunkQueue()
         self._bulk_worker: asyncio.Task[None] | None = None
         self._acl_task: asyncio.Task[None] | None = None
         # Why the broker's ACL and this gateway's account disagree (a round-trip probe); None when they agree.
@@ -252,8 +252,7 @@ class Gateway:
     def _dispatch(self, message: mqtt.MQTTMessage, *, lane: str) -> None:
         """Runs on the event loop for every MQTT message; starts its forwarding."""
         if lane == "bulk":
-            self._bulk_inbox.append(message)
-            self._bulk_wakeup.set()
+            self._bulk_inbox.put(message)
             return
         assert self.alarm_session is not None
         if self._repeat_from_topic(message):
@@ -319,13 +318,8 @@ class Gateway:
             metrics.in_flight_in("alarm").dec()
 
     async def _run_bulk_lane(self) -> None:
-        inbox = self._bulk_inbox
         while True:
-            if not inbox:
-                self._bulk_wakeup.clear()
-                await self._bulk_wakeup.wait()
-                continue
-            chunk = [inbox.popleft() for _ in range(min(len(inbox), BULK_CHUNK))]
+            chunk = await self._bulk_inbox.next_chunk(BULK_CHUNK)
             try:
                 await self._forward_bulk(chunk)
             except asyncio.CancelledError:

@@ -32,6 +32,7 @@ from eldercare.kafka import (
 from eldercare.runtime import start_with_retry
 from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMAND_ACKS, COMMANDS
+from gateway.chunks import ChunkQueue
 from gateway.coalesce import AlarmCoalescer, flush_forever, send_summary
 from gateway.payloads import DeviceMessage, ack_message
 from gateway.ratelimit import CappedDeadLetters
@@ -105,8 +106,7 @@ class WatchGateway:
         self.bound = BoundWatches(settings)
         self.pending = PendingCommands()
         self.connections: dict[str, Connection] = {}
-        self._telemetry: collections.deque[DeviceMessage] = collections.deque()
-        self._telemetry_wakeup = asyncio.Event()
+        self._telemetry: ChunkQueue[DeviceMessage] = ChunkQueue()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
@@ -337,24 +337,18 @@ class WatchGateway:
 
     def _queue_telemetry(self, message: DeviceMessage) -> None:
         if len(self._telemetry) >= self.settings.telemetry_buffer:
-            self._telemetry.popleft()  # the oldest goes: the newest position and battery matter most
+            self._telemetry.drop_oldest()  # the oldest goes: the newest position and battery matter most
             metrics.TELEMETRY_DROPPED.inc()
-        self._telemetry.append(message)
-        self._telemetry_wakeup.set()
+        self._telemetry.put(message)
 
     async def _run_telemetry(self) -> None:
-        queue = self._telemetry
         delay = 0.1
         while True:
-            if not queue:
-                self._telemetry_wakeup.clear()
-                await self._telemetry_wakeup.wait()
-                continue
-            chunk = [queue.popleft() for _ in range(min(len(queue), TELEMETRY_CHUNK))]
+            chunk = await self._telemetry.next_chunk(TELEMETRY_CHUNK)
             failed = await self._send_telemetry(chunk)
             if failed:
                 # Back at the front, in order, and retried after a pause: Kafka is down or refusing.
-                queue.extendleft(reversed(failed))
+                self._telemetry.put_back(failed)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             else:

@@ -6,6 +6,9 @@ puts the elder, contacts, devices and current assessment together.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.envelope import utcnow
@@ -39,6 +42,17 @@ async def commit(session: AsyncSession, *, entity: str) -> None:
     metrics.RECORD_CHANGES.labels(entity).inc()
     if queued:
         metrics.SNAPSHOTS_QUEUED.inc(queued)
+
+
+Row = TypeVar("Row")
+Out = TypeVar("Out")
+
+
+async def committed(session: AsyncSession, change: Awaitable[Row], read: Callable[[Row], Out], *, entity: str) -> Out:
+    """The kit's `committed` for care-record: the change, then `commit` (snapshots and counts), then `read`."""
+    row = await change
+    await commit(session, entity=entity)
+    return read(row)
 
 
 def elder_summary(

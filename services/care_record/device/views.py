@@ -16,7 +16,7 @@ from services.care_record.device.models import (
     DeviceBinding,
 )
 from services.care_record.elder.service import get_elder
-from services.care_record.flows import commit
+from services.care_record.flows import committed
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -28,11 +28,10 @@ def to_read(binding: DeviceBinding) -> BindingRead:
 @router.post("/elders/{elder_id}/devices", response_model=BindingRead, status_code=status.HTTP_201_CREATED)
 async def bind_device(elder_id: str, body: BindingCreate, session: TransactionDep, principal: Admin) -> BindingRead:
     """Bind a device to the elder (409 when the device is bound already)."""
-    binding = await service.bind_device(
+    change = service.bind_device(
         session, elder_id=elder_id, device_id=body.device_id, actor=principal.name, sim_number=body.sim_number
     )
-    await commit(session, entity="binding")
-    return to_read(binding)
+    return await committed(session, change, to_read, entity="binding")
 
 
 @router.patch("/elders/{elder_id}/devices/{device_id}", response_model=BindingRead)
@@ -40,17 +39,15 @@ async def update_binding(
     elder_id: str, device_id: str, body: BindingUpdate, session: TransactionDep, _: Admin
 ) -> BindingRead:
     """Change the SIM number of the elder's bound device (404 when it is not bound to them)."""
-    binding = await service.set_sim_number(session, elder_id=elder_id, device_id=device_id, sim_number=body.sim_number)
-    await commit(session, entity="binding")
-    return to_read(binding)
+    change = service.set_sim_number(session, elder_id=elder_id, device_id=device_id, sim_number=body.sim_number)
+    return await committed(session, change, to_read, entity="binding")
 
 
 @router.delete("/elders/{elder_id}/devices/{device_id}", response_model=BindingRead)
 async def unbind_device(elder_id: str, device_id: str, session: TransactionDep, principal: Admin) -> BindingRead:
     """End the device's binding to the elder; the history keeps it."""
-    binding = await service.unbind_device(session, elder_id=elder_id, device_id=device_id, actor=principal.name)
-    await commit(session, entity="binding")
-    return to_read(binding)
+    change = service.unbind_device(session, elder_id=elder_id, device_id=device_id, actor=principal.name)
+    return await committed(session, change, to_read, entity="binding")
 
 
 @router.get("/elders/{elder_id}/devices", response_model=list[BindingRead])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from eldercare.deps import Page, SessionDep, TransactionDep, paging
 from services.care_record.deps import Admin, Reader, VisitPolicyDep
 from services.care_record.elder.service import get_elder
-from services.care_record.flows import commit
+from services.care_record.flows import committed
 from services.care_record.visit import service
 from services.care_record.visit.models import VisitComplianceReport, VisitCreate, VisitRead
 
@@ -19,9 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["visits"])
 @router.post("/elders/{elder_id}/visits", response_model=VisitRead, status_code=status.HTTP_201_CREATED)
 async def record_visit(elder_id: str, body: VisitCreate, session: TransactionDep, principal: Admin) -> VisitRead:
     """Record a visit (in person, phone or video) with its findings."""
-    visit = await service.record_visit(session, elder_id=elder_id, data=body, actor=principal.name)
-    await commit(session, entity="visit")
-    return VisitRead.model_validate(visit)
+    change = service.record_visit(session, elder_id=elder_id, data=body, actor=principal.name)
+    return await committed(session, change, VisitRead.model_validate, entity="visit")
 
 
 @router.get("/elders/{elder_id}/visits", response_model=list[VisitRead])

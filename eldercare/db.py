@@ -339,6 +339,18 @@ async def fetch(
     return row
 
 
+async def claim_due(
+    session: AsyncSession, model: type[Row], *, where: Any, due: Any, until: datetime, limit: int
+) -> list[Row]:
+    """Rows of `model` matching `where` whose `due` column is at or before `until`, earliest first, at most
+    `limit`, each locked FOR UPDATE SKIP LOCKED: every replica's timer claims rows of its own instead of
+    waiting for another's, and no row is handled twice."""
+    statement = (
+        select(model).where(where, col(due) <= until).order_by(col(due)).limit(limit).with_for_update(skip_locked=True)
+    )
+    return list(await session.scalars(statement))
+
+
 async def claim_event(session: AsyncSession, *, consumer: str, event_id: str) -> bool:
     """Record (consumer, event_id) in the inbox; False when it was applied before."""
     return event_id in await claim_events(session, consumer=consumer, event_ids=[event_id])

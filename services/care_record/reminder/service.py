@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from eldercare.db import queue_event
+from eldercare.db import claim_due, queue_event
 from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.tasks import cancel_and_wait
 from eldercare.topics import COMMANDS
@@ -86,15 +86,8 @@ async def cancel_reminder(session: AsyncSession, *, elder_id: str, reminder_id: 
 async def fire_due_reminders(session: AsyncSession, *, now: datetime | None = None, limit: int = 100) -> int:
     """Claim due reminders, queue their commands on the outbox and mark them sent; returns how many fired."""
     now = now or utcnow()
-    due = list(
-        await session.scalars(
-            select(Reminder)
-            .where(col(Reminder.status) == ReminderStatus.SCHEDULED.value, col(Reminder.due_at) <= now)
-            .order_by(col(Reminder.due_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    scheduled = col(Reminder.status) == ReminderStatus.SCHEDULED.value
+    due = await claim_due(session, Reminder, where=scheduled, due=Reminder.due_at, until=now, limit=limit)
     for reminder in due:
         device_id = reminder.device_id
         if device_id is None:

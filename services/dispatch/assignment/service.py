@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import fetch
+from eldercare.db import claim_due, fetch
 from eldercare.envelope import utcnow
 from services.dispatch import metrics
 from services.dispatch.assignment import ranking
@@ -411,15 +411,8 @@ async def cascade(
 
 async def time_out_due(session: AsyncSession, *, now: datetime, policy: Policy, limit: int = 50) -> int:
     """Expire notified assignments nobody answered in time and cascade to the next candidate."""
-    due = (
-        await session.scalars(
-            select(Assignment)
-            .where(col(Assignment.state) == AssignmentState.NOTIFIED.value, col(Assignment.respond_by) <= now)
-            .order_by(col(Assignment.respond_by))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    notified = col(Assignment.state) == AssignmentState.NOTIFIED.value
+    due = await claim_due(session, Assignment, where=notified, due=Assignment.respond_by, until=now, limit=limit)
     for assignment in due:
         incident = await incidents.get_incident(session, incident_id=assignment.incident_id, for_update=True)
         assignment.state = AssignmentState.TIMED_OUT.value

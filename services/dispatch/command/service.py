@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import queue_event
+from eldercare.db import claim_due, queue_event
 from eldercare.envelope import platform_event, to_timestamp, utcnow
 from eldercare.topics import COMMANDS
 from eldercare.v1 import commands_pb2
@@ -125,18 +125,9 @@ async def retry_due(
     session: AsyncSession, *, now: datetime, first_retry_seconds: float, max_attempts: int, limit: int = 100
 ) -> int:
     """Resend unacknowledged commands whose retry is due, or give up after the last attempt."""
-    due = (
-        await session.scalars(
-            select(DeviceCommandRecord)
-            .where(
-                col(DeviceCommandRecord.state) == CommandState.SENT.value,
-                col(DeviceCommandRecord.next_attempt_at) <= now,
-            )
-            .order_by(col(DeviceCommandRecord.next_attempt_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    sent = col(DeviceCommandRecord.state) == CommandState.SENT.value
+    retry_at = DeviceCommandRecord.next_attempt_at
+    due = await claim_due(session, DeviceCommandRecord, where=sent, due=retry_at, until=now, limit=limit)
     for command in due:
         incident = (
             await incidents.get_incident(session, incident_id=command.incident_id) if command.incident_id else None

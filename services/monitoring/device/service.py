@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from eldercare.db import fetch
+from eldercare.db import claim_due, fetch
 from eldercare.envelope import from_timestamp
 from eldercare.v1 import events_pb2 as pb
 from services.monitoring import metrics
@@ -214,26 +214,16 @@ async def sweep_offline(
     event later) instead of flooding dispatch. Otherwise alerts go out within a per-replica
     budget. A device heard from during the delay raises nothing at all.
     """
-    due = await session.scalars(
-        select(Device)
-        .where(col(Device.status) == DeviceStatus.ONLINE.value, col(Device.offline_due_at) <= now)
-        .order_by(col(Device.offline_due_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    online = col(Device.status) == DeviceStatus.ONLINE.value
+    due = await claim_due(session, Device, where=online, due=Device.offline_due_at, until=now, limit=limit)
     for device in due:
         device.status, device.offline_since = DeviceStatus.OFFLINE.value, now
         device.offline_alert_id, device.offline_alert_pending = None, True
     await session.flush()
     delay = timedelta(seconds=settings.offline_alert_delay_seconds)
-    pending = list(
-        await session.scalars(
-            select(Device)
-            .where(col(Device.offline_alert_pending).is_(True), col(Device.offline_since) <= now - delay)
-            .order_by(col(Device.offline_since))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    alert_pending = col(Device.offline_alert_pending).is_(True)
+    pending = await claim_due(
+        session, Device, where=alert_pending, due=Device.offline_since, until=now - delay, limit=limit
     )
     if not pending:
         return 0

@@ -49,6 +49,13 @@ def fix_of(envelope: pb.Envelope) -> Fix | None:
     )
 
 
+def last_fix(device: Device) -> Fix | None:
+    """Where the device was last known to be (a silence alert's position), if anywhere."""
+    if device.lat is None or device.lon is None:
+        return None
+    return Fix(device.lat, device.lon, device.accuracy_m, device.location_source)
+
+
 async def touch(
     session: AsyncSession,
     *,
@@ -261,9 +268,7 @@ async def sweep_offline(
                 "battery": device.battery,
                 "last_alarm": device.last_alarm,
             },
-            location=Fix(device.lat, device.lon, device.accuracy_m, device.location_source)
-            if device.lat is not None and device.lon is not None
-            else None,
+            location=last_fix(device),
         )
         device.offline_alert_id = alert.id
         raised += 1
@@ -329,9 +334,7 @@ async def sweep_inactivity(session: AsyncSession, *, now: datetime, settings: Mo
             elder_id=device.elder_id,
             now=now,
             detail={"quiet_since": quiet_since.isoformat(), "window_s": settings.inactivity_seconds},
-            location=Fix(device.lat, device.lon, device.accuracy_m, device.location_source)
-            if device.lat is not None and device.lon is not None
-            else None,
+            location=last_fix(device),
         )
         raised += 1
     return raised

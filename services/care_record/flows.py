@@ -100,15 +100,8 @@ async def elder_detail(
         ),
         language=elder.language,
         notes=elder.notes,
-        health=HealthArchive(
-            conditions=elder.conditions,
-            medications=elder.medications,
-            allergies=elder.allergies,
-            blood_type=elder.blood_type,
-            primary_doctor=elder.primary_doctor,
-            family_doctor_contract=elder.family_doctor_contract,
-            hospital_preference=elder.hospital_preference,
-        ),
+        # The archive's fields are the elder's columns of the same names.
+        health=HealthArchive.model_validate(elder, from_attributes=True),
         contacts=[ContactRead.model_validate(c) for c in contacts],
         device_ids=[b.device_id for b in bindings],
         current_assessment=assessments.to_read(current, current=True).model_dump(mode="json") if current else None,

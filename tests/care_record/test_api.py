@@ -70,6 +70,11 @@ async def test_roles_admins_write_dispatchers_read_ops_see_nothing_personal(care
         assert detail["id_number"] == "*" * 14 + full_id[-4:]
         assert detail["birth_date"] is None and detail["age"] > 0
         assert full_id[6:14] not in str(detail)
+        # The health archive reads back as registered (the fields not given at their defaults).
+        assert detail["health"] == {
+            **{"primary_doctor": "", "family_doctor_contract": False, "hospital_preference": ""},
+            **elder_body()["health"],
+        }
         assert (await care.http.patch(path, json={"notes": "x"}, headers=headers)).status_code == 403
     for ops_path in (path, "/api/v1/elders", f"{path}/timeline", "/api/v1/reports/visits?period=2026-10"):
         assert (await care.http.get(ops_path, headers=OPS)).status_code == 403, ops_path

@@ -165,14 +165,11 @@ async def list_incidents(
 @router.get("/{incident_id}", response_model=IncidentDetail)
 async def get_incident(incident_id: str, session: SessionDep, principal: Reader) -> IncidentDetail:
     """One incident with its timeline, the elder's snapshot (not for ops) and last location."""
-    incident = await service.get_incident(session, incident_id=incident_id)
-    detail = await _detail(session, incident, reader=principal)
-    await session.commit()  # the audit of the elder's record being read
-    return detail
+    return await _show(session, await service.get_incident(session, incident_id=incident_id), principal)
 
 
-async def _transition_and_show(session: AsyncSession, incident: Incident, reader: ApiPrincipal) -> IncidentDetail:
-    # The change and the audit of the record shown with it commit together.
+async def _show(session: AsyncSession, incident: Incident, reader: ApiPrincipal) -> IncidentDetail:
+    # Showing the elder's record audits the read: the audit commits, with the change if there was one.
     detail = await _detail(session, incident, reader=reader)
     await session.commit()
     return detail
@@ -194,7 +191,7 @@ async def acknowledge(
         note=body.note if body is not None else None,
         first_retry_seconds=settings.command_retry_seconds,
     )
-    return await _transition_and_show(session, incident, principal)
+    return await _show(session, incident, principal)
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentDetail, status_code=status.HTTP_201_CREATED)
@@ -203,7 +200,7 @@ async def add_note(
 ) -> IncidentDetail:
     """Add a note to the incident's timeline."""
     incident = await service.add_note(session, incident_id=incident_id, actor=principal.name, text=body.text)
-    return await _transition_and_show(session, incident, principal)
+    return await _show(session, incident, principal)
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail)
@@ -219,7 +216,7 @@ async def resolve(
         detail={"note": body.note} if body.note else None,
         outcome=body.outcome,
     )
-    return await _transition_and_show(session, incident, principal)
+    return await _show(session, incident, principal)
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentDetail)
@@ -230,4 +227,4 @@ async def cancel(
     incident = await service.transition(
         session, incident_id=incident_id, action="cancel", actor=principal.name, detail={"reason": body.reason}
     )
-    return await _transition_and_show(session, incident, principal)
+    return await _show(session, incident, principal)

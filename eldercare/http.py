@@ -471,7 +471,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, database_unavailable)
 
 
-# Every API operation can answer these (README, "Errors"); the OpenAPI document says so.
+# Every API operation can answer these (docs/services.md, "Errors:"); the OpenAPI document says so.
 _ERROR_RESPONSES = {
     "400": "the body could not be parsed",
     "401": "missing or unknown bearer token",

@@ -35,8 +35,7 @@ from eldercare.v1 import events_pb2 as pb
 from tests import infra
 from tests.platform import eventually, read_topic
 from tools import certs, kafkanode
-from tools.provision import GATEWAY_ACCOUNT, provision_device
-from tools.provision import main as provision_main
+from tools.provision import GATEWAY_ACCOUNT, provision_device, set_password
 from tools.sim.fleet import Fleet, FleetConfig
 from tools.sim.protocol import MqttProtocolError, open_device
 
@@ -72,7 +71,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     device_password = provision_device(passwd, DEVICE)
     provision_device(passwd, f"{SIM_PREFIX}000000", SIM_PASSWORD)
     gateway_mqtt_password = secrets.token_urlsafe(12)
-    provision_main(["--passwd-file", str(passwd), "gateway", "--password", gateway_mqtt_password])
+    set_password(passwd, "gateway", gateway_mqtt_password)
     keystore_password = secrets.token_urlsafe(12)
     listener = kafkanode.SaslSslListener(
         port=infra.free_port(),

@@ -8,7 +8,7 @@ Per repetition:
 - restart: the same node stopped and started on its data;
 - RSS of the broker after its first start and after 20,000 records through it.
 
-Writes bench/results/kafka-startup-<time>.json with every repetition and the median and range.
+Writes bench/results/startup-<time>.json with every repetition and the median and range.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ async def main() -> None:
         "repetitions": runs,
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"kafka-startup-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
+    path = RESULTS / f"startup-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["summary"], indent=2))
     print(f"written {path}")

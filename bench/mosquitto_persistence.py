@@ -13,7 +13,7 @@ dev.conf (queues unbounded, as in production) and its data on disk under var/:
   arrive are lost. Also in seconds: the kill's time minus the earliest lost message's PUBACK.
 
 Each `--repetitions` times; the median and the range go into
-bench/results/mosquitto-persistence-<time>.json, with the load average at the start and the end
+bench/results/persistence-<time>.json, with the load average at the start and the end
 (the machine may be shared: the numbers are only comparable within one file).
 """
 
@@ -313,7 +313,7 @@ def main() -> None:
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"mosquitto-persistence-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    path = RESULTS / f"persistence-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(path)
 

@@ -2,7 +2,7 @@
 
     python -m bench.summarise bench/results/bench-A.json bench/results/bench-B.json ...
 
-Prints one table per offered rate and writes `bench/results/e2e-summary-<time>.json` naming
+Prints one table per offered rate and writes `bench/results/summary-<time>.json` naming
 the runs it read, so a figure quoted in the docs can be traced to the runs behind it.
 """
 
@@ -149,7 +149,7 @@ def main() -> None:
         print(f"\noffered {rate} msg/s ({len(paths)} runs): median (min-max)")
         for label, figure in figures.items():
             print(f"  {label:36} {figure['median']:9.1f} ({figure['min']:.1f}-{figure['max']:.1f})")
-    out = RESULTS / f"e2e-summary-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
+    out = RESULTS / f"summary-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"\nwritten to {out}")
 

@@ -801,15 +801,27 @@ def probe_device_ids(plan: BenchPlan, *, step: int) -> list[str]:
     return [city_device_id(plan.city.elders - 1 - n) for n in numbers]
 
 
+@contextlib.asynccontextmanager
+async def watching(env: Environment, stack: Platform) -> AsyncIterator[tuple[IncidentWatcher, StreamWatcher]]:
+    """Incidents as Kafka and the dispatcher's live stream show them, for a phase on `stack`; the
+    stack stops with them."""
+    watcher = IncidentWatcher(env.bootstrap)
+    stream = StreamWatcher(env, stack)
+    try:
+        await watcher.start()
+        await stream.start()
+        yield watcher, stream
+    finally:
+        await stream.stop()
+        await watcher.stop()
+        await stack.stop()
+
+
 async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any]:
     """Telemetry at each rate through the whole platform, SOS probes riding on top."""
     stack = await start_stack(env, ("gateway", "dispatch", "care-record", "monitoring"), plan.gateway_processes)
-    watcher = IncidentWatcher(env.bootstrap)
-    await watcher.start()
-    stream = StreamWatcher(env, stack)
-    await stream.start()
     steps = []
-    try:
+    async with watching(env, stack) as (watcher, stream):
         for step_number, rate in enumerate(plan.e2e_rates):
             progress(f"e2e step {step_number + 1}/{len(plan.e2e_rates)}: {rate} msg/s for {plan.e2e_step_s:g} s")
             # Each step starts with nothing left over: not the previous step's backlog, nor what an
@@ -905,10 +917,6 @@ async def measure_end_to_end(env: Environment, plan: BenchPlan) -> dict[str, Any
                     "samples": sampler.samples,
                 }
             )
-    finally:
-        await stream.stop()
-        await watcher.stop()
-        await stack.stop()
     return {"steps": steps}
 
 

@@ -1275,98 +1275,94 @@ async def measure_watch_ceiling(env: Environment, stack: Platform, port: int, pl
 async def measure_watch(env: Environment, plan: BenchPlan) -> dict[str, Any]:
     """Watches held with heartbeats, SOS over TCP among them, then one adapter's frames/s ceiling."""
     stack, ports = await start_watch_stack(env, plan.watch_adapter_processes)
-    watcher = IncidentWatcher(env.bootstrap)
-    await watcher.start()
-    stream = StreamWatcher(env, stack)
-    await stream.start()
     sims: list[SimProcess] = []
-    try:
-        pids = adapter_pids(stack)
-        before = {name: rss_mb(pid) for name, pid in pids.items()}
-        per_sim = -(-plan.watch_connections // plan.watch_sim_processes)
-        counts = [min(per_sim, plan.watch_connections - n * per_sim) for n in range(plan.watch_sim_processes)]
-        counts = [count for count in counts if count > 0]
-        started = time.monotonic()
-        for number, devices in enumerate(counts):
-            sim = SimProcess(
-                env,
-                "--protocol",
-                "watch3g",
-                "--watch-addr",
-                f"127.0.0.1:{ports[number % len(ports)]}",
-                "--devices",
-                str(devices),
-                "--id-prefix",
-                f"W{number}",
-                "--heartbeat-s",
-                str(plan.watch_heartbeat_s),
-                "--sos-per-device-day",
-                "0",
-                "--fall-per-device-day",
-                "0",
+    async with watching(env, stack) as (watcher, stream):
+        try:
+            pids = adapter_pids(stack)
+            before = {name: rss_mb(pid) for name, pid in pids.items()}
+            per_sim = -(-plan.watch_connections // plan.watch_sim_processes)
+            counts = [min(per_sim, plan.watch_connections - n * per_sim) for n in range(plan.watch_sim_processes)]
+            counts = [count for count in counts if count > 0]
+            started = time.monotonic()
+            for number, devices in enumerate(counts):
+                sim = SimProcess(
+                    env,
+                    "--protocol",
+                    "watch3g",
+                    "--watch-addr",
+                    f"127.0.0.1:{ports[number % len(ports)]}",
+                    "--devices",
+                    str(devices),
+                    "--id-prefix",
+                    f"W{number}",
+                    "--heartbeat-s",
+                    str(plan.watch_heartbeat_s),
+                    "--sos-per-device-day",
+                    "0",
+                    "--fall-per-device-day",
+                    "0",
+                )
+                sims.append(await sim.start())
+            for sim, devices in zip(sims, counts, strict=True):
+                await sim.wait_connected(devices)
+            connect_s = time.monotonic() - started
+            held_by_adapters = sum(await process_counters(env, stack, "watch", (WATCH_CONNECTIONS, "")))
+            pids.update({f"simulator-{n}": sim.process.pid for n, sim in enumerate(sims) if sim.process is not None})
+            assert env.kafka.process is not None
+            pids["kafka"] = env.kafka.process.pid
+            (frames_before,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
+            meter = ProcessMeter(pids)
+            probes = await probe_watch_sos(
+                ports[0], duration_s=plan.watch_hold_s, interval_s=plan.sos_probe_interval_s, tag="H"
             )
-            sims.append(await sim.start())
-        for sim, devices in zip(sims, counts, strict=True):
-            await sim.wait_connected(devices)
-        connect_s = time.monotonic() - started
-        held_by_adapters = sum(await process_counters(env, stack, "watch", (WATCH_CONNECTIONS, "")))
-        pids.update({f"simulator-{n}": sim.process.pid for n, sim in enumerate(sims) if sim.process is not None})
-        assert env.kafka.process is not None
-        pids["kafka"] = env.kafka.process.pid
-        (frames_before,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
-        meter = ProcessMeter(pids)
-        probes = await probe_watch_sos(
-            ports[0], duration_s=plan.watch_hold_s, interval_s=plan.sos_probe_interval_s, tag="H"
-        )
-        usage = meter.read()
-        (frames_after,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
-        held = sum(sim.last.get("connected", 0) for sim in sims)
-        finals = [await sim.stop() for sim in sims]
-        sims = []
-        sent = probes["sent"]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_until(lambda: all(d in watcher.opened for d in sent)), 15)
-        await asyncio.sleep(1.0 if stream.available else 0)  # the stream polls its database
-        committed = committed_bounds(sent, opened=watcher.opened, incident_of=watcher.incident_of, streamed=stream.seen)
-        per_thousand = 1000 / max(plan.watch_connections, 1)
-        adapters = {name: usage[name] for name in pids if name.startswith("watch") and name in usage}
-        connections = {
-            "watches": plan.watch_connections,
-            "simulator_processes": len(counts),
-            "adapter_processes": len(ports),
-            "held_connected": held,
-            "held_by_adapters": int(held_by_adapters),
-            "connect_all_s": round(connect_s, 1),
-            "heartbeat_s": plan.watch_heartbeat_s,
-            "hold_s": plan.watch_hold_s,
-            "lk_frames_per_s": round((frames_after - frames_before) / plan.watch_hold_s, 1),
-            "disconnects": sum(final.get("disconnects") or 0 for final in finals),
-            "adapter_rss_mb": {name: value["rss_mb"] for name, value in adapters.items()},
-            "adapter_cpu_pct": {name: value["cpu_pct"] for name, value in adapters.items()},
-            "adapter_mb_per_1000_watches": round(
-                sum(value["rss_mb"] - before[name] for name, value in adapters.items()) * per_thousand, 2
-            ),
-            "processes": usage,
-        }
-        sos = {
-            "probes": len(sent),
-            "sos_missing": len(sent) - sum(d in watcher.opened for d in sent),
-            "sos_to_al_reply": percentiles(probes["al_reply_s"]),
-            # Both observations follow the commit, so the earlier one bounds it from above.
-            "sos_to_incident_committed_at_most": percentiles(committed),
-            "sos_to_incident_opened": percentiles(
-                [watcher.opened[d] - t for d, t in sent.items() if d in watcher.opened]
-            ),
-        }
-        ceiling = await measure_watch_ceiling(env, stack, ports[0], plan)
-        return {"connections": connections, "sos_over_tcp": sos, "ceiling": ceiling}
-    finally:
-        for sim in sims:
-            with contextlib.suppress(Exception):
-                await sim.stop()
-        await stream.stop()
-        await watcher.stop()
-        await stack.stop()
+            usage = meter.read()
+            (frames_after,) = await process_counters(env, stack, "watch", (WATCH_FRAMES, 'type="LK"'))
+            held = sum(sim.last.get("connected", 0) for sim in sims)
+            finals = [await sim.stop() for sim in sims]
+            sims = []
+            sent = probes["sent"]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_until(lambda: all(d in watcher.opened for d in sent)), 15)
+            await asyncio.sleep(1.0 if stream.available else 0)  # the stream polls its database
+            committed = committed_bounds(
+                sent, opened=watcher.opened, incident_of=watcher.incident_of, streamed=stream.seen
+            )
+            per_thousand = 1000 / max(plan.watch_connections, 1)
+            adapters = {name: usage[name] for name in pids if name.startswith("watch") and name in usage}
+            connections = {
+                "watches": plan.watch_connections,
+                "simulator_processes": len(counts),
+                "adapter_processes": len(ports),
+                "held_connected": held,
+                "held_by_adapters": int(held_by_adapters),
+                "connect_all_s": round(connect_s, 1),
+                "heartbeat_s": plan.watch_heartbeat_s,
+                "hold_s": plan.watch_hold_s,
+                "lk_frames_per_s": round((frames_after - frames_before) / plan.watch_hold_s, 1),
+                "disconnects": sum(final.get("disconnects") or 0 for final in finals),
+                "adapter_rss_mb": {name: value["rss_mb"] for name, value in adapters.items()},
+                "adapter_cpu_pct": {name: value["cpu_pct"] for name, value in adapters.items()},
+                "adapter_mb_per_1000_watches": round(
+                    sum(value["rss_mb"] - before[name] for name, value in adapters.items()) * per_thousand, 2
+                ),
+                "processes": usage,
+            }
+            sos = {
+                "probes": len(sent),
+                "sos_missing": len(sent) - sum(d in watcher.opened for d in sent),
+                "sos_to_al_reply": percentiles(probes["al_reply_s"]),
+                # Both observations follow the commit, so the earlier one bounds it from above.
+                "sos_to_incident_committed_at_most": percentiles(committed),
+                "sos_to_incident_opened": percentiles(
+                    [watcher.opened[d] - t for d, t in sent.items() if d in watcher.opened]
+                ),
+            }
+            ceiling = await measure_watch_ceiling(env, stack, ports[0], plan)
+            return {"connections": connections, "sos_over_tcp": sos, "ceiling": ceiling}
+        finally:
+            for sim in sims:
+                with contextlib.suppress(Exception):
+                    await sim.stop()
 
 
 # ---- the run ---------------------------------------------------------------------------------------------
